@@ -1,0 +1,62 @@
+"""From raw payload to a validated event, or the first dead-letter code (SPEC §1–§3).
+
+Owns: strict JSON parsing (no NaN/Infinity), the topic's event union, and the
+stateless configuration check `unknown_currency`. Needs no state, so the live
+worker runs it on any partition before routing. Imports the standard
+library, pydantic and the core's own modules.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from hedger.config import HedgerConfig
+from hedger.events import ADAPTERS, Event, LoanBooked, ProtectionBooked
+from hedger.outcomes import Reason, Rejected
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def parse_json(payload: str | bytes | bytearray) -> Any:
+    """Parse strict JSON; raise `Rejected(invalid_json)` for anything else."""
+    try:
+        return json.loads(payload, parse_constant=_reject_constant)
+    # ValueError covers JSONDecodeError, bad UTF-8 and over-long integers;
+    # RecursionError covers absurdly deep nesting.
+    except (ValueError, RecursionError, TypeError) as exc:
+        raise Rejected(Reason.INVALID_JSON, f"payload is not JSON: {exc}") from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming the first bad field, for the dead letter's `detail`."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function"))
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def validate_event(topic: str, value: Any, config: HedgerConfig) -> Event:
+    """Validate a decoded payload for its topic; raise `Rejected` with its SPEC code."""
+    if not isinstance(value, dict):
+        raise Rejected(
+            Reason.SCHEMA_VIOLATION, f"payload is a JSON {type(value).__name__}, not an object"
+        )
+    try:
+        event: Event = ADAPTERS[topic].validate_python(value)
+    except ValidationError as exc:
+        raise Rejected(Reason.SCHEMA_VIOLATION, describe(exc)) from None
+    if isinstance(event, LoanBooked | ProtectionBooked) and event.currency not in config.fx:
+        raise Rejected(Reason.UNKNOWN_CURRENCY, f"no FX rate for {event.currency}")
+    return event
+
+
+def decode_event(topic: str, payload: object, config: HedgerConfig) -> Event:
+    """Raw bytes/str are parsed as strict JSON; anything else is an already-decoded value."""
+    if isinstance(payload, str | bytes | bytearray):
+        payload = parse_json(payload)
+    return validate_event(topic, payload, config)

@@ -1,0 +1,252 @@
+"""Input events of the contract as strict pydantic v2 models (SPEC §1, §2).
+
+Owns: the wire grammar of every field (money, dates, timestamps, integers,
+identifiers, currencies, enums) and the per-event rules that need no state
+(an amendment names a field, fills carry an amount, maturities lie after the
+as-of date). A model that validates is a domain event; anything else is a
+`schema_violation`. Imports the standard library, pydantic and
+`hedger.numbers`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, model_validator
+
+from hedger.numbers import parse_money
+
+LOAN_TOPIC = "loan-bookings"
+EXECUTION_TOPIC = "cds-executions"
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?Z")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+class Side(StrEnum):
+    """Direction of protection: the bot buys on a breach and sells to unwind."""
+
+    BUY = "BUY_PROTECTION"
+    SELL = "SELL_PROTECTION"
+
+
+class ReportStatus(StrEnum):
+    """Status of an `execution.report`."""
+
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+FILL_STATUSES = frozenset({ReportStatus.PARTIALLY_FILLED, ReportStatus.FILLED})
+
+
+def _money(value: object) -> Decimal:
+    amount = parse_money(value)
+    if amount is None:
+        raise ValueError(f"not a money string in (0, 10^15) with at most 2 decimals: {value!r}")
+    return amount
+
+
+def _calendar_date(value: object) -> date:
+    if type(value) is not str or _DATE.fullmatch(value) is None:
+        raise ValueError(f"not a YYYY-MM-DD date: {value!r}")
+    return date.fromisoformat(value)  # raises ValueError for 2026-02-30
+
+
+@lru_cache(maxsize=4096)
+def _timestamp_date(value: str) -> date:
+    match = _TIMESTAMP.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not a YYYY-MM-DDTHH:MM:SS[.f]Z timestamp: {value!r}")
+    y, mo, d, h, mi, s = (int(part) for part in match.groups())
+    # datetime() rejects 24:00:00, 23:60 and 2026-02-30 alike: times must be real.
+    return datetime(y, mo, d, h, mi, s).date()  # noqa: DTZ001 - validation only, UTC by grammar
+
+
+def _timestamp(value: object) -> str:
+    if type(value) is not str:
+        raise ValueError(f"not a timestamp string: {value!r}")
+    _timestamp_date(value)
+    return value
+
+
+def _identifier(limit: int) -> Any:
+    def check(value: object) -> str:
+        if type(value) is not str or not 1 <= len(value) <= limit:
+            raise ValueError(f"not a string of 1 to {limit} characters: {value!r}")
+        return value
+
+    return PlainValidator(check)
+
+
+def _currency(value: object) -> str:
+    if type(value) is not str or _CURRENCY.fullmatch(value) is None:
+        raise ValueError(f"not 3 upper-case letters: {value!r}")
+    return value
+
+
+def _schema_version(value: object) -> int:
+    # `type(...) is int` because True == 1 and 1.0 == 1 in Python.
+    if type(value) is not int or value != 1:
+        raise ValueError(f"schema_version must be the integer 1, got {value!r}")
+    return value
+
+
+def _sequence(value: object) -> int:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"sequence must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _enum(kind: type[StrEnum]) -> Any:
+    members = {member.value: member for member in kind}
+
+    def check(value: object) -> StrEnum:
+        if type(value) is not str or value not in members:
+            raise ValueError(f"unknown {kind.__name__}: {value!r}")
+        return members[value]
+
+    return PlainValidator(check)
+
+
+def _doc_clause(value: object) -> str:
+    if value not in ("CR14", "MR14", "MM14", "XR14"):
+        raise ValueError(f"unknown doc_clause: {value!r}")
+    assert isinstance(value, str)
+    return value
+
+
+Money = Annotated[Decimal, PlainValidator(_money)]
+CalendarDate = Annotated[date, PlainValidator(_calendar_date)]
+Timestamp = Annotated[str, PlainValidator(_timestamp)]
+Identifier = Annotated[str, _identifier(128)]
+OrderId = Annotated[str, _identifier(136)]
+Currency = Annotated[str, PlainValidator(_currency)]
+SchemaVersion = Annotated[int, PlainValidator(_schema_version)]
+Sequence = Annotated[int, PlainValidator(_sequence)]
+DocClause = Annotated[str, PlainValidator(_doc_clause)]
+# Optional fields: absent means None, but an explicit JSON null reaches the
+# validator and is rejected, as SPEC §1 requires.
+OptionalMoney = Annotated[Decimal | None, PlainValidator(_money)]
+OptionalDate = Annotated[date | None, PlainValidator(_calendar_date)]
+OptionalIdentifier = Annotated[str | None, _identifier(128)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+
+    schema_version: SchemaVersion
+    event_id: Identifier
+    occurred_at: Timestamp
+
+    @property
+    def as_of(self) -> date:
+        """`D`: the UTC date of `occurred_at`."""
+        return _timestamp_date(self.occurred_at)
+
+
+class _LoanEvent(_Event):
+    loan_id: Identifier
+    issuer_id: Identifier
+    sequence: Sequence
+
+
+class LoanBooked(_LoanEvent):
+    """`loan.booked`: a new loan."""
+
+    event_type: Literal["loan.booked"]
+    notional: Money
+    currency: Currency
+    maturity_date: CalendarDate
+
+    @model_validator(mode="after")
+    def _matures_after_as_of(self) -> LoanBooked:
+        if self.maturity_date <= self.as_of:
+            raise ValueError("maturity_date must be after the as-of date")
+        return self
+
+
+class LoanAmended(_LoanEvent):
+    """`loan.amended`: a new outstanding and/or a new maturity."""
+
+    event_type: Literal["loan.amended"]
+    notional: OptionalMoney = None
+    maturity_date: OptionalDate = None
+
+    @model_validator(mode="after")
+    def _names_a_field(self) -> LoanAmended:
+        if self.notional is None and self.maturity_date is None:
+            raise ValueError("an amendment needs notional and/or maturity_date")
+        if self.maturity_date is not None and self.maturity_date <= self.as_of:
+            raise ValueError("maturity_date must be after the as-of date")
+        return self
+
+
+class LoanRepaid(_LoanEvent):
+    """`loan.repaid`: part or all of the outstanding is repaid."""
+
+    event_type: Literal["loan.repaid"]
+    amount: Money
+
+
+class LoanCancelled(_LoanEvent):
+    """`loan.cancelled`: the loan closes."""
+
+    event_type: Literal["loan.cancelled"]
+
+
+class ExecutionReport(_Event):
+    """`execution.report`: the venue's answer to one of the bot's orders."""
+
+    event_type: Literal["execution.report"]
+    order_id: OrderId
+    issuer_id: Identifier
+    status: Annotated[ReportStatus, _enum(ReportStatus)]
+    filled_notional: OptionalMoney = None
+    counterparty: OptionalIdentifier = None
+
+    @model_validator(mode="after")
+    def _fills_carry_amount(self) -> ExecutionReport:
+        if self.status in FILL_STATUSES and self.filled_notional is None:
+            raise ValueError(f"filled_notional is required for status {self.status.value}")
+        return self
+
+
+class ProtectionBooked(_Event):
+    """`protection.booked`: protection traded outside the bot."""
+
+    event_type: Literal["protection.booked"]
+    issuer_id: Identifier
+    side: Annotated[Side, _enum(Side)]
+    notional: Money
+    currency: Currency
+    maturity_date: CalendarDate
+    doc_clause: DocClause
+    counterparty: OptionalIdentifier = None
+
+    @model_validator(mode="after")
+    def _matures_after_as_of(self) -> ProtectionBooked:
+        if self.maturity_date <= self.as_of:
+            raise ValueError("maturity_date must be after the as-of date")
+        return self
+
+
+LoanEvent = LoanBooked | LoanAmended | LoanRepaid | LoanCancelled
+ExecutionEvent = ExecutionReport | ProtectionBooked
+Event = LoanEvent | ExecutionEvent
+
+LOAN_EVENTS: TypeAdapter[LoanEvent] = TypeAdapter(
+    Annotated[LoanEvent, Field(discriminator="event_type")]
+)
+EXECUTION_EVENTS: TypeAdapter[ExecutionEvent] = TypeAdapter(
+    Annotated[ExecutionEvent, Field(discriminator="event_type")]
+)
+ADAPTERS: dict[str, TypeAdapter[Any]] = {LOAN_TOPIC: LOAN_EVENTS, EXECUTION_TOPIC: EXECUTION_EVENTS}

@@ -1,0 +1,45 @@
+"""Money and decimal helpers shared by the whole core (SPEC §1).
+
+Owns: the money grammar, the 2-decimal half-even rounding used on every
+reported figure, and the constants of the recognition rules. Imports only the
+standard library.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
+
+# `[0-9]`, not `\d`: `\d` also matches non-ASCII digits such as "٣".
+_MONEY = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
+MONEY_CEILING = Decimal(10) ** 15
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+def parse_money(text: object) -> Decimal | None:
+    """Return the amount of a SPEC money string, or None when it is not one.
+
+    A money string is plain decimal notation with at most 2 decimals, greater
+    than 0 and below 10^15.
+    """
+    if type(text) is not str or _MONEY.fullmatch(text) is None:
+        return None
+    value = Decimal(text)
+    if value <= ZERO or value >= MONEY_CEILING:
+        return None
+    return value
+
+
+def to_cents(value: Decimal) -> str:
+    """Format a figure with 2 decimals, rounded half-even (never "-0.00")."""
+    rounded = value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    if rounded.is_zero():
+        rounded = abs(rounded)
+    return str(rounded)
+
+
+def whole(value: Decimal) -> str:
+    """Format a whole amount (an order notional) as an integer string."""
+    return str(int(value))

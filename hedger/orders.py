@@ -1,0 +1,74 @@
+"""The hedge order the bot emits (SPEC §7) and its JSON form.
+
+Owns: `HedgeOrder`, the order reasons, and the exact wire rendering of an
+order (money with 2 decimals, notional as an integer string). Imports the
+standard library, pydantic and `hedger.numbers`/`hedger.events`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from hedger.events import Side
+from hedger.numbers import to_cents, whole
+
+
+class OrderReason(StrEnum):
+    """Why an order was emitted."""
+
+    LIMIT_BREACH = "limit_breach"
+    OVER_HEDGED = "over_hedged"
+    BELOW_UNWIND_BAND = "below_unwind_band"
+
+
+class HedgeOrder(BaseModel):
+    """One CDS order: a leg of a buy decision or one unwind of a bucket."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    issuer_id: str
+    side: Side
+    notional: Decimal
+    currency: str
+    maturity_date: date
+    tenor_years: int | None
+    coupon_bps: int
+    doc_clause: str
+    seniority: str
+    reason: OrderReason
+    trigger_event_id: str
+    as_of: str
+    exposure: Decimal
+    coverage: Decimal
+    residual_before: Decimal
+    residual_after: Decimal
+    limit: Decimal
+
+    def to_wire(self) -> dict[str, Any]:
+        """The SPEC §7 JSON object, fields in the SPEC's order."""
+        return {
+            "order_id": self.order_id,
+            "issuer_id": self.issuer_id,
+            "side": self.side.value,
+            "notional": whole(self.notional),
+            "currency": self.currency,
+            "maturity_date": self.maturity_date.isoformat(),
+            "tenor_years": self.tenor_years,
+            "coupon_bps": self.coupon_bps,
+            "doc_clause": self.doc_clause,
+            "seniority": self.seniority,
+            "reason": self.reason.value,
+            "trigger_event_id": self.trigger_event_id,
+            "as_of": self.as_of,
+            "exposure": to_cents(self.exposure),
+            "coverage": to_cents(self.coverage),
+            "residual_before": to_cents(self.residual_before),
+            "residual_after": to_cents(self.residual_after),
+            "limit": to_cents(self.limit),
+        }
