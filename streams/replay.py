@@ -10,7 +10,7 @@ drives the very same engine functions. Imports the standard library and
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,9 @@ from hedger.decoding import parse_json
 from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
 from hedger.orders import HedgeOrder
 from hedger.outcomes import Rejected, Status
+
+
+RECENT_ORDERS = 25  # orders kept for the summary; the file has them all
 
 
 class CorruptLog(ValueError):
@@ -50,6 +53,7 @@ class ReplayStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     orders: Counter[tuple[str, str]] = field(default_factory=Counter)
+    recent_orders: deque[HedgeOrder] = field(default_factory=lambda: deque(maxlen=RECENT_ORDERS))
 
 
 def read_log(stream: IO[str]) -> Iterator[LogRecord]:
@@ -111,6 +115,7 @@ def replay(
             dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
         for order in outcome.orders:
             orders[(order.side.value, order.reason.value)] += 1
+            stats.recent_orders.append(order)
             orders_out.write(order_line(order))
     return stats
 
