@@ -30,7 +30,7 @@ def _positive_decimal(value: object) -> Decimal:
     # A TOML number would arrive here as float or int: money must never be a
     # float, so only strings are accepted (SPEC §8).
     if type(value) is not str:
-        raise ValueError(f"must be a decimal string such as \"1.00\", got {type(value).__name__}")
+        raise ValueError(f'must be a decimal string such as "1.00", got {type(value).__name__}')
     if _DECIMAL.fullmatch(value) is None:
         raise ValueError(f"{value!r} is not a plain decimal string")
     try:
@@ -109,9 +109,13 @@ class RiskSettings(BaseModel):
         if self.large_exposure_limit_pct > 100:
             raise ValueError("large_exposure_limit_pct: must be in (0, 100]")
         if not self.unwind_ratio < self.target_ratio:
-            raise ValueError("unwind_ratio: must be below target_ratio (0 < unwind < target <= trigger)")
+            raise ValueError(
+                "unwind_ratio: must be below target_ratio (0 < unwind < target <= trigger)"
+            )
         if not self.target_ratio <= self.trigger_ratio:
-            raise ValueError("target_ratio: must not exceed trigger_ratio (0 < unwind < target <= trigger)")
+            raise ValueError(
+                "target_ratio: must not exceed trigger_ratio (0 < unwind < target <= trigger)"
+            )
         return self
 
     @property
@@ -136,7 +140,12 @@ class HedgeSettings(BaseModel):
 
     @model_validator(mode="after")
     def _sizes_consistent(self) -> HedgeSettings:
-        for name in ("lot_size", "min_order_notional", "max_order_notional", "max_decision_notional"):
+        for name in (
+            "lot_size",
+            "min_order_notional",
+            "max_order_notional",
+            "max_decision_notional",
+        ):
             value: Decimal = getattr(self, name)
             if value != value.to_integral_value():
                 raise ValueError(f"{name}: must be a whole number, got {value}")
@@ -221,6 +230,8 @@ def unknown_keys(data: Mapping[str, Any]) -> list[str]:
         for issuer_id, block in issuers.items():
             if isinstance(block, Mapping):
                 found += [
-                    f"issuers.{issuer_id}.{k}" for k in block if k not in IssuerSettings.model_fields
+                    f"issuers.{issuer_id}.{k}"
+                    for k in block
+                    if k not in IssuerSettings.model_fields
                 ]
     return found

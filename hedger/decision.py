@@ -14,7 +14,7 @@ from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from hedger.calendar import standard_maturity, year_fraction
-from hedger.config import HedgeSettings, HedgerConfig
+from hedger.config import HedgerConfig, HedgeSettings
 from hedger.events import Side
 from hedger.issuer import BucketKey, IssuerBook, RiskView, residual
 from hedger.numbers import ZERO
@@ -85,8 +85,20 @@ def _buy(view: RiskView, config: HedgerConfig, trigger: Trigger, need: Decimal) 
     legs = split_legs(buy_notional(need, unit_value, hedge), hedge)
     after = residual(view.exposure, view.coverage + sum(legs, ZERO) * unit_value)
     return [
-        _order(view, config, trigger, leg_no, Side.BUY, notional, currency, maturity, tenor,
-               hedge.doc_clause, OrderReason.LIMIT_BREACH, after)
+        _order(
+            view,
+            config,
+            trigger,
+            leg_no,
+            Side.BUY,
+            notional,
+            currency,
+            maturity,
+            tenor,
+            hedge.doc_clause,
+            OrderReason.LIMIT_BREACH,
+            after,
+        )
         for leg_no, notional in enumerate(legs, start=1)
     ]
 
@@ -121,8 +133,20 @@ def _unwind(
     orders = []
     for leg_no, (notional, _, key) in enumerate(sells, start=1):
         orders.append(
-            _order(view, config, trigger, leg_no, Side.SELL, notional, key.currency,
-                   key.maturity, None, key.doc_clause, reason, after)
+            _order(
+                view,
+                config,
+                trigger,
+                leg_no,
+                Side.SELL,
+                notional,
+                key.currency,
+                key.maturity,
+                None,
+                key.doc_clause,
+                reason,
+                after,
+            )
         )
     return orders
 

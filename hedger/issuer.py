@@ -219,9 +219,7 @@ class IssuerBook:
             maturity_years = min(
                 config.risk.max_maturity_years, max(year_fraction(as_of, latest), ZERO)
             )
-        recognition = Recognition(
-            as_of, maturity_years, currency or config.risk.base_currency, fx
-        )
+        recognition = Recognition(as_of, maturity_years, currency or config.risk.base_currency, fx)
         held = ZERO
         for key, net in self.buckets.items():
             if net > ZERO:

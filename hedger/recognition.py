@@ -21,6 +21,21 @@ NO_RESTRUCTURING_FACTOR = Decimal("0.6")  # XR14 lacks the restructuring credit 
 NO_RESTRUCTURING_CLAUSE = "XR14"
 
 
+def mismatch_factor(t: Decimal, exposure_years: Decimal) -> Decimal:
+    """Maturity-mismatch factor of protection with t years left against T.
+
+    0 when expired or with under 3 months left (and shorter than T), 1 when
+    it outlives T, else `(t - 0.25) / (T - 0.25)`.
+    """
+    if t <= ZERO:
+        return ZERO
+    if t >= exposure_years:
+        return ONE
+    if t < QUARTER:
+        return ZERO
+    return (t - QUARTER) / (exposure_years - QUARTER)
+
+
 class Recognition:
     """`u(m, c, doc)` for one issuer at as-of date D, given its T and exposure currency."""
 
@@ -41,15 +56,7 @@ class Recognition:
 
     def maturity_factor(self, maturity: date) -> Decimal:
         """`mm`, or 0 when the protection is expired or has under 3 months left."""
-        t = year_fraction(self.as_of, maturity)
-        if t <= ZERO:
-            return ZERO
-        big_t = self.maturity_years
-        if t >= big_t:
-            return ONE
-        if t < QUARTER:
-            return ZERO
-        return (t - QUARTER) / (big_t - QUARTER)
+        return mismatch_factor(year_fraction(self.as_of, maturity), self.maturity_years)
 
     def unit_value(self, maturity: date, currency: str, doc_clause: str) -> Decimal:
         """`u = fx[c] x mm x fxf x rf` in base currency per unit of notional."""

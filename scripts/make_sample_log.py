@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     engine = HedgingEngine(load_config(ROOT / "config" / "hedger.toml"))
-    clock = datetime(2026, 3, 2, 8, 0, 0)
+    clock = datetime(2026, 3, 2, 8, 0, 0, tzinfo=UTC)
     lines: list[dict[str, Any]] = []
     loans: dict[str, tuple[str, int]] = {}  # loan_id -> (issuer, last sequence)
     pending_fills: list[tuple[str, str, str, str]] = []  # (order_id, issuer, status, amount)
@@ -61,8 +61,12 @@ def main() -> None:
                     pending_fills.append((order.order_id, order.issuer_id, "rejected", ""))
                 elif rng.random() < 0.4 and notional >= 10_000_000:
                     part = (notional / 2).quantize(1)
-                    pending_fills.append((order.order_id, order.issuer_id, "partially_filled", str(part)))
-                    pending_fills.append((order.order_id, order.issuer_id, "filled", str(notional - part)))
+                    pending_fills.append(
+                        (order.order_id, order.issuer_id, "partially_filled", str(part))
+                    )
+                    pending_fills.append(
+                        (order.order_id, order.issuer_id, "filled", str(notional - part))
+                    )
                 else:
                     pending_fills.append((order.order_id, order.issuer_id, "filled", str(notional)))
 
@@ -77,9 +81,13 @@ def main() -> None:
         roll = rng.random()
         if pending_fills and roll < 0.3:
             order_id, issuer, status, amount = pending_fills.pop(0)
-            value = head | {"event_type": "execution.report", "order_id": order_id,
-                            "issuer_id": issuer, "status": status,
-                            "counterparty": rng.choice(["INSURER-A", "FUND-B", "DEALER-C"])}
+            value = head | {
+                "event_type": "execution.report",
+                "order_id": order_id,
+                "issuer_id": issuer,
+                "status": status,
+                "counterparty": rng.choice(["INSURER-A", "FUND-B", "DEALER-C"]),
+            }
             if amount:
                 value["filled_notional"] = amount
             emit("cds-executions", issuer, value)
@@ -90,10 +98,21 @@ def main() -> None:
             loans[loan_id] = (issuer, 1)
             notional = rng.randint(size // 4, size) * 1_000_000
             maturity = clock.date() + timedelta(days=rng.randint(700, 3650))
-            emit("loan-bookings", loan_id, head | {
-                "event_type": "loan.booked", "loan_id": loan_id, "issuer_id": issuer,
-                "sequence": 1, "notional": str(notional), "currency": rng.choice(currencies),
-                "maturity_date": maturity.isoformat(), "desk": rng.choice(DESKS)})
+            emit(
+                "loan-bookings",
+                loan_id,
+                head
+                | {
+                    "event_type": "loan.booked",
+                    "loan_id": loan_id,
+                    "issuer_id": issuer,
+                    "sequence": 1,
+                    "notional": str(notional),
+                    "currency": rng.choice(currencies),
+                    "maturity_date": maturity.isoformat(),
+                    "desk": rng.choice(DESKS),
+                },
+            )
         elif roll < 0.9:
             loan_id = rng.choice(sorted(loans))
             issuer, seq = loans[loan_id]
@@ -104,33 +123,105 @@ def main() -> None:
             base = head | {"loan_id": loan_id, "issuer_id": issuer, "sequence": seq + 1}
             kind = rng.random()
             if kind < 0.3:
-                emit("loan-bookings", loan_id, base | {
-                    "event_type": "loan.amended",
-                    "notional": str(int(state.outstanding * rng.choice([Decimal("1.1"), Decimal("1.25"), Decimal("0.8")])) // 1_000_000 * 1_000_000)})
+                emit(
+                    "loan-bookings",
+                    loan_id,
+                    base
+                    | {
+                        "event_type": "loan.amended",
+                        "notional": str(
+                            int(
+                                state.outstanding
+                                * rng.choice([Decimal("1.1"), Decimal("1.25"), Decimal("0.8")])
+                            )
+                            // 1_000_000
+                            * 1_000_000
+                        ),
+                    },
+                )
             elif kind < 0.85:
-                amount = int(state.outstanding * rng.choice([Decimal("0.25"), Decimal("0.5"), Decimal(1)])) // 1_000_000 * 1_000_000
-                emit("loan-bookings", loan_id, base | {"event_type": "loan.repaid", "amount": str(max(amount, 1_000_000))})
+                amount = (
+                    int(
+                        state.outstanding
+                        * rng.choice([Decimal("0.25"), Decimal("0.5"), Decimal(1)])
+                    )
+                    // 1_000_000
+                    * 1_000_000
+                )
+                emit(
+                    "loan-bookings",
+                    loan_id,
+                    base | {"event_type": "loan.repaid", "amount": str(max(amount, 1_000_000))},
+                )
             else:
                 emit("loan-bookings", loan_id, base | {"event_type": "loan.cancelled"})
         elif roll < 0.94:
             issuer = rng.choice(["MSFT", "META", "ORCL"])
-            emit("cds-executions", issuer, head | {
-                "event_type": "protection.booked", "issuer_id": issuer, "side": "BUY_PROTECTION",
-                "notional": str(rng.randint(5, 40) * 10_000_000), "currency": "USD",
-                "maturity_date": (clock.date() + timedelta(days=1800)).isoformat(),
-                "doc_clause": rng.choice(["MR14", "XR14"]), "counterparty": "MANUAL-HEDGE"})
+            emit(
+                "cds-executions",
+                issuer,
+                head
+                | {
+                    "event_type": "protection.booked",
+                    "issuer_id": issuer,
+                    "side": "BUY_PROTECTION",
+                    "notional": str(rng.randint(5, 40) * 10_000_000),
+                    "currency": "USD",
+                    "maturity_date": (clock.date() + timedelta(days=1800)).isoformat(),
+                    "doc_clause": rng.choice(["MR14", "XR14"]),
+                    "counterparty": "MANUAL-HEDGE",
+                },
+            )
         else:
-            bad = rng.choice([
-                ("loan-bookings", "BAD-1", '{"schema_version": 1, "event_id": "' + event_id + '", "event_type": "loan.booked",'),
-                ("loan-bookings", "BAD-2", head | {"event_type": "loan.booked", "loan_id": "BAD-2",
-                    "issuer_id": "ORCL", "sequence": 1, "notional": "100000000", "currency": "SEK",
-                    "maturity_date": "2030-01-01"}),
-                ("loan-bookings", "GHOST", head | {"event_type": "loan.repaid", "loan_id": "GHOST",
-                    "issuer_id": "MSFT", "sequence": 2, "amount": "5000000"}),
-                ("cds-executions", "MSFT", head | {"event_type": "execution.report",
-                    "order_id": "never-sent#1", "issuer_id": "MSFT", "status": "filled",
-                    "filled_notional": "1000000"}),
-            ])
+            bad = rng.choice(
+                [
+                    (
+                        "loan-bookings",
+                        "BAD-1",
+                        '{"schema_version": 1, "event_id": "'
+                        + event_id
+                        + '", "event_type": "loan.booked",',
+                    ),
+                    (
+                        "loan-bookings",
+                        "BAD-2",
+                        head
+                        | {
+                            "event_type": "loan.booked",
+                            "loan_id": "BAD-2",
+                            "issuer_id": "ORCL",
+                            "sequence": 1,
+                            "notional": "100000000",
+                            "currency": "SEK",
+                            "maturity_date": "2030-01-01",
+                        },
+                    ),
+                    (
+                        "loan-bookings",
+                        "GHOST",
+                        head
+                        | {
+                            "event_type": "loan.repaid",
+                            "loan_id": "GHOST",
+                            "issuer_id": "MSFT",
+                            "sequence": 2,
+                            "amount": "5000000",
+                        },
+                    ),
+                    (
+                        "cds-executions",
+                        "MSFT",
+                        head
+                        | {
+                            "event_type": "execution.report",
+                            "order_id": "never-sent#1",
+                            "issuer_id": "MSFT",
+                            "status": "filled",
+                            "filled_notional": "1000000",
+                        },
+                    ),
+                ]
+            )
             emit(*bad)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as out:

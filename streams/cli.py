@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hedger.config import ConfigError
-from streams.report import orders_table, print_summary, terminal
 from streams.replay import CorruptLog, replay_files
+from streams.report import orders_table, print_summary, terminal
 from streams.settings import load_config, load_config_with_warnings
 
 EXIT_OK = 0
@@ -47,14 +47,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if sys.stderr.isatty() and not args.quiet:
         total = sum(1 for _ in log.open("rb"))
         progress = Progress(
-            TextColumn("replaying"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+            TextColumn("replaying"),
+            BarColumn(),
+            TextColumn("{task.completed:,}/{task.total:,}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
         )
         task = progress.add_task("replay", total=total)
+
         # Updating rich on every line would cost more than the replay itself.
         def on_line(line_no: int) -> None:
             if line_no % 2000 == 0 or line_no == total:
                 progress.update(task, completed=line_no)
+
         progress.start()
     try:
         engine, stats = replay_files(

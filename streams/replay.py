@@ -22,7 +22,6 @@ from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
 from hedger.orders import HedgeOrder
 from hedger.outcomes import Rejected, Status
 
-
 RECENT_ORDERS = 25  # orders kept for the summary; the file has them all
 
 

@@ -70,14 +70,30 @@ def counts_table(title: str, rows: Iterable[tuple[str, int]]) -> Table:
 def orders_table(orders: Sequence[HedgeOrder], title: str) -> Table:
     """Orders with their terms and the figures that explain them."""
     table = Table(title=title, title_justify="left")
-    for header in ("order_id", "issuer", "side", "notional", "ccy", "maturity", "reason",
-                   "residual before", "residual after", "limit"):
+    for header in (
+        "order_id",
+        "issuer",
+        "side",
+        "notional",
+        "ccy",
+        "maturity",
+        "reason",
+        "residual before",
+        "residual after",
+        "limit",
+    ):
         table.add_column(header, justify="right" if header[0] in "nrl" else "left")
     for order in orders:
         table.add_row(
-            order.order_id, order.issuer_id, order.side.value.removesuffix("_PROTECTION"),
-            f"{order.notional:,}", order.currency, order.maturity_date.isoformat(),
-            order.reason.value, _money(order.residual_before), _money(order.residual_after),
+            order.order_id,
+            order.issuer_id,
+            order.side.value.removesuffix("_PROTECTION"),
+            f"{order.notional:,}",
+            order.currency,
+            order.maturity_date.isoformat(),
+            order.reason.value,
+            _money(order.residual_before),
+            _money(order.residual_after),
             _money(order.limit),
         )
     return table

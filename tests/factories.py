@@ -71,39 +71,84 @@ def _event(event_type: str, day: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-def booked(loan: str, notional: str, *, issuer: str = "ACME", currency: str = "USD",
-           maturity: str = "2030-01-01", day: str = "2026-01-02", seq: int = 1,
-           **extra: Any) -> dict[str, Any]:
-    return _event("loan.booked", day, loan_id=loan, issuer_id=issuer, sequence=seq,
-                  notional=notional, currency=currency, maturity_date=maturity, **extra)
+def booked(
+    loan: str,
+    notional: str,
+    *,
+    issuer: str = "ACME",
+    currency: str = "USD",
+    maturity: str = "2030-01-01",
+    day: str = "2026-01-02",
+    seq: int = 1,
+    **extra: Any,
+) -> dict[str, Any]:
+    return _event(
+        "loan.booked",
+        day,
+        loan_id=loan,
+        issuer_id=issuer,
+        sequence=seq,
+        notional=notional,
+        currency=currency,
+        maturity_date=maturity,
+        **extra,
+    )
 
 
-def amended(loan: str, seq: int, *, issuer: str = "ACME", day: str = "2026-01-03",
-            **fields: Any) -> dict[str, Any]:
+def amended(
+    loan: str, seq: int, *, issuer: str = "ACME", day: str = "2026-01-03", **fields: Any
+) -> dict[str, Any]:
     return _event("loan.amended", day, loan_id=loan, issuer_id=issuer, sequence=seq, **fields)
 
 
-def repaid(loan: str, seq: int, amount: str, *, issuer: str = "ACME",
-           day: str = "2026-01-03", **extra: Any) -> dict[str, Any]:
-    return _event("loan.repaid", day, loan_id=loan, issuer_id=issuer, sequence=seq,
-                  amount=amount, **extra)
+def repaid(
+    loan: str, seq: int, amount: str, *, issuer: str = "ACME", day: str = "2026-01-03", **extra: Any
+) -> dict[str, Any]:
+    return _event(
+        "loan.repaid", day, loan_id=loan, issuer_id=issuer, sequence=seq, amount=amount, **extra
+    )
 
 
-def cancelled(loan: str, seq: int, *, issuer: str = "ACME",
-              day: str = "2026-01-03", **extra: Any) -> dict[str, Any]:
+def cancelled(
+    loan: str, seq: int, *, issuer: str = "ACME", day: str = "2026-01-03", **extra: Any
+) -> dict[str, Any]:
     return _event("loan.cancelled", day, loan_id=loan, issuer_id=issuer, sequence=seq, **extra)
 
 
-def report(order_id: str, status: str, filled: str | None = None, *, issuer: str = "ACME",
-           day: str = "2026-01-04", **extra: Any) -> dict[str, Any]:
+def report(
+    order_id: str,
+    status: str,
+    filled: str | None = None,
+    *,
+    issuer: str = "ACME",
+    day: str = "2026-01-04",
+    **extra: Any,
+) -> dict[str, Any]:
     fields: dict[str, Any] = {"order_id": order_id, "issuer_id": issuer, "status": status}
     if filled is not None:
         fields["filled_notional"] = filled
     return _event("execution.report", day, **fields, **extra)
 
 
-def protection(notional: str, *, issuer: str = "ACME", side: str = "BUY_PROTECTION",
-               currency: str = "USD", maturity: str = "2031-06-20", doc: str = "MR14",
-               day: str = "2026-01-02", **extra: Any) -> dict[str, Any]:
-    return _event("protection.booked", day, issuer_id=issuer, side=side, notional=notional,
-                  currency=currency, maturity_date=maturity, doc_clause=doc, **extra)
+def protection(
+    notional: str,
+    *,
+    issuer: str = "ACME",
+    side: str = "BUY_PROTECTION",
+    currency: str = "USD",
+    maturity: str = "2031-06-20",
+    doc: str = "MR14",
+    day: str = "2026-01-02",
+    **extra: Any,
+) -> dict[str, Any]:
+    return _event(
+        "protection.booked",
+        day,
+        issuer_id=issuer,
+        side=side,
+        notional=notional,
+        currency=currency,
+        maturity_date=maturity,
+        doc_clause=doc,
+        **extra,
+    )

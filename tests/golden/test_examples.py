@@ -15,14 +15,27 @@ COMPARE = SHARED / "tools" / "compare_orders.py"
 def hedger(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
-        capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
     )
 
 
-def replay(log: Path, tmp: Path, config: Path = EXAMPLES / "hedger.toml") -> subprocess.CompletedProcess[str]:
-    return hedger("replay", str(log), "--config", str(config),
-                  "--orders-out", str(tmp / "orders.jsonl"),
-                  "--dead-letters-out", str(tmp / "dead.jsonl"))
+def replay(
+    log: Path, tmp: Path, config: Path = EXAMPLES / "hedger.toml"
+) -> subprocess.CompletedProcess[str]:
+    return hedger(
+        "replay",
+        str(log),
+        "--config",
+        str(config),
+        "--orders-out",
+        str(tmp / "orders.jsonl"),
+        "--dead-letters-out",
+        str(tmp / "dead.jsonl"),
+    )
 
 
 @pytest.mark.parametrize("example", ["walkthrough", "stream-2000"])
@@ -30,18 +43,32 @@ def test_replay_matches_the_contract_examples(example: str, tmp_path: Path) -> N
     result = replay(EXAMPLES / f"{example}.jsonl", tmp_path)
     assert result.returncode == 0, result.stderr
     compare = subprocess.run(
-        [sys.executable, str(COMPARE),
-         str(EXAMPLES / f"{example}.orders.jsonl"), str(tmp_path / "orders.jsonl"),
-         str(EXAMPLES / f"{example}.dead.jsonl"), str(tmp_path / "dead.jsonl")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            str(COMPARE),
+            str(EXAMPLES / f"{example}.orders.jsonl"),
+            str(tmp_path / "orders.jsonl"),
+            str(EXAMPLES / f"{example}.dead.jsonl"),
+            str(tmp_path / "dead.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert compare.returncode == 0, compare.stdout
 
 
 def test_summary_names_outcomes_reasons_and_issuers(tmp_path: Path) -> None:
     result = replay(EXAMPLES / "walkthrough.jsonl", tmp_path)
-    for text in ("applied", "duplicate", "overfill", "BUY_PROTECTION / limit_breach",
-                 "CRWV", "HALTED", "utilisation"):
+    for text in (
+        "applied",
+        "duplicate",
+        "overfill",
+        "BUY_PROTECTION / limit_breach",
+        "CRWV",
+        "HALTED",
+        "utilisation",
+    ):
         assert text in result.stdout
     dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
     assert {"line", "topic", "reason", "detail"} <= dead[0].keys()
@@ -56,7 +83,11 @@ def test_missing_log_fails_with_a_message(tmp_path: Path) -> None:
 
 def test_bad_config_fails_naming_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    text = (EXAMPLES / "hedger.toml").read_text().replace('unwind_ratio = "0.60"', 'unwind_ratio = "0.95"')
+    text = (
+        (EXAMPLES / "hedger.toml")
+        .read_text()
+        .replace('unwind_ratio = "0.60"', 'unwind_ratio = "0.95"')
+    )
     bad.write_text(text)
     result = replay(EXAMPLES / "walkthrough.jsonl", tmp_path, config=bad)
     assert result.returncode != 0
@@ -69,8 +100,14 @@ def test_bad_config_fails_naming_the_field(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ['{"topic": "loan-bookings", "value": NaN}', "[1]", '{"value": {}}', '{"topic": 5, "value": {}}',
-     '{"topic": "loan-bookings"}', "{broken"],
+    [
+        '{"topic": "loan-bookings", "value": NaN}',
+        "[1]",
+        '{"value": {}}',
+        '{"topic": 5, "value": {}}',
+        '{"topic": "loan-bookings"}',
+        "{broken",
+    ],
 )
 def test_corrupt_log_line_stops_the_replay_naming_it(line: str, tmp_path: Path) -> None:
     log = tmp_path / "log.jsonl"
@@ -91,5 +128,8 @@ def test_blank_lines_and_other_topics_are_skipped_but_counted(tmp_path: Path) ->
     result = replay(log, tmp_path)
     assert result.returncode == 0, result.stderr
     dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
-    assert [(d["line"], d["reason"]) for d in dead] == [(3, "invalid_json"), (4, "schema_violation")]
+    assert [(d["line"], d["reason"]) for d in dead] == [
+        (3, "invalid_json"),
+        (4, "schema_violation"),
+    ]
     assert "skipped (other topic)" in result.stdout

@@ -25,8 +25,12 @@ START = date(2026, 1, 5)
 # Small limits and lots, so breaches, buys and unwinds happen often.
 CONFIG = make_config(
     risk={"default_issuer_limit": "100000000", "max_maturity_years": "5"},
-    hedge={"lot_size": "1000000", "min_order_notional": "2000000",
-           "max_order_notional": "40000000", "max_decision_notional": "120000000"},
+    hedge={
+        "lot_size": "1000000",
+        "min_order_notional": "2000000",
+        "max_order_notional": "40000000",
+        "max_decision_notional": "120000000",
+    },
     fx={"USD": "1", "EUR": "1.08", "JPY": "0.0067"},
     issuers={"ACME": {"limit": "100000000"}, "BOLT": {"limit": "60000000"}},
 )
@@ -34,21 +38,44 @@ CONFIG = make_config(
 amount = st.integers(min_value=1, max_value=150).map(lambda m: m * 1_000_000)
 cents = st.sampled_from(["", ".50", ".01"])
 
-book = st.tuples(st.just("book"), st.integers(0, 7), amount, cents, st.sampled_from(CURRENCIES),
-                st.integers(60, 3000), st.sampled_from(ISSUERS))
+book = st.tuples(
+    st.just("book"),
+    st.integers(0, 7),
+    amount,
+    cents,
+    st.sampled_from(CURRENCIES),
+    st.integers(60, 3000),
+    st.sampled_from(ISSUERS),
+)
 # one_of draws its branches evenly: listing bookings three times makes them
 # common enough for loans to accumulate and breach their limits.
 action = st.one_of(
-    book, book, book,
-    st.tuples(st.just("amend"), st.integers(0, 7), st.one_of(st.none(), amount),
-              st.one_of(st.none(), st.integers(30, 3000))),
+    book,
+    book,
+    book,
+    st.tuples(
+        st.just("amend"),
+        st.integers(0, 7),
+        st.one_of(st.none(), amount),
+        st.one_of(st.none(), st.integers(30, 3000)),
+    ),
     st.tuples(st.just("repay"), st.integers(0, 7), st.floats(0.05, 1.2)),
     st.tuples(st.just("cancel"), st.integers(0, 7)),
-    st.tuples(st.just("protect"), st.sampled_from(ISSUERS), st.sampled_from(["BUY", "SELL"]),
-              amount, st.sampled_from(CURRENCIES), st.integers(20, 3000), st.sampled_from(DOCS)),
-    st.tuples(st.just("report"), st.integers(0, 5),
-              st.sampled_from(["filled", "partially_filled", "partially_filled", "rejected"]),
-              st.floats(0.1, 1.1)),
+    st.tuples(
+        st.just("protect"),
+        st.sampled_from(ISSUERS),
+        st.sampled_from(["BUY", "SELL"]),
+        amount,
+        st.sampled_from(CURRENCIES),
+        st.integers(20, 3000),
+        st.sampled_from(DOCS),
+    ),
+    st.tuples(
+        st.just("report"),
+        st.integers(0, 5),
+        st.sampled_from(["filled", "partially_filled", "partially_filled", "rejected"]),
+        st.floats(0.1, 1.1),
+    ),
     st.tuples(st.just("advance"), st.integers(1, 200)),
 )
 
@@ -80,9 +107,13 @@ def build_log(actions: list[tuple[Any, ...]]) -> list[tuple[str, dict[str, Any]]
             base |= {"loan_id": loan_id, "sequence": seq, "issuer_id": issuer}
             if kind == "book":
                 _, _, notional, frac, ccy, days, issuer = act
-                event = base | {"event_type": "loan.booked", "issuer_id": issuer,
-                                "notional": f"{notional}{frac}", "currency": ccy,
-                                "maturity_date": str(today + timedelta(days=days))}
+                event = base | {
+                    "event_type": "loan.booked",
+                    "issuer_id": issuer,
+                    "notional": f"{notional}{frac}",
+                    "currency": ccy,
+                    "maturity_date": str(today + timedelta(days=days)),
+                }
             elif kind == "amend":
                 event = base | {"event_type": "loan.amended"}
                 if act[2] is not None:
@@ -92,16 +123,24 @@ def build_log(actions: list[tuple[Any, ...]]) -> list[tuple[str, dict[str, Any]]
             elif kind == "repay":
                 outstanding = state.outstanding if state else Decimal(10_000_000)
                 repay = (outstanding * Decimal(str(round(act[2], 2)))).quantize(Decimal("0.01"))
-                event = base | {"event_type": "loan.repaid", "amount": str(max(repay, Decimal("0.01")))}
+                event = base | {
+                    "event_type": "loan.repaid",
+                    "amount": str(max(repay, Decimal("0.01"))),
+                }
             else:
                 event = base | {"event_type": "loan.cancelled"}
             topic = "loan-bookings"
         elif kind == "protect":
             _, issuer, side, notional, ccy, days, doc = act
-            event = base | {"event_type": "protection.booked", "issuer_id": issuer,
-                            "side": f"{side}_PROTECTION", "notional": str(notional),
-                            "currency": ccy, "maturity_date": str(today + timedelta(days=days)),
-                            "doc_clause": doc}
+            event = base | {
+                "event_type": "protection.booked",
+                "issuer_id": issuer,
+                "side": f"{side}_PROTECTION",
+                "notional": str(notional),
+                "currency": ccy,
+                "maturity_date": str(today + timedelta(days=days)),
+                "doc_clause": doc,
+            }
             topic = "cds-executions"
         else:
             _, pick, status, fraction = act
@@ -110,8 +149,12 @@ def build_log(actions: list[tuple[Any, ...]]) -> list[tuple[str, dict[str, Any]]
                 continue
             order = open_orders[pick % len(open_orders)]
             issuer = next(i for i, b in model.books.items() if order.order_id in b.open_orders)
-            event = base | {"event_type": "execution.report", "order_id": order.order_id,
-                            "issuer_id": issuer, "status": status}
+            event = base | {
+                "event_type": "execution.report",
+                "order_id": order.order_id,
+                "issuer_id": issuer,
+                "status": status,
+            }
             if status != "rejected":
                 filled = (order.remaining * Decimal(str(round(fraction, 2)))).quantize(Decimal(1))
                 event["filled_notional"] = str(max(filled, Decimal(1)))

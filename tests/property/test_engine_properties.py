@@ -40,10 +40,14 @@ def test_same_log_gives_identical_output(actions: list[Any]) -> None:
 
 @PROFILE
 @given(logs, st.data())
-def test_redelivering_an_applied_event_later_changes_nothing(actions: list[Any], data: st.DataObject) -> None:
+def test_redelivering_an_applied_event_later_changes_nothing(
+    actions: list[Any], data: st.DataObject
+) -> None:
     events = build_log(actions)
     engine = HedgingEngine(CONFIG)
-    applied = [i for i, (t, e) in enumerate(events) if engine.process(t, e).status is Status.APPLIED]
+    applied = [
+        i for i, (t, e) in enumerate(events) if engine.process(t, e).status is Status.APPLIED
+    ]
     if not applied:
         return
     i = data.draw(st.sampled_from(applied))
@@ -55,7 +59,7 @@ def test_redelivering_an_applied_event_later_changes_nothing(actions: list[Any],
     duplicate_line = json.dumps(["duplicate", None])
     position = _line_index(redelivered, j)
     assert lines[position] == duplicate_line
-    assert lines[:position] + lines[position + 1:] == baseline
+    assert lines[:position] + lines[position + 1 :] == baseline
 
 
 def _line_index(events: list[tuple[str, dict[str, Any]]], j: int) -> int:

@@ -52,7 +52,7 @@ def test_invalid_value_names_the_field(section: str, values: dict[str, Any], fie
 def test_missing_risk_key(key: str) -> None:
     data = config_data()
     del data["risk"][key]
-    with pytest.raises(ConfigError, match=rf"risk.{key}: required key is missing"):
+    with pytest.raises(ConfigError, match=rf"risk\.{key}: required key is missing"):
         config_from_mapping(data)
 
 
@@ -63,7 +63,7 @@ def test_missing_section_and_missing_base_rate() -> None:
         config_from_mapping(data)
     data = config_data()
     data["fx"] = {"EUR": "1.08"}
-    with pytest.raises(ConfigError, match="fx.USD"):
+    with pytest.raises(ConfigError, match=r"fx\.USD"):
         config_from_mapping(data)
 
 

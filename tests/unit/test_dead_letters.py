@@ -26,8 +26,16 @@ def with_order(engine: HedgingEngine) -> str:
 
 @pytest.mark.parametrize(
     "payload",
-    ['{"schema_version": 1,', "not json", '{"a": NaN}', '{"a": Infinity}', b"\xff\xfe",
-     "[" * 100_000, "1" * 5000, ""],
+    [
+        '{"schema_version": 1,',
+        "not json",
+        '{"a": NaN}',
+        '{"a": Infinity}',
+        b"\xff\xfe",
+        "[" * 100_000,
+        "1" * 5000,
+        "",
+    ],
 )
 def test_invalid_json(engine: HedgingEngine, payload: object) -> None:
     assert reason_of(engine, LOANS, payload) is Reason.INVALID_JSON
@@ -46,7 +54,9 @@ def test_schema_violation_of_a_field(engine: HedgingEngine) -> None:
 
 def test_unknown_currency(engine: HedgingEngine) -> None:
     assert reason_of(engine, LOANS, booked("L1", "100", currency="CHF")) is Reason.UNKNOWN_CURRENCY
-    assert reason_of(engine, EXECUTIONS, protection("100", currency="CHF")) is Reason.UNKNOWN_CURRENCY
+    assert (
+        reason_of(engine, EXECUTIONS, protection("100", currency="CHF")) is Reason.UNKNOWN_CURRENCY
+    )
 
 
 def test_issuer_mismatch(engine: HedgingEngine) -> None:

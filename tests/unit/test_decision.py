@@ -68,7 +68,9 @@ def test_breach_buys_down_to_target() -> None:
 
 def test_no_buy_at_exactly_the_trigger() -> None:
     engine = HedgingEngine(make_config())
-    assert orders_of(engine, "loan-bookings", booked("L1", "100000000", maturity=LOAN_MATURITY)) == []
+    assert (
+        orders_of(engine, "loan-bookings", booked("L1", "100000000", maturity=LOAN_MATURITY)) == []
+    )
 
 
 def test_decision_cap_bounds_the_buy_and_legs_split() -> None:
@@ -76,7 +78,9 @@ def test_decision_cap_bounds_the_buy_and_legs_split() -> None:
     orders = orders_of(engine, "loan-bookings", booked("L1", "1200000000", maturity=LOAN_MATURITY))
     # need 1110m is capped at max_decision_notional 1000m: 4 legs of 250m
     assert [o["notional"] for o in orders] == ["250000000"] * 4
-    assert [o["order_id"] for o in orders] == [f"{orders[0]['trigger_event_id']}#{n}" for n in (1, 2, 3, 4)]
+    assert [o["order_id"] for o in orders] == [
+        f"{orders[0]['trigger_event_id']}#{n}" for n in (1, 2, 3, 4)
+    ]
     assert {o["residual_after"] for o in orders} == {"200000000.00"}
 
 
@@ -180,14 +184,18 @@ def test_unwind_with_no_loans_left() -> None:
 
 def test_halted_issuer_updates_state_but_emits_nothing() -> None:
     engine = HedgingEngine(make_config(issuers={"ACME": {"limit": "100000000", "halted": True}}))
-    assert orders_of(engine, "loan-bookings", booked("L1", "500000000", maturity=LOAN_MATURITY)) == []
+    assert (
+        orders_of(engine, "loan-bookings", booked("L1", "500000000", maturity=LOAN_MATURITY)) == []
+    )
     (view,) = engine.views()
     assert view.exposure == Decimal(500_000_000)
 
 
 def test_partial_fill_moves_protection_and_keeps_order_open() -> None:
     engine, order_id = _hedged_book(fill=False)
-    assert orders_of(engine, "cds-executions", report(order_id, "partially_filled", "20000000")) == []
+    assert (
+        orders_of(engine, "cds-executions", report(order_id, "partially_filled", "20000000")) == []
+    )
     book = engine.books["ACME"]
     assert book.open_orders[order_id].remaining == Decimal(40_000_000)
     assert sum(book.buckets.values()) == Decimal(20_000_000)

@@ -81,7 +81,11 @@ def test_limits_of_identifiers_and_timestamps_are_inclusive() -> None:
 def test_amendment_needs_a_field_and_rejects_null() -> None:
     engine = HedgingEngine(make_config())
     engine.process("loan-bookings", GOOD)
-    for bad in (amended("L1", 2), amended("L1", 2, notional=None), amended("L1", 2, notional="1", maturity_date=None)):
+    for bad in (
+        amended("L1", 2),
+        amended("L1", 2, notional=None),
+        amended("L1", 2, notional="1", maturity_date=None),
+    ):
         assert engine.process("loan-bookings", bad).reason is Reason.SCHEMA_VIOLATION
     assert engine.process("loan-bookings", amended("L1", 2, maturity_date="2031-01-01")).status is (
         Status.APPLIED

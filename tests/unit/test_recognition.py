@@ -65,8 +65,10 @@ def test_maturity_mismatch_uses_day_counts() -> None:
     engine.process("loan-bookings", booked("L1", "100000000", maturity="2030-01-02"))
     engine.process("cds-executions", protection("10000000", maturity="2029-01-01"))
     (view,) = engine.views()
-    expected = Decimal(10_000_000) * (Decimal(3) - Decimal("0.25")) / (
-        Decimal(1461) / Decimal(365) - Decimal("0.25")
+    expected = (
+        Decimal(10_000_000)
+        * (Decimal(3) - Decimal("0.25"))
+        / (Decimal(1461) / Decimal(365) - Decimal("0.25"))
     )
     assert abs(view.coverage - expected) < Decimal("0.000001")
     assert round(view.coverage, 2) == Decimal("7327979.56")  # 27.5m / 3.7527397
