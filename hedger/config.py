@@ -11,9 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 
 from hedger.numbers import ONE, ZERO
 
@@ -187,10 +195,24 @@ class HedgerConfig(BaseModel):
 
     def limit_for(self, issuer_id: str) -> Decimal:
         """`L = min(issuer limit or default_issuer_limit, regulatory limit)`."""
-        issuer = self.issuers.get(issuer_id)
-        own = issuer.limit if issuer is not None and issuer.limit is not None else None
-        internal = own if own is not None else self.risk.default_issuer_limit
-        return min(internal, self.risk.regulatory_limit)
+        own, default = self.limit_table
+        return own.get(issuer_id, default)
+
+    @cached_property
+    def limit_table(self) -> tuple[dict[str, Decimal], Decimal]:
+        """Limits of the configured issuers, and the limit of any other issuer.
+
+        Looked up on every event; the configuration is frozen, so it is
+        computed once (a cached_property lives in the instance dict, which
+        pydantic's private attributes would not: their access is slow).
+        """
+        regulatory = self.risk.regulatory_limit
+        own = {
+            issuer_id: min(settings.limit, regulatory)
+            for issuer_id, settings in self.issuers.items()
+            if settings.limit is not None
+        }
+        return own, min(self.risk.default_issuer_limit, regulatory)
 
     def is_halted(self, issuer_id: str) -> bool:
         """Whether the configuration halts hedging for this issuer."""

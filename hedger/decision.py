@@ -9,9 +9,9 @@ core's own modules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import NamedTuple
 
 from hedger.calendar import standard_maturity, year_fraction
 from hedger.config import HedgerConfig, HedgeSettings
@@ -22,8 +22,7 @@ from hedger.orders import HedgeOrder, OrderReason
 from hedger.recognition import QUARTER
 
 
-@dataclass(frozen=True, slots=True)
-class Trigger:
+class Trigger(NamedTuple):
     """The applied event a decision follows: its id and `occurred_at` text."""
 
     event_id: str

@@ -10,8 +10,8 @@ Imports the standard library and the core's own modules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from hedger.config import HedgerConfig
 from hedger.decision import Trigger, decide
@@ -32,15 +32,14 @@ from hedger.outcomes import Duplicate, Reason, Rejected, Status
 INPUT_TOPICS = (LOAN_TOPIC, EXECUTION_TOPIC)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one event did: its status, and the orders or the dead-letter reason."""
 
     status: Status
     event: Event | None = None
     reason: Reason | None = None
     detail: str = ""
-    orders: tuple[HedgeOrder, ...] = field(default_factory=tuple)
+    orders: tuple[HedgeOrder, ...] = ()
 
     @property
     def issuer_id(self) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from hedger.calendar import year_fraction
 from hedger.config import HedgerConfig
@@ -33,9 +34,8 @@ class Source(StrEnum):
     EXTERNAL = "external"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class BucketKey:
-    """Terms that net protection together; ordering is the unwind visiting order."""
+class BucketKey(NamedTuple):
+    """Terms that net protection together; tuple order is the unwind visiting order."""
 
     maturity: date
     currency: str
@@ -61,8 +61,7 @@ class OpenOrder:
         return BucketKey(self.maturity, self.currency, self.doc_clause, Source.BOT)
 
 
-@dataclass(frozen=True, slots=True)
-class RiskView:
+class RiskView(NamedTuple):
     """An issuer's risk measures at one as-of date (SPEC §4)."""
 
     issuer_id: str
@@ -72,18 +71,10 @@ class RiskView:
     maturity_years: Decimal
     held_coverage: Decimal
     pending_coverage: Decimal
+    coverage: Decimal  # C: held protection plus open orders counted as if filled
+    residual: Decimal  # R = E - min(max(C, 0), E)
     limit: Decimal
     recognition: Recognition
-
-    @property
-    def coverage(self) -> Decimal:
-        """C: held protection plus open orders counted as if filled."""
-        return self.held_coverage + self.pending_coverage
-
-    @property
-    def residual(self) -> Decimal:
-        """R = E - min(max(C, 0), E)."""
-        return residual(self.exposure, self.coverage)
 
     @property
     def utilisation(self) -> Decimal:
@@ -230,6 +221,7 @@ class IssuerBook:
                 order.maturity, order.currency, order.doc_clause
             )
             pending = pending + value if order.side is Side.BUY else pending - value
+        coverage = held + pending
         return RiskView(
             self.issuer_id,
             as_of,
@@ -238,6 +230,8 @@ class IssuerBook:
             maturity_years,
             held,
             pending,
+            coverage,
+            residual(exposure, coverage),
             config.limit_for(self.issuer_id),
             recognition,
         )

@@ -4,21 +4,22 @@ Owns: `LoanState` and `apply_loan_event`, which turns a validated loan event
 and the loan's previous state into the loan's next state plus the change of
 its contribution to the issuer's exposure. Everything here is keyed by
 `loan_id`, so the live worker can run it on a loan-partitioned stream.
-Imports the standard library and the core's events and outcomes.
+Value types are NamedTuples: immutable, and several times cheaper to build
+than frozen dataclasses on the per-event path. Imports the standard library
+and the core's events and outcomes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from hedger.events import LoanAmended, LoanBooked, LoanCancelled, LoanEvent, LoanRepaid
 from hedger.outcomes import Duplicate, Reason, Rejected
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
+class Contribution(NamedTuple):
     """What one open loan adds to its issuer: an amount, its currency, its maturity."""
 
     currency: str
@@ -26,8 +27,7 @@ class Contribution:
     maturity: date
 
 
-@dataclass(frozen=True, slots=True)
-class LoanState:
+class LoanState(NamedTuple):
     """A loan as the bot knows it; closed loans are kept to catch reuse and replays."""
 
     issuer_id: str
@@ -44,8 +44,7 @@ class LoanState:
         return Contribution(self.currency, self.outstanding, self.maturity)
 
 
-@dataclass(frozen=True, slots=True)
-class LoanChange:
+class LoanChange(NamedTuple):
     """The effect of one applied loan event on its issuer's aggregates."""
 
     issuer_id: str
@@ -80,22 +79,23 @@ def apply_loan_event(event: LoanEvent, state: LoanState | None) -> tuple[LoanSta
     if state.closed:
         raise Rejected(Reason.LOAN_CLOSED, f"loan {event.loan_id} is closed")
     before = state.contribution()
+    outstanding, maturity, closed = state.outstanding, state.maturity, False
     if isinstance(event, LoanAmended):
-        new = replace(
-            state,
-            last_sequence=event.sequence,
-            outstanding=event.notional if event.notional is not None else state.outstanding,
-            maturity=event.maturity_date if event.maturity_date is not None else state.maturity,
-        )
+        if event.notional is not None:
+            outstanding = event.notional
+        if event.maturity_date is not None:
+            maturity = event.maturity_date
     elif isinstance(event, LoanRepaid):
-        if event.amount > state.outstanding:
+        if event.amount > outstanding:
             raise Rejected(
                 Reason.REPAYMENT_EXCEEDS_OUTSTANDING,
-                f"repaying {event.amount} of {state.outstanding} outstanding",
+                f"repaying {event.amount} of {outstanding} outstanding",
             )
-        left = state.outstanding - event.amount
-        new = replace(state, last_sequence=event.sequence, outstanding=left, closed=left == 0)
+        outstanding -= event.amount
+        closed = outstanding == 0
     else:
         assert isinstance(event, LoanCancelled)
-        new = replace(state, last_sequence=event.sequence, closed=True)
+        closed = True
+    # Built directly rather than with dataclasses.replace, which is slow.
+    new = LoanState(state.issuer_id, event.sequence, state.currency, outstanding, maturity, closed)
     return new, LoanChange(state.issuer_id, before, new.contribution())

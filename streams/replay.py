@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from hedger.config import HedgerConfig
 from hedger.decoding import parse_json
@@ -33,8 +33,7 @@ class CorruptLog(ValueError):
         self.line_no = line_no
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
+class LogRecord(NamedTuple):
     """One envelope of a replay log."""
 
     line_no: int
@@ -107,7 +106,7 @@ def replay(
             stats.skipped_topics += 1
             continue
         outcome = engine.process(record.topic, record.value)
-        outcomes[outcome.status.value] += 1
+        outcomes[outcome.status] += 1
         if outcome.status is Status.DEAD_LETTER:
             assert outcome.reason is not None
             dead[outcome.reason.value] += 1
