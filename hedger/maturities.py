@@ -19,11 +19,11 @@ class MaturityIndex:
         self._counts: dict[int, int] = {}
         self._heap: list[int] = []  # negated ordinals: heapq is a min-heap
 
-    def add(self, maturity: date) -> None:
-        """Count one more open loan maturing on `maturity`."""
+    def add(self, maturity: date, loans: int = 1) -> None:
+        """Count `loans` more open loans maturing on `maturity`."""
         key = maturity.toordinal()
         count = self._counts.get(key, 0)
-        self._counts[key] = count + 1
+        self._counts[key] = count + loans
         if count == 0:
             heapq.heappush(self._heap, -key)
 
@@ -42,6 +42,10 @@ class MaturityIndex:
         while heap and -heap[0] not in self._counts:
             heapq.heappop(heap)  # stale: its last loan went away
         return date.fromordinal(-heap[0]) if heap else None
+
+    def count(self, maturity: date) -> int:
+        """Open loans maturing on `maturity`."""
+        return self._counts.get(maturity.toordinal(), 0)
 
     def counts(self) -> dict[date, int]:
         """The multiset as {maturity: open loans}, for snapshots."""

@@ -16,9 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hedger.config import ConfigError
+from streams.daemon_cli import add_commands
 from streams.replay import CorruptLog, replay_files
 from streams.report import orders_table, print_summary, terminal
 from streams.settings import load_config, load_config_with_warnings
+from streams.tools_cli import add_tool_commands
 
 EXIT_OK = 0
 EXIT_USAGE = 2  # bad arguments, missing files, invalid configuration
@@ -27,7 +29,8 @@ EXIT_CORRUPT_LOG = 3
 DEFAULT_CONFIG = "config/hedger.toml"
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
+def fail(message: str, code: int = EXIT_USAGE) -> int:
+    """Print an error on stderr and return the exit code."""
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
     return code
 
@@ -37,10 +40,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     log = Path(args.log)
     if not log.is_file():
-        return _fail(f"{log}: no such log file")
+        return fail(f"{log}: no such log file")
     console = terminal()
     progress: Progress | None = None
     on_line: Callable[[int], None] | None = None
@@ -67,11 +70,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             config, log, Path(args.orders_out), Path(args.dead_letters_out), on_line
         )
     except CorruptLog as exc:
-        return _fail(f"{log}: corrupt log at {exc}", EXIT_CORRUPT_LOG)
+        return fail(f"{log}: corrupt log at {exc}", EXIT_CORRUPT_LOG)
     except OSError as exc:
-        return _fail(f"cannot read or write: {exc}")
+        return fail(f"cannot read or write: {exc}")
     except UnicodeDecodeError as exc:
-        return _fail(f"{log}: not UTF-8 text: {exc}", EXIT_CORRUPT_LOG)
+        return fail(f"{log}: not UTF-8 text: {exc}", EXIT_CORRUPT_LOG)
     finally:
         if progress is not None:
             progress.stop()
@@ -93,7 +96,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         config, unknown = load_config_with_warnings(args.file)
     except ConfigError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     console = terminal()
     for key in unknown:
         console.print(f"[yellow]warning:[/] {args.file}: unknown key {key} is ignored")
@@ -131,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file")
     check.set_defaults(func=cmd_check_config)
+
+    add_commands(commands)
+    add_tool_commands(commands)
 
     return parser
 

@@ -1,0 +1,78 @@
+"""JSON forms of the core's state, for the worker's changelog-backed tables.
+
+Owns: (de)serialising `LoanState` and the bounded part of an `IssuerBook`
+(per-currency totals, protection buckets, open orders). Amounts are decimal
+strings, dates ISO strings: exact round trips, never floats. Imports the
+standard library and `hedger`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from hedger.events import Side
+from hedger.issuer import BucketKey, IssuerBook, OpenOrder, Source
+from hedger.loans import LoanState
+
+
+def loan_to_json(state: LoanState) -> list[Any]:
+    """A loan state as a compact JSON array."""
+    return [
+        state.issuer_id,
+        state.last_sequence,
+        state.currency,
+        str(state.outstanding),
+        state.maturity.isoformat(),
+        state.closed,
+    ]
+
+
+def loan_from_json(data: list[Any]) -> LoanState:
+    """Inverse of `loan_to_json`."""
+    issuer, seq, currency, outstanding, maturity, closed = data
+    return LoanState(
+        issuer, seq, currency, Decimal(outstanding), date.fromisoformat(maturity), closed
+    )
+
+
+def aggregate_to_json(book: IssuerBook, watermark: int) -> dict[str, Any]:
+    """The bounded part of an issuer's book plus the journal offset it reflects."""
+    return {
+        "w": watermark,
+        "t": {currency: str(total) for currency, total in book.currency_totals.items()},
+        "b": [
+            [k.maturity.isoformat(), k.currency, k.doc_clause, k.source.value, str(net)]
+            for k, net in book.buckets.items()
+        ],
+        "o": [
+            [
+                o.order_id,
+                o.side.value,
+                o.maturity.isoformat(),
+                o.currency,
+                o.doc_clause,
+                str(o.remaining),
+                sorted(o.applied_events),
+            ]
+            for o in book.open_orders.values()
+        ],
+    }
+
+
+def load_aggregate(book: IssuerBook, data: dict[str, Any]) -> int:
+    """Fill a fresh book's bounded part from JSON; return the watermark."""
+    book.currency_totals = {currency: Decimal(total) for currency, total in data["t"].items()}
+    book.buckets = {
+        BucketKey(date.fromisoformat(m), c, d, Source(s)): Decimal(net)
+        for m, c, d, s, net in data["b"]
+    }
+    book.open_orders = {
+        order_id: OpenOrder(
+            order_id, Side(side), date.fromisoformat(m), c, d, Decimal(remaining), set(events)
+        )
+        for order_id, side, m, c, d, remaining, events in data["o"]
+    }
+    watermark: int = data["w"]
+    return watermark

@@ -1,0 +1,101 @@
+"""`hedger worker`: the live daemon on Kafka.
+
+Owns: parsing the worker's arguments into `WorkerSettings`, creating missing
+topics, and running the Faust worker until SIGTERM/SIGINT. Imports faust,
+aiokafka and `streams`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import faust
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from hedger.config import ConfigError
+from streams.app import Worker
+from streams.settings import load_config
+from streams.worker_settings import TopicNames, WorkerSettings
+
+
+async def ensure_topics(settings: WorkerSettings, names: list[str]) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, **client_security(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in dict.fromkeys(names) if name not in existing]
+        if missing:
+            await admin.create_topics([NewTopic(name, settings.partitions, 1) for name in missing])
+        return missing
+    finally:
+        await admin.close()
+
+
+def client_security(settings: WorkerSettings) -> dict[str, Any]:
+    """aiokafka keyword arguments for the configured security protocol."""
+    if not settings.security_protocol.startswith("SASL"):
+        return {"security_protocol": settings.security_protocol}
+    assert settings.sasl_password is not None
+    return {
+        "security_protocol": settings.security_protocol,
+        "sasl_mechanism": settings.sasl_mechanism,
+        "sasl_plain_username": settings.sasl_username,
+        "sasl_plain_password": settings.sasl_password.get_secret_value(),
+    }
+
+
+def worker_settings(args: argparse.Namespace) -> WorkerSettings:
+    """Command-line values over `HEDGER_*` environment variables over defaults."""
+    given: dict[str, Any] = {"bootstrap": args.bootstrap}
+    for name in ("metrics_port", "metrics_bind", "partitions", "app_id", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            given[name] = value
+    return WorkerSettings(**given)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM or SIGINT."""
+    from streams.cli import fail
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return fail(str(exc))
+    settings = worker_settings(args)
+    topics: TopicNames = settings.topics
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(
+            ensure_topics(
+                settings,
+                [topics.loan_bookings, topics.cds_executions, topics.orders, topics.dead_letters],
+            )
+        )
+    except Exception as exc:  # any connection failure ends the same way
+        return fail(f"cannot reach Kafka at {settings.bootstrap}: {exc!r}")
+    finally:
+        loop.close()
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    worker = Worker(settings, config)
+    faust.Worker(
+        worker.app, loglevel=args.log_level, redirect_stdouts=False, quiet=True
+    ).execute_from_commandline()
+    return 0  # pragma: no cover - execute_from_commandline exits the process
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the daemon commands on the `hedger` parser."""
+    worker = commands.add_parser("worker", help="run the live daemon on Kafka")
+    worker.add_argument("--config", default="config/hedger.toml", help="TOML configuration")
+    worker.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka HOST:PORT")
+    worker.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+    worker.add_argument("--metrics-bind", help="address for /metrics (default 127.0.0.1)")
+    worker.add_argument("--partitions", type=int, help="partitions of the internal topics")
+    worker.add_argument("--app-id", help="Kafka consumer group / Faust app id")
+    worker.add_argument("--data-dir", help="local state directory")
+    worker.add_argument("--log-level", default="warning", help="Faust log level")
+    worker.set_defaults(func=cmd_worker)

@@ -1,0 +1,93 @@
+"""What travels on the worker's own topics: journal entries and dead letters.
+
+Owns: the JSON shape of `hedger-loans`/`hedger-journal` entries — the input
+topic, the original event object and where it came from — and of the
+records on `hedger-dead-letters`, which keep the original payload byte for
+byte. Imports the standard library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, NamedTuple
+
+
+class Source(NamedTuple):
+    """Where an input event was read: topic, partition, offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class Entry(NamedTuple):
+    """A validated input event on its way between stages."""
+
+    topic: str  # the input topic it was published to
+    # The original payload text, unchanged: later stages re-validate it, a
+    # dead letter can quote it byte for byte, and `hedger dump` writes it as
+    # a raw-string value that `hedger replay` parses like the original.
+    value: str
+    source: Source
+
+
+def encode_entry(entry: Entry) -> bytes:
+    """Journal/loan-stage message value; `hedger dump` turns it back into a replay line."""
+    return json.dumps(
+        {"topic": entry.topic, "value": entry.value, "source": list(entry.source)},
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_entry(payload: bytes) -> Entry:
+    """Inverse of `encode_entry` (payloads written by the worker itself)."""
+    data = json.loads(payload)
+    return Entry(data["topic"], data["value"], Source(*data["source"]))
+
+
+def dead_letter(
+    reason: str,
+    detail: str,
+    source: Source,
+    payload: bytes | None,
+    *,
+    stage: str,
+    event_id: str | None = None,
+    issuer_id: str | None = None,
+) -> bytes:
+    """A dead-letter record: reason, detail, source and the original payload.
+
+    The payload is kept as text when it is UTF-8 (the usual case), else as
+    base64 with `payload_encoding: "base64"`, so it survives byte for byte.
+    """
+    record: dict[str, Any] = {
+        "reason": reason,
+        "detail": detail,
+        "stage": stage,
+        "source": {"topic": source.topic, "partition": source.partition, "offset": source.offset},
+    }
+    if event_id is not None:
+        record["event_id"] = event_id
+    if issuer_id is not None:
+        record["issuer_id"] = issuer_id
+    if payload is None:
+        record["payload"] = None
+    else:
+        try:
+            record["payload"] = payload.decode("utf-8")
+            record["payload_encoding"] = "utf-8"
+        except UnicodeDecodeError:
+            record["payload"] = base64.b64encode(payload).decode()
+            record["payload_encoding"] = "base64"
+    return json.dumps(record).encode()
+
+
+def original_payload(record: dict[str, Any]) -> bytes | None:
+    """The original payload bytes of a dead-letter record."""
+    payload = record.get("payload")
+    if payload is None:
+        return None
+    if record.get("payload_encoding") == "base64":
+        return base64.b64decode(payload)
+    return str(payload).encode("utf-8")

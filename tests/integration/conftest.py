@@ -1,0 +1,38 @@
+"""Fixtures for tests on the real local Kafka broker (scripts/kafka-local).
+
+One broker per test session, on free ports and a temporary directory. Tests
+must use unique topic names (see `unique`) so they never see each other's
+messages. In CI (CI=true) a broker that cannot start fails the run: the
+real-Kafka tests are never skipped there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.kafka_broker import LocalKafka
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[LocalKafka]:
+    if shutil.which("java") is None and os.environ.get("CI") != "true":
+        pytest.skip("Java is not installed: the local Kafka broker cannot start")
+    broker = LocalKafka().start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A prefix that makes topic and group names unique to one test."""
+    return f"t{next(_counter)}-{uuid.uuid4().hex[:6]}"
