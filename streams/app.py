@@ -49,6 +49,8 @@ def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
         "table_standby_replicas": 0,
         # Commit often: offsets bound how much is redelivered after a crash.
         "broker_commit_interval": settings.commit_interval,
+        "broker_session_timeout": settings.session_timeout,
+        "broker_heartbeat_interval": min(3.0, settings.session_timeout / 4),
         "consumer_auto_offset_reset": "earliest",
         # Our own /metrics server; Faust's web server would bind 0.0.0.0:6066.
         "web_enabled": False,

@@ -45,6 +45,9 @@ class WorkerSettings(BaseSettings):
     metrics_port: int | None = None
     metrics_bind: str = "127.0.0.1"
     commit_interval: float = Field(default=0.5, gt=0)
+    # How long a dead worker keeps its partitions before the group moves
+    # them: Faust's 60 s default would stall a restarted worker for a minute.
+    session_timeout: float = Field(default=10.0, gt=0)
     security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
     sasl_mechanism: str = "PLAIN"
     sasl_username: str | None = None

@@ -158,8 +158,8 @@ def test_dead_letters_keep_the_original_payload() -> None:
     records = [json.loads(value) for _, _, value in pipeline.topics[TOPICS.dead_letters]]
     reasons = sorted(r["reason"] for r in records)
     expected = sorted(
-        json.loads(l)["reason"]
-        for l in (EXAMPLES / "walkthrough.dead.jsonl").read_text().splitlines()
+        json.loads(line)["reason"]
+        for line in (EXAMPLES / "walkthrough.dead.jsonl").read_text().splitlines()
     )
     assert reasons == expected
     for record in records:

@@ -1,0 +1,158 @@
+"""Run the real `hedger worker` as a subprocess against the local broker.
+
+`WorkerProcess` starts the daemon with its own app id and topic names (so
+tests never share state), waits until it is ready, and stops it with
+SIGTERM (graceful) or SIGKILL (a crash). `wait_until_idle` polls the
+consumer group until every stage has committed up to the end of its input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from tests.factories import REPO
+
+TOPIC_FIELDS = (
+    "loan_bookings",
+    "cds_executions",
+    "loans",
+    "journal",
+    "orders",
+    "dead_letters",
+    "control",
+)
+
+
+class WorkerProcess:
+    """One `hedger worker` subprocess with unique topics and app id."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        prefix: str,
+        workdir: Path,
+        *,
+        partitions: int = 4,
+        config: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.bootstrap, self.prefix, self.workdir = bootstrap, prefix, workdir
+        self.partitions = partitions
+        self.config = config or (REPO / "config" / "hedger.toml")
+        self.topics = {field: f"{prefix}-{field.replace('_', '-')}" for field in TOPIC_FIELDS}
+        self.app_id = f"{prefix}-hedger"
+        self.env = {**os.environ, **(extra_env or {})}
+        for field, name in self.topics.items():
+            self.env[f"HEDGER_TOPIC_{field.upper()}"] = name
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 90.0) -> WorkerProcess:
+        self.starts += 1
+        log = (self.workdir / f"worker-{self.starts}.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streams.cli",
+                "worker",
+                "--config",
+                str(self.config),
+                "--bootstrap",
+                self.bootstrap,
+                "--app-id",
+                self.app_id,
+                "--partitions",
+                str(self.partitions),
+                "--data-dir",
+                str(self.workdir / "data"),
+                "--log-level",
+                "info",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        path = Path(log.name)
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {path.read_text()[-3000:]}")
+            if b"Worker ready" in path.read_bytes():
+                return self
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready after {timeout}s: {path.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout)
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log_text(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log"))
+        )
+
+
+async def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
+        ]
+        ends = await consumer.end_offsets(partitions)
+        lag = 0
+        for tp, end in ends.items():
+            meta = committed.get(tp)
+            lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float = 1.0) -> None:
+    """Wait until the worker has committed every stage's input up to its end."""
+    topics = [
+        worker.topics[name] for name in ("loan_bookings", "cds_executions", "loans", "journal")
+    ]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if asyncio.run(_lag(worker.bootstrap, worker.app_id, topics)) == 0:
+            time.sleep(settle)  # outputs of the last commit are flushed before it
+            if asyncio.run(_lag(worker.bootstrap, worker.app_id, topics)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"worker still has lag after {timeout}s\n{worker.log_text()[-3000:]}")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
