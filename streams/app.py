@@ -24,7 +24,15 @@ from faust.types import EventT
 
 from hedger.config import HedgerConfig
 from streams.envelopes import Source
-from streams.stages import IssuerStage, LoanStage, Observer, Output, RouteStage, Tally
+from streams.stages import (
+    BufferedTable,
+    IssuerStage,
+    LoanStage,
+    Observer,
+    Output,
+    RouteStage,
+    Tally,
+)
 from streams.worker_settings import WorkerSettings
 
 RAW: dict[str, Any] = {
@@ -69,7 +77,13 @@ def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
 
 
 class Worker:
-    """The Faust app and the stages it drives."""
+    """The Faust app and the stages it drives.
+
+    Agents take events in batches (`take_events`): each batch runs through
+    its stage, then the stage's outputs and coalesced table writes go to the
+    producer directly. Faust flushes the producer before it commits offsets,
+    so whatever a committed batch produced is durable.
+    """
 
     def __init__(
         self, settings: WorkerSettings, config: HedgerConfig, observer: Observer | None = None
@@ -80,43 +94,67 @@ class Worker:
         app = faust.App(settings.app_id, **faust_settings(settings))
         self.app = app
         n = settings.partitions
-        self.inputs = app.topic(topics.loan_bookings, topics.cds_executions, **RAW)
-        self.loans_topic = app.topic(topics.loans, partitions=n, internal=True, **RAW)
-        self.journal_topic = app.topic(topics.journal, partitions=n, internal=True, **RAW)
-        self.outputs = {
-            name: app.topic(name, **RAW) for name in (topics.orders, topics.dead_letters)
-        }
-        self.outputs[topics.loans] = self.loans_topic
-        self.outputs[topics.journal] = self.journal_topic
-        self.loan_table = app.Table("hedger-loan-state", partitions=n, **TABLE)
-        self.issuer_table = app.Table("hedger-issuer-state", partitions=n, **TABLE)
+        inputs = app.topic(topics.loan_bookings, topics.cds_executions, **RAW)
+        loans_topic = app.topic(topics.loans, partitions=n, internal=True, **RAW)
+        journal_topic = app.topic(topics.journal, partitions=n, internal=True, **RAW)
+        loan_table = app.Table("hedger-loan-state", partitions=n, **TABLE)
+        issuer_table = app.Table("hedger-issuer-state", partitions=n, **TABLE)
         self.route = RouteStage(config, topics, self.observer)
-        self.loans = LoanStage(config, self.loan_table, topics, self.observer)
-        self.issuers = IssuerStage(config, self.issuer_table, topics, self.observer)
-        app.agent(self.inputs, name="hedger-route")(self._route)
-        app.agent(self.loans_topic, name="hedger-loans")(self._loans)
-        app.agent(self.journal_topic, name="hedger-issuers")(self._issuers)
+        self.loans = LoanStage(config, BufferedTable(loan_table.data), topics, self.observer)
+        self.issuers = IssuerStage(config, BufferedTable(issuer_table.data), topics, self.observer)
+        self.changelogs = {
+            "loans": loan_table.changelog_topic.get_topic_name(),
+            "issuers": issuer_table.changelog_topic.get_topic_name(),
+        }
+        app.agent(inputs, name="hedger-route")(self._route)
+        app.agent(loans_topic, name="hedger-loans")(self._loans)
+        app.agent(journal_topic, name="hedger-issuers")(self._issuers)
         # After a rebalance the tables hold other partitions: rebuild the books.
         app.on_rebalance_complete.connect(self._on_rebalance)
 
     async def _on_rebalance(self, sender: Any = None, **kwargs: Any) -> None:
         self.issuers.invalidate()
 
-    async def _send(self, output: Output) -> None:
-        await self.outputs[output.topic].send(key=output.key, value=output.value)
+    def _batches(self, stream: Any) -> AsyncIterator[list[EventT]]:
+        batch: AsyncIterator[list[EventT]] = stream.take_events(
+            self.settings.batch_size, within=self.settings.batch_wait
+        )
+        return batch
 
-    async def _route(self, stream: AsyncIterator[EventT]) -> None:
-        async for event in stream.events():  # type: ignore[attr-defined]
-            message = event.message
-            source = Source(message.topic, message.partition, message.offset)
-            await self._send(self.route.handle(source, message.value))
+    async def _send(self, outputs: list[Output]) -> None:
+        send = self.app.producer.send
+        for output in outputs:
+            await send(output.topic, output.key, output.value, None, None, None)
 
-    async def _loans(self, stream: AsyncIterator[EventT]) -> None:
-        async for event in stream.events():  # type: ignore[attr-defined]
-            for output in self.loans.handle(event.message.offset, event.message.value):
-                await self._send(output)
+    async def _write(self, changelog: str, table: BufferedTable) -> None:
+        send = self.app.producer.send
+        for partition, key, value in table.drain():
+            await send(changelog, key, value, partition, None, None)
 
-    async def _issuers(self, stream: AsyncIterator[EventT]) -> None:
-        async for event in stream.events():  # type: ignore[attr-defined]
-            for output in self.issuers.handle(event.message.offset, event.message.value):
-                await self._send(output)
+    async def _route(self, stream: Any) -> None:
+        async for events in self._batches(stream):
+            outputs = []
+            for event in events:
+                message = event.message
+                source = Source(message.topic, message.partition, message.offset)
+                outputs.append(self.route.handle(source, message.value))
+            await self._send(outputs)
+
+    async def _loans(self, stream: Any) -> None:
+        async for events in self._batches(stream):
+            outputs = []
+            for event in events:
+                message = event.message
+                outputs += self.loans.handle(message.partition, message.offset, message.value)
+            await self._send(outputs)
+            await self._write(self.changelogs["loans"], self.loans.table)
+
+    async def _issuers(self, stream: Any) -> None:
+        async for events in self._batches(stream):
+            outputs = []
+            for event in events:
+                message = event.message
+                outputs += self.issuers.handle(message.partition, message.offset, message.value)
+            self.issuers.finish_batch()
+            await self._send(outputs)
+            await self._write(self.changelogs["issuers"], self.issuers.table)

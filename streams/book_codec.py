@@ -37,11 +37,13 @@ def loan_from_json(data: list[Any]) -> LoanState:
     )
 
 
-def aggregate_to_json(book: IssuerBook, watermark: int) -> dict[str, Any]:
-    """The bounded part of an issuer's book plus the journal offset it reflects."""
+def aggregate_to_json(book: IssuerBook) -> dict[str, Any]:
+    """The bounded part of an issuer's book: protection buckets and open orders.
+
+    Exposure totals and maturities are not here: they are rebuilt from the
+    loans' own keys, so a loan event writes only its loan.
+    """
     return {
-        "w": watermark,
-        "t": {currency: str(total) for currency, total in book.currency_totals.items()},
         "b": [
             [k.maturity.isoformat(), k.currency, k.doc_clause, k.source.value, str(net)]
             for k, net in book.buckets.items()
@@ -61,9 +63,8 @@ def aggregate_to_json(book: IssuerBook, watermark: int) -> dict[str, Any]:
     }
 
 
-def load_aggregate(book: IssuerBook, data: dict[str, Any]) -> int:
-    """Fill a fresh book's bounded part from JSON; return the watermark."""
-    book.currency_totals = {currency: Decimal(total) for currency, total in data["t"].items()}
+def load_aggregate(book: IssuerBook, data: dict[str, Any]) -> None:
+    """Fill a fresh book's buckets and open orders from JSON."""
     book.buckets = {
         BucketKey(date.fromisoformat(m), c, d, Source(s)): Decimal(net)
         for m, c, d, s, net in data["b"]
@@ -74,5 +75,3 @@ def load_aggregate(book: IssuerBook, data: dict[str, Any]) -> int:
         )
         for order_id, side, m, c, d, remaining, events in data["o"]
     }
-    watermark: int = data["w"]
-    return watermark

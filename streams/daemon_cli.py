@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import logging
 from typing import Any
 
 import faust
@@ -80,11 +82,36 @@ def cmd_worker(args: argparse.Namespace) -> int:
     finally:
         loop.close()
     asyncio.set_event_loop(asyncio.new_event_loop())
+    quiet_libraries(args.log_level)
+    tune_gc()
     worker = Worker(settings, config)
     faust.Worker(
         worker.app, loglevel=args.log_level, redirect_stdouts=False, quiet=True
     ).execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits the process
+
+
+def tune_gc() -> None:
+    """Keep the garbage collector's full passes off the latency path.
+
+    Everything loaded at start (Faust, pydantic schemas, the configuration)
+    is frozen out of collection, and collections run less often: measured
+    here, full collections otherwise stall an agent for 100-200 ms every few
+    seconds, which was most of the p99 latency. The bot creates few reference
+    cycles, so memory stays flat.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+
+
+def quiet_libraries(level: str) -> None:
+    """Hold Faust, mode and aiokafka at the chosen level.
+
+    aiokafka logs at DEBUG on every send; unless its logger is held at the
+    chosen level, building those records costs more than the bot's own work.
+    """
+    for name in ("aiokafka", "faust", "mode", "kafka"):
+        logging.getLogger(name).setLevel(level.upper())
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

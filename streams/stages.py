@@ -7,21 +7,25 @@ protocol of the issuer table. Business rules come from `hedger`; Kafka and
 Faust stay in `streams.app`, which feeds messages in and sends `Output`s out.
 So every stage is testable with a dict for a table.
 
-Crash safety (at-least-once delivery, tables written ahead of offset commits):
+Tables are written through `BufferedTable`: writes of a batch are coalesced
+per key and handed to the agent at the end of the batch, which sends them to
+the changelog partition they belong to. Outputs and table writes both travel
+ahead of the offset commit (at-least-once), so after a crash the tables may
+be ahead of the committed offsets. That is made safe per stage:
 
-* Stage 2 writes one key per event (the loan) holding the input offset that
-  last changed it. A redelivered message at or below that offset was seen
-  before the crash; it is forwarded again when it names the loan's issuer,
-  and the issuer stage deduplicates it by sequence.
-* Stage 3 writes several keys per event, all in one table, hence one
-  changelog partition, in order, the issuer's aggregate last. Every other
-  key carries the journal offset that wrote it (`s`) and its previous value
-  (`p`). After a restart, keys stamped beyond the aggregate's watermark are
-  the torn writes of an unfinished event and are rolled back, so the state
-  is exactly "after the watermark" and redelivered entries recompute the
-  same decisions. Entries at or below the watermark were fully applied: their
-  stored orders (`d` keys) are emitted again, identical, since an order can
-  be lost in flight after its state was written.
+* Stage 2 keeps one key per loan holding the offset that last changed it. A
+  redelivered message at or below that offset was seen before the crash; it
+  is forwarded again when it names the loan's issuer, and the issuer stage
+  deduplicates it by sequence.
+* Stage 3 writes several keys per batch, all in one table, so one changelog
+  partition, in order, and a per-partition watermark key last. Every other
+  key carries the journal offset that wrote it (`s`), its partition (`q`) and
+  its value before the batch (`p`). After a restart, keys stamped beyond their
+  partition's watermark are the torn writes of an unfinished batch and are
+  rolled back, so the state is exactly "after the watermark" and redelivered
+  entries recompute the same decisions. Entries at or below the watermark
+  were fully applied: their stored orders (`d` keys) are emitted again,
+  identical, since an order can be lost in flight after its state was written.
 
 May import the standard library, `hedger` and `streams.envelopes`/`streams.book_codec`.
 """
@@ -30,8 +34,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from datetime import date
+from collections.abc import Iterator, MutableMapping
 from typing import Any, NamedTuple, Protocol
 
 from hedger.config import HedgerConfig
@@ -47,13 +50,43 @@ from streams.envelopes import Entry, Source, dead_letter, decode_entry, encode_e
 from streams.worker_settings import TopicNames
 
 
-class KeyValue(Protocol):
-    """The part of a Faust table (or a dict, in tests) the stages use."""
+class BufferedTable:
+    """A table's local data plus this batch's writes, coalesced per key.
 
-    def get(self, key: bytes) -> bytes | None: ...
-    def __setitem__(self, key: bytes, value: bytes) -> None: ...
-    def __delitem__(self, key: bytes) -> None: ...
-    def items(self) -> Iterable[tuple[bytes, bytes]]: ...
+    `data` is the store the changelog recovers into (Faust's `table.data`, or
+    a dict in tests); it is updated only by `drain`, which returns the writes
+    for the agent to send to the changelog as (partition, key, value or None).
+    """
+
+    def __init__(self, data: MutableMapping[bytes, bytes]) -> None:
+        self.data = data
+        self._pending: dict[bytes, tuple[int, bytes | None]] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        """The newest value: this batch's write, else the stored one."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending[1]
+        return self.data.get(key)
+
+    def committed(self, key: bytes) -> bytes | None:
+        """The value before this batch."""
+        return self.data.get(key)
+
+    def put(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """Write (or, with None, delete) a key of a changelog partition."""
+        self._pending[key] = (partition, value)
+
+    def drain(self) -> list[tuple[int, bytes, bytes | None]]:
+        """Apply this batch's writes to `data` and return them, in write order."""
+        writes = [(partition, key, value) for key, (partition, value) in self._pending.items()]
+        self._pending.clear()
+        for _, key, value in writes:
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+        return writes
 
 
 class Output(NamedTuple):
@@ -166,11 +199,11 @@ class LoanStage:
     """Stage 2, keyed by `loan_id`: the checks that need a loan's history."""
 
     def __init__(
-        self, config: HedgerConfig, table: KeyValue, topics: TopicNames, observer: Observer
+        self, config: HedgerConfig, table: BufferedTable, topics: TopicNames, observer: Observer
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
 
-    def handle(self, offset: int, payload: bytes) -> list[Output]:
+    def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
         entry = decode_entry(payload)
         source = entry.source
         event = decode_event(entry.topic, entry.value, self.config)
@@ -178,16 +211,15 @@ class LoanStage:
         key = event.loan_id.encode()
         stored = self.table.get(key)
         state, last_offset = (None, -1) if stored is None else _loan_row(stored)
-        raw = entry.value.encode()
         forward = Output(self.topics.journal, event.issuer_id.encode(), payload)
-        if state is not None and offset <= last_offset:
-            # Seen before a crash: forward again unless it names another issuer;
-            # the issuer stage deduplicates by sequence.
-            if event.issuer_id == state.issuer_id:
-                return [forward]
+        if state is not None and offset <= last_offset and event.issuer_id == state.issuer_id:
+            # Seen before a crash: forward it again; the issuer stage
+            # deduplicates by sequence.
+            return [forward]
         try:
             new_state, _ = apply_loan_event(event, state)
         except Rejected as exc:
+            raw = entry.value.encode()
             return [
                 _dead(
                     self.topics,
@@ -203,7 +235,7 @@ class LoanStage:
         except Duplicate:
             self.observer.on_event("loans", source.topic, Status.DUPLICATE, None)
             return []
-        self.table[key] = json.dumps([loan_to_json(new_state), offset]).encode()
+        self.table.put(partition, key, json.dumps([loan_to_json(new_state), offset]).encode())
         return [forward]
 
 
@@ -217,20 +249,29 @@ def _key(kind: str, issuer: str, name: str = "") -> bytes:
     return json.dumps([kind, issuer, name]).encode()
 
 
+def _watermark_key(partition: int) -> bytes:
+    return json.dumps(["w", "", str(partition)]).encode()
+
+
 class IssuerStage:
     """Stage 3, keyed by `issuer_id`: the issuer book, the decision, the orders.
 
     Holds the books of this worker's partitions in memory, rebuilt from the
-    table after (re)assignment; every change is written to the table.
+    table after (re)assignment. Keys of its table (JSON arrays):
+    `l` a loan's state (exposure totals and maturities are rebuilt from them),
+    `a` the issuer's buckets and open orders, `c` a closed order, `e` an
+    applied protection booking, `d` the orders an event emitted, and `w` the
+    watermark of a journal partition.
     """
 
     def __init__(
-        self, config: HedgerConfig, table: KeyValue, topics: TopicNames, observer: Observer
+        self, config: HedgerConfig, table: BufferedTable, topics: TopicNames, observer: Observer
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
         self.books: dict[str, IssuerBook] = {}
         self.loans: dict[str, LoanState] = {}
-        self.watermarks: dict[str, int] = {}
+        self.watermarks: dict[int, int] = {}
+        self.batch_offsets: dict[int, int] = {}
         self.loaded = False
 
     # -- recovery ------------------------------------------------------
@@ -243,37 +284,38 @@ class IssuerStage:
         if self.loaded:
             return
         self.books, self.loans, self.watermarks = {}, {}, {}
-        rows = [(json.loads(k), json.loads(v)) for k, v in self.table.items()]
-        for (kind, issuer, _), data in rows:
-            if kind == "a":
-                self.watermarks[issuer] = load_aggregate(self._book(issuer), data)
+        rows = [(json.loads(k), json.loads(v)) for k, v in list(self.table.data.items())]
+        for (kind, _, name), data in rows:
+            if kind == "w":
+                self.watermarks[int(name)] = data["v"]
         for (kind, issuer, name), data in rows:
-            if kind == "a":
+            if kind == "w":
                 continue
-            if data["s"] > self.watermarks.get(issuer, -1):
-                data = self._roll_back(kind, issuer, name, data)  # a torn write
+            if data["s"] > self.watermarks.get(data["q"], -1):
+                data = self._roll_back(_key(kind, issuer, name), data)  # a torn batch
                 if data is None:
                     continue
             self._load_key(kind, issuer, name, data["v"])
         self.loaded = True
 
-    def _roll_back(
-        self, kind: str, issuer: str, name: str, data: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        key = _key(kind, issuer, name)
+    def _roll_back(self, key: bytes, data: dict[str, Any]) -> dict[str, Any] | None:
         if data["p"] is None:
-            del self.table[key]
+            self.table.put(data["q"], key, None)
             return None
-        restored = {"s": -1, "v": data["p"], "p": None}
-        self.table[key] = json.dumps(restored).encode()
+        restored = {"s": -1, "q": data["q"], "v": data["p"], "p": None}
+        self.table.put(data["q"], key, json.dumps(restored).encode())
         return restored
 
     def _load_key(self, kind: str, issuer: str, name: str, value: Any) -> None:
         book = self._book(issuer)
-        if kind == "m":
-            book.maturities.add(date.fromisoformat(name), value)
-        elif kind == "l":
-            self.loans[name] = loan_from_json(value)
+        if kind == "l":
+            state = loan_from_json(value)
+            self.loans[name] = state
+            contribution = state.contribution()
+            if contribution is not None:
+                book.apply_loan_change(LoanChange(issuer, None, contribution))
+        elif kind == "a":
+            load_aggregate(book, value)
         elif kind == "c":
             book.closed_orders.add(name)
         elif kind == "e":
@@ -287,29 +329,26 @@ class IssuerStage:
 
     # -- processing ----------------------------------------------------
 
-    def handle(self, offset: int, payload: bytes) -> list[Output]:
+    def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
         self._ensure_loaded()
         entry = decode_entry(payload)
         source = entry.source
-        raw = entry.value.encode()
         event = decode_event(entry.topic, entry.value, self.config)
         issuer = event.issuer_id
-        if offset <= self.watermarks.get(issuer, -1):
+        if offset <= self.watermarks.get(partition, -1):
             return list(self._stored_orders(issuer, event.event_id))
+        self.batch_offsets[partition] = offset
         book = self._book(issuer)
         loan_change = None
         new_loan: LoanState | None = None
-        old_loan: LoanState | None = None
         try:
             if isinstance(event, LoanEvent):
-                old_loan = self.loans.get(event.loan_id)
-                new_loan, loan_change = apply_loan_event(event, old_loan)
-            maturities = _touched_maturities(loan_change)
-            counts_before = {m: book.maturities.count(m) for m in maturities}
+                new_loan, loan_change = apply_loan_event(event, self.loans.get(event.loan_id))
             was_open = isinstance(event, ExecutionReport) and event.order_id in book.open_orders
             halted = self.config.is_halted(issuer)
             view, orders = apply_to_issuer(book, event, loan_change, self.config, halted)
         except Rejected as exc:
+            raw = entry.value.encode()
             return [
                 _dead(
                     self.topics, self.observer, "issuers", exc, source, raw, event.event_id, issuer
@@ -319,58 +358,51 @@ class IssuerStage:
             self.observer.on_event("issuers", source.topic, Status.DUPLICATE, None)
             return []
         self.observer.on_event("issuers", source.topic, Status.APPLIED, None)
-        # Persist: stamped keys first, the aggregate (with the watermark) last.
+        stamp = (partition, offset)
         if new_loan is not None:
             assert isinstance(event, LoanEvent)
             self.loans[event.loan_id] = new_loan
-            self._put(
-                "l",
-                issuer,
-                event.loan_id,
-                offset,
-                loan_to_json(new_loan),
-                None if old_loan is None else loan_to_json(old_loan),
-            )
-            for maturity, before in counts_before.items():
-                after = book.maturities.count(maturity)
-                if after != before:
-                    self._put("m", issuer, maturity.isoformat(), offset, after, before or None)
+            self._put(stamp, "l", issuer, event.loan_id, loan_to_json(new_loan))
+        if not isinstance(event, LoanEvent) or orders:
+            # buckets or open orders changed
+            self._put(stamp, "a", issuer, "", aggregate_to_json(book))
         if (
             was_open
             and isinstance(event, ExecutionReport)
             and event.order_id not in book.open_orders
         ):
-            self._put("c", issuer, event.order_id, offset, 1, None)
+            self._put(stamp, "c", issuer, event.order_id, 1)
         if isinstance(event, ProtectionBooked):
-            self._put("e", issuer, event.event_id, offset, 1, None)
+            self._put(stamp, "e", issuer, event.event_id, 1)
         wires = [order.to_wire() for order in orders]
         if wires:
-            self._put("d", issuer, event.event_id, offset, wires, None)
-        self.table[_key("a", issuer)] = json.dumps(aggregate_to_json(book, offset)).encode()
-        self.watermarks[issuer] = offset
+            self._put(stamp, "d", issuer, event.event_id, wires)
         self.observer.on_view(view, halted)
         if orders:
             self.observer.on_orders(orders, view, source)
         return [Output(self.topics.orders, issuer.encode(), _order_bytes(w)) for w in wires]
 
-    def _put(
-        self, kind: str, issuer: str, name: str, offset: int, value: Any, previous: Any
-    ) -> None:
-        self.table[_key(kind, issuer, name)] = json.dumps(
-            {"s": offset, "v": value, "p": previous}
-        ).encode()
+    def finish_batch(self) -> None:
+        """Write each touched partition's watermark: the batch is complete."""
+        for partition, offset in self.batch_offsets.items():
+            self.watermarks[partition] = offset
+            record = {"s": offset, "q": partition, "v": offset, "p": None}
+            self.table.put(partition, _watermark_key(partition), json.dumps(record).encode())
+        self.batch_offsets.clear()
+
+    def _put(self, stamp: tuple[int, int], kind: str, issuer: str, name: str, value: Any) -> None:
+        key = _key(kind, issuer, name)
+        before = self.table.committed(key)
+        previous = None if before is None else json.loads(before)["v"]
+        partition, offset = stamp
+        record = {"s": offset, "q": partition, "v": value, "p": previous}
+        self.table.put(partition, key, json.dumps(record).encode())
 
     def _stored_orders(self, issuer: str, event_id: str) -> Iterator[Output]:
         stored = self.table.get(_key("d", issuer, event_id))
         if stored is not None:
             for wire in json.loads(stored)["v"]:
                 yield Output(self.topics.orders, issuer.encode(), _order_bytes(wire))
-
-
-def _touched_maturities(change: LoanChange | None) -> set[date]:
-    if change is None:
-        return set()
-    return {part.maturity for part in (change.before, change.after) if part is not None}
 
 
 def _order_bytes(wire: dict[str, Any]) -> bytes:

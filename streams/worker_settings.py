@@ -45,6 +45,10 @@ class WorkerSettings(BaseSettings):
     metrics_port: int | None = None
     metrics_bind: str = "127.0.0.1"
     commit_interval: float = Field(default=0.5, gt=0)
+    # Agents process up to batch_size events at a time, waiting at most
+    # batch_wait seconds to fill a batch: throughput against latency.
+    batch_size: int = Field(default=500, ge=1)
+    batch_wait: float = Field(default=0.005, gt=0)
     # How long a dead worker keeps its partitions before the group moves
     # them: Faust's 60 s default would stall a restarted worker for a minute.
     session_timeout: float = Field(default=10.0, gt=0)
