@@ -16,22 +16,27 @@ Topology (SPEC §1 splits the state by loan and by issuer):
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
+from faust.sensors import Sensor
 from faust.types import EventT
 
 from hedger.config import HedgerConfig
 from streams.envelopes import Source
+from streams.http import make_app, serve
+from streams.logs import LogObserver, get_logger
+from streams.metrics import Metrics, WorkerCollector
 from streams.stages import (
     BufferedTable,
+    FanOut,
     IssuerStage,
     LoanStage,
     Observer,
     Output,
     RouteStage,
-    Tally,
 )
 from streams.worker_settings import WorkerSettings
 
@@ -85,14 +90,30 @@ class Worker:
     so whatever a committed batch produced is durable.
     """
 
-    def __init__(
-        self, settings: WorkerSettings, config: HedgerConfig, observer: Observer | None = None
-    ) -> None:
+    def __init__(self, settings: WorkerSettings, config: HedgerConfig) -> None:
         self.settings = settings
-        self.observer = observer if observer is not None else Tally()
+        self.metrics = Metrics(config)
+        self.observer: Observer = FanOut(self.metrics, LogObserver())
         topics = settings.topics
         app = faust.App(settings.app_id, **faust_settings(settings))
         self.app = app
+        # Next offset to process per (topic, partition), for the lag gauge.
+        self.positions: dict[tuple[str, int], int] = {}
+        self.positions_topics = (
+            topics.loan_bookings,
+            topics.cds_executions,
+            topics.loans,
+            topics.journal,
+        )
+        self.last_commit: float | None = None
+        self.metrics.registry.register(
+            WorkerCollector(
+                self._lag, self._recovery_remaining, lambda: self.last_commit, self.ready
+            )
+        )
+        app.sensors.add(_CommitSensor(self))
+        if settings.metrics_port is not None:
+            app.task(self._serve_http)
         n = settings.partitions
         inputs = app.topic(topics.loan_bookings, topics.cds_executions, **RAW)
         loans_topic = app.topic(topics.loans, partitions=n, internal=True, **RAW)
@@ -115,6 +136,58 @@ class Worker:
     async def _on_rebalance(self, sender: Any = None, **kwargs: Any) -> None:
         self.issuers.invalidate()
 
+    # -- observability -------------------------------------------------
+
+    def ready(self) -> bool:
+        """Recovered and consuming: what /ready reports."""
+        app = self.app
+        recovery = app.tables.recovery
+        return bool(recovery.completed.is_set() and not app.in_recovery and not app.rebalancing)
+
+    def _lag(self) -> list[tuple[str, int, int]]:
+        consumer = self.app.consumer
+        rows = []
+        ours = set(self.positions_topics)
+        for tp in sorted(consumer.assignment()):
+            if tp.topic not in ours:
+                continue  # Faust's own assignor topic
+            try:
+                end = consumer.highwater(tp)
+            except Exception:  # not fetched yet: no figure rather than a wrong one
+                end = None
+            if end is None:
+                continue
+            position = self.positions.get((tp.topic, tp.partition))
+            if position is None:
+                committed = consumer._committed_offset.get(tp)  # Faust keeps no public copy
+                position = committed if committed is not None else 0
+            rows.append((tp.topic, tp.partition, max(end - position, 0)))
+        return rows
+
+    def _recovery_remaining(self) -> int:
+        try:
+            return int(self.app.tables.recovery.active_remaining_total())
+        except Exception:  # before the first assignment there is nothing to recover
+            return 0
+
+    async def _serve_http(self) -> None:
+        port = self.settings.metrics_port
+        assert port is not None
+        self.http = await serve(
+            make_app(self.metrics.registry, self.ready), self.settings.metrics_bind, port
+        )
+        get_logger("hedger.worker").info(
+            "http.listening",
+            bind=self.settings.metrics_bind,
+            port=port,
+            endpoints=["/metrics", "/health", "/ready"],
+        )
+
+    def _track(self, events: list[EventT]) -> None:
+        for event in events:
+            message = event.message
+            self.positions[(message.topic, message.partition)] = message.offset + 1
+
     def _batches(self, stream: Any) -> AsyncIterator[list[EventT]]:
         batch: AsyncIterator[list[EventT]] = stream.take_events(
             self.settings.batch_size, within=self.settings.batch_wait
@@ -136,9 +209,11 @@ class Worker:
             outputs = []
             for event in events:
                 message = event.message
-                source = Source(message.topic, message.partition, message.offset)
+                stamp = int(message.timestamp * 1000) if message.timestamp else None
+                source = Source(message.topic, message.partition, message.offset, stamp)
                 outputs.append(self.route.handle(source, message.value))
             await self._send(outputs)
+            self._track(events)
 
     async def _loans(self, stream: Any) -> None:
         async for events in self._batches(stream):
@@ -148,6 +223,7 @@ class Worker:
                 outputs += self.loans.handle(message.partition, message.offset, message.value)
             await self._send(outputs)
             await self._write(self.changelogs["loans"], self.loans.table)
+            self._track(events)
 
     async def _issuers(self, stream: Any) -> None:
         async for events in self._batches(stream):
@@ -158,3 +234,15 @@ class Worker:
             self.issuers.finish_batch()
             await self._send(outputs)
             await self._write(self.changelogs["issuers"], self.issuers.table)
+            self._track(events)
+
+
+class _CommitSensor(Sensor):  # type: ignore[misc]
+    """Records when offsets were last committed (Faust calls sensors as observers)."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def on_commit_completed(self, consumer: Any, state: Any) -> None:
+        self.worker.last_commit = time.time()

@@ -65,9 +65,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 progress.update(task, completed=line_no)
 
         progress.start()
+    metrics = None
+    if args.metrics_out:
+        from streams.metrics import Metrics
+
+        metrics = Metrics(config, clock=None)  # offline: no wall clock, no lag or latency
     try:
         engine, stats = replay_files(
-            config, log, Path(args.orders_out), Path(args.dead_letters_out), on_line
+            config, log, Path(args.orders_out), Path(args.dead_letters_out), on_line, metrics
         )
     except CorruptLog as exc:
         return fail(f"{log}: corrupt log at {exc}", EXIT_CORRUPT_LOG)
@@ -78,6 +83,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.stop()
+    if metrics is not None:
+        from prometheus_client import write_to_textfile
+
+        write_to_textfile(args.metrics_out, metrics.registry)
     if not args.quiet:
         if stats.recent_orders:
             console.print(orders_table(list(stats.recent_orders), "Orders (latest)"))
@@ -128,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--dead-letters-out", default="dead-letters.jsonl", help="dead letters (JSON lines)"
     )
+    replay.add_argument("--metrics-out", help="write the final metrics here (Prometheus text)")
     replay.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
     replay.set_defaults(func=cmd_replay)
 

@@ -17,6 +17,7 @@ import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hedger.config import ConfigError
+from streams import logs
 from streams.app import Worker
 from streams.settings import load_config
 from streams.worker_settings import TopicNames, WorkerSettings
@@ -68,6 +69,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return fail(str(exc))
     settings = worker_settings(args)
+    secret = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    logs.configure(
+        json=args.log_format == "json" if args.log_format else None,
+        level=args.log_level,
+        secrets=[secret],
+    )
+    log = logs.get_logger("hedger.worker")
+    log.info("worker.starting", config=str(args.config), settings=settings.masked())
     topics: TopicNames = settings.topics
     loop = asyncio.new_event_loop()
     try:
@@ -78,6 +87,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             )
         )
     except Exception as exc:  # any connection failure ends the same way
+        log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, error=repr(exc))
         return fail(f"cannot reach Kafka at {settings.bootstrap}: {exc!r}")
     finally:
         loop.close()
@@ -85,8 +95,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     quiet_libraries(args.log_level)
     tune_gc()
     worker = Worker(settings, config)
+    # override_logging=False: mode would replace our structlog handler.
     faust.Worker(
-        worker.app, loglevel=args.log_level, redirect_stdouts=False, quiet=True
+        worker.app,
+        loglevel=args.log_level,
+        redirect_stdouts=False,
+        quiet=True,
+        override_logging=False,
     ).execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits the process
 
@@ -110,7 +125,10 @@ def quiet_libraries(level: str) -> None:
     aiokafka logs at DEBUG on every send; unless its logger is held at the
     chosen level, building those records costs more than the bot's own work.
     """
-    for name in ("aiokafka", "faust", "mode", "kafka"):
+    quiet = max(logging.getLevelName(level.upper()), logging.WARNING)
+    for name in ("aiokafka", "kafka"):
+        logging.getLogger(name).setLevel(quiet)
+    for name in ("faust", "mode"):
         logging.getLogger(name).setLevel(level.upper())
 
 
@@ -124,5 +142,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     worker.add_argument("--partitions", type=int, help="partitions of the internal topics")
     worker.add_argument("--app-id", help="Kafka consumer group / Faust app id")
     worker.add_argument("--data-dir", help="local state directory")
-    worker.add_argument("--log-level", default="warning", help="Faust log level")
+    worker.add_argument("--log-level", default="info", help="log level (default info)")
+    worker.add_argument(
+        "--log-format",
+        choices=["json", "console"],
+        help="default: console on a terminal, JSON lines otherwise",
+    )
     worker.set_defaults(func=cmd_worker)

@@ -14,11 +14,12 @@ from typing import Any, NamedTuple
 
 
 class Source(NamedTuple):
-    """Where an input event was read: topic, partition, offset."""
+    """Where an input event was read: topic, partition, offset, Kafka timestamp."""
 
     topic: str
     partition: int
     offset: int
+    timestamp_ms: int | None = None  # for the event-in -> order-out latency
 
 
 class Entry(NamedTuple):

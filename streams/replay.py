@@ -3,8 +3,8 @@
 Owns: reading the log line by line, feeding each input event to
 `HedgingEngine`, writing orders and dead letters as JSON lines, and counting
 what happened. It is the backtest half of backtest-live parity: the worker
-drives the very same engine functions. Imports the standard library and
-`hedger`.
+drives the very same engine functions. Imports the standard library,
+`hedger`, and the observer protocol of `streams.stages`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from hedger.decoding import parse_json
 from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
 from hedger.orders import HedgeOrder
 from hedger.outcomes import Rejected, Status
+from streams.envelopes import Source
+from streams.stages import Observer
 
 RECENT_ORDERS = 25  # orders kept for the summary; the file has them all
 
@@ -94,6 +96,7 @@ def replay(
     orders_out: IO[str],
     dead_out: IO[str],
     on_line: Callable[[int], None] | None = None,
+    observer: Observer | None = None,
 ) -> ReplayStats:
     """Replay a log through the engine, writing orders and dead letters as they come."""
     stats = ReplayStats()
@@ -106,6 +109,8 @@ def replay(
             stats.skipped_topics += 1
             continue
         outcome = engine.process(record.topic, record.value)
+        if observer is not None:
+            observe(engine, record, outcome, observer)
         outcomes[outcome.status] += 1
         if outcome.status is Status.DEAD_LETTER:
             assert outcome.reason is not None
@@ -116,6 +121,34 @@ def replay(
             stats.recent_orders.append(order)
             orders_out.write(order_line(order))
     return stats
+
+
+def observe(engine: HedgingEngine, record: LogRecord, outcome: Outcome, observer: Observer) -> None:
+    """Tell an observer (metrics) what one replayed event did, as the worker's stages do."""
+    source = Source(record.topic, 0, record.line_no)
+    observer.on_event(
+        "replay", record.topic, outcome.status, outcome.reason.value if outcome.reason else None
+    )
+    if outcome.status is Status.DEAD_LETTER:
+        assert outcome.reason is not None
+        observer.on_dead_letter(
+            "replay",
+            source,
+            outcome.reason.value,
+            outcome.detail,
+            outcome.event_id,
+            outcome.issuer_id,
+        )
+    elif outcome.status is Status.APPLIED:
+        event = outcome.event
+        assert event is not None
+        book = engine.books[event.issuer_id]
+        view = book.view(engine.config, event.as_of)
+        observer.on_view(
+            view, engine.config.is_halted(event.issuer_id), len(book.open_orders), event.occurred_at
+        )
+        if outcome.orders:
+            observer.on_orders(list(outcome.orders), view, source)
 
 
 def order_line(order: HedgeOrder) -> str:
@@ -129,6 +162,7 @@ def replay_files(
     orders_path: Path,
     dead_path: Path,
     on_line: Callable[[int], None] | None = None,
+    observer: Observer | None = None,
 ) -> tuple[HedgingEngine, ReplayStats]:
     """Replay a log file into an orders file and a dead-letters file."""
     engine = HedgingEngine(config)
@@ -137,5 +171,5 @@ def replay_files(
         orders_path.open("w", encoding="utf-8") as orders_out,
         dead_path.open("w", encoding="utf-8") as dead_out,
     ):
-        stats = replay(engine, stream, orders_out, dead_out, on_line)
+        stats = replay(engine, stream, orders_out, dead_out, on_line, observer)
     return engine, stats

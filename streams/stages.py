@@ -111,7 +111,38 @@ class Observer(Protocol):
         issuer_id: str | None,
     ) -> None: ...
     def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None: ...
-    def on_view(self, view: RiskView, halted: bool) -> None: ...
+    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None: ...
+
+
+class FanOut:
+    """Several observers behind one (metrics and logs)."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
+        for observer in self.observers:
+            observer.on_event(stage, topic, status, reason)
+
+    def on_dead_letter(
+        self,
+        stage: str,
+        source: Source,
+        reason: str,
+        detail: str,
+        event_id: str | None,
+        issuer_id: str | None,
+    ) -> None:
+        for observer in self.observers:
+            observer.on_dead_letter(stage, source, reason, detail, event_id, issuer_id)
+
+    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
+        for observer in self.observers:
+            observer.on_orders(orders, view, source)
+
+    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
+        for observer in self.observers:
+            observer.on_view(view, halted, open_orders, occurred_at)
 
 
 class Tally:
@@ -138,7 +169,7 @@ class Tally:
     def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
         self.orders.extend(orders)
 
-    def on_view(self, view: RiskView, halted: bool) -> None:
+    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
         pass
 
 
@@ -182,17 +213,32 @@ class RouteStage:
 
     def handle(self, source: Source, payload: bytes | None) -> Output:
         topic = self.input_topics[source.topic]  # the contract's name for this input
+        value: Any = None
         try:
             if payload is None:
                 raise Rejected(Reason.INVALID_JSON, "empty (null) message value")
             value = parse_json(payload)
             event = validate_event(topic, value, self.config)
         except Rejected as exc:
-            return _dead(self.topics, self.observer, "route", exc, source, payload)
+            # name the event and issuer in logs when the payload says them
+            event_id, issuer_id = _ids(value)
+            return _dead(
+                self.topics, self.observer, "route", exc, source, payload, event_id, issuer_id
+            )
         entry = encode_entry(Entry(topic, payload.decode("utf-8"), source))
         if isinstance(event, LoanEvent):
             return Output(self.topics.loans, event.loan_id.encode(), entry)
         return Output(self.topics.journal, event.issuer_id.encode(), entry)
+
+
+def _ids(value: Any) -> tuple[str | None, str | None]:
+    if not isinstance(value, dict):
+        return None, None
+    found = []
+    for name in ("event_id", "issuer_id"):
+        item = value.get(name)
+        found.append(item if isinstance(item, str) and 0 < len(item) <= 128 else None)
+    return found[0], found[1]
 
 
 class LoanStage:
@@ -377,7 +423,7 @@ class IssuerStage:
         wires = [order.to_wire() for order in orders]
         if wires:
             self._put(stamp, "d", issuer, event.event_id, wires)
-        self.observer.on_view(view, halted)
+        self.observer.on_view(view, halted, len(book.open_orders), event.occurred_at)
         if orders:
             self.observer.on_orders(orders, view, source)
         return [Output(self.topics.orders, issuer.encode(), _order_bytes(w)) for w in wires]

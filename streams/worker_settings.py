@@ -40,7 +40,7 @@ class WorkerSettings(BaseSettings):
     # the unit of scale-out: more partitions, more workers.
     partitions: int = Field(default=4, ge=1)
     topics: TopicNames = Field(default_factory=TopicNames)
-    store: Literal["memory://", "rocksdb://"] = "memory://"
+    store: Literal["memory://"] = "memory://"  # see README: why not RocksDB
     data_dir: str = "build/worker-data"
     metrics_port: int | None = None
     metrics_bind: str = "127.0.0.1"

@@ -1,0 +1,244 @@
+"""Prometheus metrics of the bot, fed as an observer of the stages.
+
+Owns: every metric name and label, the bound on issuer labels, and the
+`Metrics` observer that the worker's stages and the offline replay call.
+Runtime figures only the worker has (consumer lag, recovery, commit age)
+are read at scrape time by `WorkerCollector`. Imports prometheus_client,
+the standard library, `hedger` and `streams.envelopes`.
+
+Label cardinality: `issuer` takes the configured issuers plus at most
+`MAX_UNLISTED_ISSUERS` others, first seen first served; later unlisted issuers
+share the label value `_other` and have no per-issuer gauges.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from hedger.config import HedgerConfig
+from hedger.issuer import RiskView
+from hedger.orders import HedgeOrder
+from hedger.outcomes import Status
+from streams.envelopes import Source
+
+# `*_created` series double the exposition for nothing a dashboard uses.
+disable_created_metrics()
+
+MAX_UNLISTED_ISSUERS = 200
+OTHER = "_other"
+# Event in -> order out spans three Kafka hops: milliseconds to seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+OUTCOMES = {
+    Status.APPLIED: "applied",
+    Status.DUPLICATE: "duplicate",
+    Status.DEAD_LETTER: "dead_lettered",
+}
+
+
+class Metrics:
+    """The bot's metrics in one registry, updated through the `Observer` calls.
+
+    Prometheus samples are floats: money becomes one here, for display only,
+    never on the way back into a decision.
+    """
+
+    def __init__(
+        self,
+        config: HedgerConfig,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] | None = time.time,
+    ) -> None:
+        self.config = config
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.clock = clock
+        self.known = set(config.issuers)
+        self.unlisted: set[str] = set()
+        r = self.registry
+        self.events = Counter(
+            "hedger_events",
+            "Input events by topic and final outcome",
+            ["topic", "outcome"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "hedger_dead_letters",
+            "Dead letters by reason and stage",
+            ["reason", "stage"],
+            registry=r,
+        )
+        self.orders = Counter(
+            "hedger_orders", "Orders emitted by side and reason", ["side", "reason"], registry=r
+        )
+        self.notional = Counter(
+            "hedger_order_notional_base",
+            "Order notional in the base currency",
+            ["side", "reason"],
+            registry=r,
+        )
+        self.exposure = Gauge(
+            "hedger_issuer_exposure_base", "Exposure E in the base currency", ["issuer"], registry=r
+        )
+        self.coverage = Gauge(
+            "hedger_issuer_coverage_base",
+            "Recognised coverage in the base currency: held protection, and open orders",
+            ["issuer", "source"],
+            registry=r,
+        )
+        self.residual = Gauge(
+            "hedger_issuer_residual_base", "Residual R in the base currency", ["issuer"], registry=r
+        )
+        self.limit = Gauge(
+            "hedger_issuer_limit_base", "Limit L in the base currency", ["issuer"], registry=r
+        )
+        self.utilisation = Gauge(
+            "hedger_issuer_utilisation_ratio", "Residual over limit (R / L)", ["issuer"], registry=r
+        )
+        self.breach = Gauge(
+            "hedger_issuer_in_breach", "1 while R > L x trigger_ratio", ["issuer"], registry=r
+        )
+        self.halted = Gauge(
+            "hedger_issuer_halted",
+            "1 while hedging is halted for the issuer",
+            ["issuer"],
+            registry=r,
+        )
+        self.open_orders = Gauge(
+            "hedger_issuer_open_orders", "Orders emitted and not yet closed", ["issuer"], registry=r
+        )
+        self.issuers_in_breach = Gauge(
+            "hedger_issuers_in_breach", "Issuers with R > L x trigger_ratio", registry=r
+        )
+        self.open_orders_total = Gauge(
+            "hedger_open_orders", "Open orders over all issuers", registry=r
+        )
+        self.unlabelled = Counter(
+            "hedger_unlisted_issuers_over_cap",
+            "Events of unlisted issuers beyond the label cap",
+            registry=r,
+        )
+        self.latency = Histogram(
+            "hedger_processing_latency_seconds",
+            "From the input event's Kafka timestamp to its orders being sent",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.event_lag = Gauge(
+            "hedger_event_time_lag_seconds",
+            "Wall clock minus occurred_at of the last applied event",
+            registry=r,
+        )
+        self._breaching: set[str] = set()
+        self._open: dict[str, int] = {}
+        for issuer in sorted(self.known):
+            self.halted.labels(issuer).set(1 if config.is_halted(issuer) else 0)
+
+    def label(self, issuer: str) -> str | None:
+        """The issuer's label value, or None once the cap on unlisted issuers is reached."""
+        if issuer in self.known or issuer in self.unlisted:
+            return issuer
+        if len(self.unlisted) < MAX_UNLISTED_ISSUERS:
+            self.unlisted.add(issuer)
+            return issuer
+        self.unlabelled.inc()
+        return None
+
+    # -- Observer ------------------------------------------------------
+
+    def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
+        self.events.labels(topic, OUTCOMES[status]).inc()
+
+    def on_dead_letter(
+        self,
+        stage: str,
+        source: Source,
+        reason: str,
+        detail: str,
+        event_id: str | None,
+        issuer_id: str | None,
+    ) -> None:
+        self.dead_letters.labels(reason, stage).inc()
+
+    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
+        fx = self.config.fx
+        for order in orders:
+            labels = (order.side.value, order.reason.value)
+            self.orders.labels(*labels).inc()
+            self.notional.labels(*labels).inc(float(order.notional * fx[order.currency]))
+        if source.timestamp_ms is not None and self.clock is not None:
+            self.latency.observe(max(self.clock() - source.timestamp_ms / 1000, 0.0))
+
+    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
+        issuer = self.label(view.issuer_id)
+        if self.clock is not None:  # offline replays have no wall clock to lag behind
+            stamp = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
+            self.event_lag.set(self.clock() - stamp.timestamp())
+        if issuer is None:
+            return
+        self.exposure.labels(issuer).set(float(view.exposure))
+        self.coverage.labels(issuer, "held").set(float(view.held_coverage))
+        self.coverage.labels(issuer, "open_orders").set(float(view.pending_coverage))
+        self.residual.labels(issuer).set(float(view.residual))
+        self.limit.labels(issuer).set(float(view.limit))
+        self.utilisation.labels(issuer).set(float(view.residual / view.limit))
+        in_breach = view.residual > view.limit * self.config.risk.trigger_ratio
+        self.breach.labels(issuer).set(1 if in_breach else 0)
+        self.halted.labels(issuer).set(1 if halted else 0)
+        self.open_orders.labels(issuer).set(open_orders)
+        if in_breach:
+            self._breaching.add(issuer)
+        else:
+            self._breaching.discard(issuer)
+        self._open[issuer] = open_orders
+        self.issuers_in_breach.set(len(self._breaching))
+        self.open_orders_total.set(sum(self._open.values()))
+
+
+class WorkerCollector(Collector):
+    """Figures read from the running Faust worker at scrape time."""
+
+    def __init__(
+        self,
+        lag: Callable[[], Iterable[tuple[str, int, int]]],
+        recovery_remaining: Callable[[], int],
+        last_commit: Callable[[], float | None],
+        ready: Callable[[], bool],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lag, self._remaining, self._last_commit = lag, recovery_remaining, last_commit
+        self._ready, self._clock = ready, clock
+
+    def collect(self) -> Iterator[Metric]:
+        lag = GaugeMetricFamily(
+            "hedger_consumer_lag",
+            "Messages behind the end, per partition",
+            labels=["topic", "partition"],
+        )
+        for topic, partition, behind in self._lag():
+            lag.add_metric([topic, str(partition)], behind)
+        yield lag
+        yield GaugeMetricFamily(
+            "hedger_recovery_remaining",
+            "Changelog messages left to recover before processing resumes",
+            value=self._remaining(),
+        )
+        last = self._last_commit()
+        yield GaugeMetricFamily(
+            "hedger_last_commit_age_seconds",
+            "Seconds since offsets were last committed (-1: none yet)",
+            value=-1 if last is None else self._clock() - last,
+        )
+        yield GaugeMetricFamily(
+            "hedger_ready", "1 once recovered and consuming", value=1 if self._ready() else 0
+        )
