@@ -12,9 +12,12 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,7 @@ class WorkerProcess:
             self.env[f"HEDGER_TOPIC_{field.upper()}"] = name
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.metrics_port = free_port()
 
     def start(self, timeout: float = 90.0) -> WorkerProcess:
         self.starts += 1
@@ -79,6 +83,10 @@ class WorkerProcess:
                 str(self.workdir / "data"),
                 "--log-level",
                 "info",
+                "--log-format",
+                "json",
+                "--metrics-port",
+                str(self.metrics_port),
             ],
             cwd=REPO,
             env=self.env,
@@ -90,7 +98,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited: {path.read_text()[-3000:]}")
-            if b"Worker ready" in path.read_bytes():
+            if self.http_status("/ready") == 200:
                 return self
             time.sleep(0.2)
         raise TimeoutError(f"worker not ready after {timeout}s: {path.read_text()[-3000:]}")
@@ -104,6 +112,27 @@ class WorkerProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    def http_status(self, path: str) -> int | None:
+        try:
+            with urllib.request.urlopen(self.metrics_url + path, timeout=2) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return None
+
+    def scrape(self) -> str:
+        with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The JSON log lines of every start of this worker."""
+        return [json.loads(x) for x in self.log_text().splitlines() if x.startswith("{")]
 
     def log_text(self) -> str:
         return "\n".join(
@@ -152,6 +181,12 @@ def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float
                 return
         time.sleep(0.5)
     raise TimeoutError(f"worker still has lag after {timeout}s\n{worker.log_text()[-3000:]}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
