@@ -133,3 +133,37 @@ def test_blank_lines_and_other_topics_are_skipped_but_counted(tmp_path: Path) ->
         (4, "schema_violation"),
     ]
     assert "skipped (other topic)" in result.stdout
+
+
+def test_replay_metrics_out_matches_the_replay(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics = tmp_path / "final.prom"
+    result = hedger(
+        "replay",
+        str(EXAMPLES / "walkthrough.jsonl"),
+        "--config",
+        str(EXAMPLES / "hedger.toml"),
+        "--orders-out",
+        str(tmp_path / "o.jsonl"),
+        "--dead-letters-out",
+        str(tmp_path / "d.jsonl"),
+        "--metrics-out",
+        str(metrics),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.read_text())
+        for s in family.samples
+    }
+    orders = (tmp_path / "o.jsonl").read_text().splitlines()
+    dead = (tmp_path / "d.jsonl").read_text().splitlines()
+    assert sum(v for (n, _), v in samples.items() if n == "hedger_orders_total") == len(orders)
+    assert sum(v for (n, _), v in samples.items() if n == "hedger_dead_letters_total") == len(dead)
+    # CRWV: L-1 (600m) repaid in full, L-2 (300m) open; NBIS: L-3 2bn and halted
+    assert samples[("hedger_issuer_exposure_base", (("issuer", "CRWV"),))] == 300_000_000
+    assert samples[("hedger_issuer_exposure_base", (("issuer", "NBIS"),))] == 2_000_000_000
+    assert samples[("hedger_issuer_halted", (("issuer", "NBIS"),))] == 1
+    assert samples[("hedger_issuer_limit_base", (("issuer", "CRWV"),))] == 750_000_000
