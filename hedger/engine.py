@@ -13,9 +13,12 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple
 
+from pydantic import ValidationError
+
 from hedger.config import HedgerConfig
+from hedger.control import CONTROL_COMMANDS, ControlCommand, Halts
 from hedger.decision import Trigger, decide
-from hedger.decoding import decode_event
+from hedger.decoding import decode_event, describe, parse_json
 from hedger.events import (
     EXECUTION_TOPIC,
     LOAN_TOPIC,
@@ -89,6 +92,24 @@ class HedgingEngine:
         self.loans: dict[str, LoanState] = {}
         self.books: dict[str, IssuerBook] = {}
         self.last_as_of: dict[str, date] = {}
+        self.halts = Halts()
+
+    def is_halted(self, issuer_id: str, scope: int | None = None) -> bool:
+        """Halted by the configuration or by an operator's command."""
+        return self.config.is_halted(issuer_id) or (
+            self.halts.halt_for(issuer_id, scope) is not None
+        )
+
+    def control(self, payload: object, scope: int | None = None) -> ControlCommand:
+        """Apply a `hedger-control` command; raise `Rejected` if it is malformed."""
+        if isinstance(payload, str | bytes | bytearray):
+            payload = parse_json(payload)
+        try:
+            command = CONTROL_COMMANDS.validate_python(payload)
+        except ValidationError as exc:
+            raise Rejected(Reason.SCHEMA_VIOLATION, describe(exc)) from None
+        self.halts.apply(command, scope)
+        return command
 
     def book(self, issuer_id: str) -> IssuerBook:
         """The issuer's book, created empty on first use."""
@@ -97,8 +118,12 @@ class HedgingEngine:
             book = self.books[issuer_id] = IssuerBook(issuer_id)
         return book
 
-    def process(self, topic: str, payload: object) -> Outcome:
-        """Process one payload of an input topic (raw text/bytes or decoded JSON)."""
+    def process(self, topic: str, payload: object, scope: int | None = None) -> Outcome:
+        """Process one payload of an input topic (raw text/bytes or decoded JSON).
+
+        `scope` is the journal partition a line came from, when replaying a
+        dumped journal: halts for all issuers apply per partition.
+        """
         event: Event | None = None
         try:
             event = decode_event(topic, payload, self.config)
@@ -107,7 +132,7 @@ class HedgingEngine:
                 change = self._apply_loan(event)
             book = self.book(event.issuer_id)
             _, orders = apply_to_issuer(
-                book, event, change, self.config, self.config.is_halted(event.issuer_id)
+                book, event, change, self.config, self.is_halted(event.issuer_id, scope)
             )
         except Rejected as rejected:
             return Outcome(Status.DEAD_LETTER, event, rejected.reason, rejected.detail)

@@ -116,11 +116,12 @@ class Worker:
             app.task(self._serve_http)
         n = settings.partitions
         inputs = app.topic(topics.loan_bookings, topics.cds_executions, **RAW)
+        control = app.topic(topics.control, **RAW)
         loans_topic = app.topic(topics.loans, partitions=n, internal=True, **RAW)
         journal_topic = app.topic(topics.journal, partitions=n, internal=True, **RAW)
         loan_table = app.Table("hedger-loan-state", partitions=n, **TABLE)
         issuer_table = app.Table("hedger-issuer-state", partitions=n, **TABLE)
-        self.route = RouteStage(config, topics, self.observer)
+        self.route = RouteStage(config, topics, self.observer, n)
         self.loans = LoanStage(config, BufferedTable(loan_table.data), topics, self.observer)
         self.issuers = IssuerStage(config, BufferedTable(issuer_table.data), topics, self.observer)
         self.changelogs = {
@@ -128,6 +129,7 @@ class Worker:
             "issuers": issuer_table.changelog_topic.get_topic_name(),
         }
         app.agent(inputs, name="hedger-route")(self._route)
+        app.agent(control, name="hedger-control")(self._control)
         app.agent(loans_topic, name="hedger-loans")(self._loans)
         app.agent(journal_topic, name="hedger-issuers")(self._issuers)
         # After a rebalance the tables hold other partitions: rebuild the books.
@@ -197,7 +199,7 @@ class Worker:
     async def _send(self, outputs: list[Output]) -> None:
         send = self.app.producer.send
         for output in outputs:
-            await send(output.topic, output.key, output.value, None, None, None)
+            await send(output.topic, output.key, output.value, output.partition, None, None)
 
     async def _write(self, changelog: str, table: BufferedTable) -> None:
         send = self.app.producer.send
@@ -214,6 +216,12 @@ class Worker:
                 outputs.append(self.route.handle(source, message.value))
             await self._send(outputs)
             self._track(events)
+
+    async def _control(self, stream: Any) -> None:
+        async for event in stream.events():  # rare: no batching
+            message = event.message
+            source = Source(message.topic, message.partition, message.offset)
+            await self._send(self.route.handle_control(source, message.value))
 
     async def _loans(self, stream: Any) -> None:
         async for events in self._batches(stream):

@@ -72,7 +72,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         metrics = Metrics(config, clock=None)  # offline: no wall clock, no lag or latency
     try:
         engine, stats = replay_files(
-            config, log, Path(args.orders_out), Path(args.dead_letters_out), on_line, metrics
+            config,
+            log,
+            Path(args.orders_out),
+            Path(args.dead_letters_out),
+            on_line,
+            metrics,
+            args.control,
         )
     except CorruptLog as exc:
         return fail(f"{log}: corrupt log at {exc}", EXIT_CORRUPT_LOG)
@@ -136,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--orders-out", default="orders.jsonl", help="orders (JSON lines)")
     replay.add_argument(
         "--dead-letters-out", default="dead-letters.jsonl", help="dead letters (JSON lines)"
+    )
+    replay.add_argument(
+        "--control",
+        action="store_true",
+        help="apply hedger-control lines (halt/resume), as in a dumped journal",
     )
     replay.add_argument("--metrics-out", help="write the final metrics here (Prometheus text)")
     replay.add_argument("--quiet", action="store_true", help="no summary, no progress bar")

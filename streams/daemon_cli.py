@@ -83,7 +83,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop.run_until_complete(
             ensure_topics(
                 settings,
-                [topics.loan_bookings, topics.cds_executions, topics.orders, topics.dead_letters],
+                [
+                    topics.loan_bookings,
+                    topics.cds_executions,
+                    topics.orders,
+                    topics.dead_letters,
+                    topics.control,
+                ],
             )
         )
     except Exception as exc:  # any connection failure ends the same way

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from hedger.control import ControlCommand
 from hedger.issuer import RiskView
 from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder
@@ -153,3 +154,16 @@ class LogObserver:
 
     def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
         pass
+
+    def on_control(self, command: ControlCommand, partition: int | None) -> None:
+        fields = {
+            "issuer_id": command.target,
+            "operator": command.operator,
+            "reason": command.reason,
+            "event_id": command.event_id,
+            "partition": partition,
+        }
+        if command.command == "halt":
+            self.log.warning("hedging.halted", **fields)
+        else:
+            self.log.info("hedging.resumed", **fields)

@@ -28,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hedger.config import HedgerConfig
+from hedger.control import ControlCommand
 from hedger.issuer import RiskView
 from hedger.orders import HedgeOrder
 from hedger.outcomes import Status
@@ -139,6 +140,13 @@ class Metrics:
             "Wall clock minus occurred_at of the last applied event",
             registry=r,
         )
+        self.halt_info = Gauge(
+            "hedger_halt_active",
+            "1 per active operator halt, with who and why (issuer * = all)",
+            ["issuer", "operator", "reason"],
+            registry=r,
+        )
+        self._halt_labels: dict[tuple[str, int | None], tuple[str, str, str]] = {}
         self._breaching: set[str] = set()
         self._open: dict[str, int] = {}
         for issuer in sorted(self.known):
@@ -203,6 +211,20 @@ class Metrics:
         self._open[issuer] = open_orders
         self.issuers_in_breach.set(len(self._breaching))
         self.open_orders_total.set(sum(self._open.values()))
+
+    def on_control(self, command: ControlCommand, partition: int | None) -> None:
+        key = (command.target, partition)
+        previous = self._halt_labels.pop(key, None)
+        if previous is not None and previous not in self._halt_labels.values():
+            self.halt_info.remove(*previous)
+        if command.command == "halt":
+            labels = (command.target, command.operator, command.reason[:200])
+            self._halt_labels[key] = labels
+            self.halt_info.labels(*labels).set(1)
+        issuer = None if command.issuer_id is None else self.label(command.issuer_id)
+        if issuer is not None:
+            halted = command.command == "halt" or self.config.is_halted(issuer)
+            self.halted.labels(issuer).set(1 if halted else 0)
 
 
 class WorkerCollector(Collector):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from hedger.config import HedgerConfig
+from hedger.control import CONTROL_TOPIC
 from hedger.decoding import parse_json
 from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
 from hedger.orders import HedgeOrder
@@ -42,6 +43,7 @@ class LogRecord(NamedTuple):
     topic: str
     key: Any
     value: Any
+    scope: int | None = None  # journal partition, in a dumped journal
 
 
 @dataclass
@@ -50,6 +52,7 @@ class ReplayStats:
 
     lines: int = 0
     skipped_topics: int = 0
+    control: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     orders: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -72,7 +75,9 @@ def read_log(stream: IO[str]) -> Iterator[LogRecord]:
             raise CorruptLog(line_no, "no string 'topic'")
         if "value" not in envelope:
             raise CorruptLog(line_no, "no 'value'")
-        yield LogRecord(line_no, topic, envelope.get("key"), envelope["value"])
+        partition = envelope.get("partition")
+        scope = partition if type(partition) is int else None
+        yield LogRecord(line_no, topic, envelope.get("key"), envelope["value"], scope)
 
 
 def dead_letter_record(record: LogRecord, outcome: Outcome) -> dict[str, Any]:
@@ -97,18 +102,33 @@ def replay(
     dead_out: IO[str],
     on_line: Callable[[int], None] | None = None,
     observer: Observer | None = None,
+    control: bool = False,
 ) -> ReplayStats:
-    """Replay a log through the engine, writing orders and dead letters as they come."""
+    """Replay a log through the engine, writing orders and dead letters as they come.
+
+    With `control`, `hedger-control` lines (halt/resume) are applied too, as
+    the worker applies them from its journal; by default they are skipped
+    like any other topic (SPEC §9).
+    """
     stats = ReplayStats()
     outcomes, dead, orders = stats.outcomes, stats.dead_letters, stats.orders
     for record in read_log(stream):
         stats.lines = record.line_no
         if on_line is not None:
             on_line(record.line_no)
+        if control and record.topic == CONTROL_TOPIC:
+            try:
+                engine.control(record.value, record.scope)
+                stats.control += 1
+            except Rejected as exc:
+                outcome = Outcome(Status.DEAD_LETTER, None, exc.reason, exc.detail)
+                dead[exc.reason.value] += 1
+                dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
+            continue
         if record.topic not in INPUT_TOPICS:
             stats.skipped_topics += 1
             continue
-        outcome = engine.process(record.topic, record.value)
+        outcome = engine.process(record.topic, record.value, record.scope)
         if observer is not None:
             observe(engine, record, outcome, observer)
         outcomes[outcome.status] += 1
@@ -163,6 +183,7 @@ def replay_files(
     dead_path: Path,
     on_line: Callable[[int], None] | None = None,
     observer: Observer | None = None,
+    control: bool = False,
 ) -> tuple[HedgingEngine, ReplayStats]:
     """Replay a log file into an orders file and a dead-letters file."""
     engine = HedgingEngine(config)
@@ -171,5 +192,5 @@ def replay_files(
         orders_path.open("w", encoding="utf-8") as orders_out,
         dead_path.open("w", encoding="utf-8") as dead_out,
     ):
-        stats = replay(engine, stream, orders_out, dead_out, on_line, observer)
+        stats = replay(engine, stream, orders_out, dead_out, on_line, observer, control)
     return engine, stats

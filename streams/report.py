@@ -109,6 +109,8 @@ def print_summary(
     outcome_rows = sorted(stats.outcomes.items())
     if stats.skipped_topics:
         outcome_rows.append(("skipped (other topic)", stats.skipped_topics))
+    if stats.control:
+        outcome_rows.append(("control commands", stats.control))
     console.print(counts_table("Events by outcome", outcome_rows))
     console.print(counts_table("Dead letters by reason", sorted(stats.dead_letters.items())))
     console.print(

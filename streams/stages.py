@@ -37,8 +37,17 @@ from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from typing import Any, NamedTuple, Protocol
 
+from pydantic import ValidationError
+
 from hedger.config import HedgerConfig
-from hedger.decoding import decode_event, parse_json, validate_event
+from hedger.control import (
+    ALL_ISSUERS,
+    CONTROL_COMMANDS,
+    CONTROL_TOPIC,
+    ControlCommand,
+    Halts,
+)
+from hedger.decoding import decode_event, describe, parse_json, validate_event
 from hedger.engine import apply_to_issuer
 from hedger.events import ExecutionReport, LoanEvent, ProtectionBooked
 from hedger.issuer import IssuerBook, RiskView
@@ -90,11 +99,12 @@ class BufferedTable:
 
 
 class Output(NamedTuple):
-    """A message a stage wants sent."""
+    """A message a stage wants sent (to `partition` if given, else by key)."""
 
     topic: str
     key: bytes | None
     value: bytes
+    partition: int | None = None
 
 
 class Observer(Protocol):
@@ -112,6 +122,7 @@ class Observer(Protocol):
     ) -> None: ...
     def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None: ...
     def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None: ...
+    def on_control(self, command: ControlCommand, partition: int | None) -> None: ...
 
 
 class FanOut:
@@ -144,6 +155,10 @@ class FanOut:
         for observer in self.observers:
             observer.on_view(view, halted, open_orders, occurred_at)
 
+    def on_control(self, command: ControlCommand, partition: int | None) -> None:
+        for observer in self.observers:
+            observer.on_control(command, partition)
+
 
 class Tally:
     """A minimal observer: counts outcomes (used by tests and as the default)."""
@@ -151,6 +166,7 @@ class Tally:
     def __init__(self) -> None:
         self.events: Counter[tuple[str, str, str]] = Counter()
         self.orders: list[HedgeOrder] = []
+        self.controls: list[ControlCommand] = []
 
     def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
         self.events[(stage, status.value, reason or "")] += 1
@@ -171,6 +187,9 @@ class Tally:
 
     def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
         pass
+
+    def on_control(self, command: ControlCommand, partition: int | None) -> None:
+        self.controls.append(command)
 
 
 def _dead(
@@ -204,12 +223,29 @@ class RouteStage:
     straight to the journal keyed by `issuer_id`; the rest is dead-lettered.
     """
 
-    def __init__(self, config: HedgerConfig, topics: TopicNames, observer: Observer) -> None:
+    def __init__(
+        self, config: HedgerConfig, topics: TopicNames, observer: Observer, partitions: int = 1
+    ) -> None:
         self.config, self.topics, self.observer = config, topics, observer
+        self.partitions = partitions  # of the journal: a halt for all goes to each
         self.input_topics = {
             topics.loan_bookings: "loan-bookings",
             topics.cds_executions: "cds-executions",
         }
+
+    def handle_control(self, source: Source, payload: bytes | None) -> list[Output]:
+        """A kill-switch command goes to its issuer's journal partition, or to all."""
+        try:
+            if payload is None:
+                raise Rejected(Reason.INVALID_JSON, "empty (null) message value")
+            command = _control(payload)
+        except Rejected as exc:
+            return [_dead(self.topics, self.observer, "route", exc, source, payload)]
+        entry = encode_entry(Entry(CONTROL_TOPIC, payload.decode("utf-8"), source))
+        if command.issuer_id is not None:
+            return [Output(self.topics.journal, command.issuer_id.encode(), entry)]
+        key = ALL_ISSUERS.encode()
+        return [Output(self.topics.journal, key, entry, p) for p in range(self.partitions)]
 
     def handle(self, source: Source, payload: bytes | None) -> Output:
         topic = self.input_topics[source.topic]  # the contract's name for this input
@@ -229,6 +265,14 @@ class RouteStage:
         if isinstance(event, LoanEvent):
             return Output(self.topics.loans, event.loan_id.encode(), entry)
         return Output(self.topics.journal, event.issuer_id.encode(), entry)
+
+
+def _control(payload: bytes) -> ControlCommand:
+    value = parse_json(payload)
+    try:
+        return CONTROL_COMMANDS.validate_python(value)
+    except ValidationError as exc:
+        raise Rejected(Reason.SCHEMA_VIOLATION, describe(exc)) from None
 
 
 def _ids(value: Any) -> tuple[str | None, str | None]:
@@ -316,6 +360,7 @@ class IssuerStage:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
         self.books: dict[str, IssuerBook] = {}
         self.loans: dict[str, LoanState] = {}
+        self.halts = Halts()
         self.watermarks: dict[int, int] = {}
         self.batch_offsets: dict[int, int] = {}
         self.loaded = False
@@ -329,7 +374,7 @@ class IssuerStage:
     def _ensure_loaded(self) -> None:
         if self.loaded:
             return
-        self.books, self.loans, self.watermarks = {}, {}, {}
+        self.books, self.loans, self.watermarks, self.halts = {}, {}, {}, Halts()
         rows = [(json.loads(k), json.loads(v)) for k, v in list(self.table.data.items())]
         for (kind, _, name), data in rows:
             if kind == "w":
@@ -353,6 +398,10 @@ class IssuerStage:
         return restored
 
     def _load_key(self, kind: str, issuer: str, name: str, value: Any) -> None:
+        if kind == "h":
+            if value is not None:
+                self.halts.apply(ControlCommand.model_validate(value), int(name) if name else None)
+            return
         book = self._book(issuer)
         if kind == "l":
             state = loan_from_json(value)
@@ -379,6 +428,10 @@ class IssuerStage:
         self._ensure_loaded()
         entry = decode_entry(payload)
         source = entry.source
+        if entry.topic == CONTROL_TOPIC:
+            if offset > self.watermarks.get(partition, -1):
+                self._control(partition, offset, _control(entry.value.encode()))
+            return []
         event = decode_event(entry.topic, entry.value, self.config)
         issuer = event.issuer_id
         if offset <= self.watermarks.get(partition, -1):
@@ -391,7 +444,9 @@ class IssuerStage:
             if isinstance(event, LoanEvent):
                 new_loan, loan_change = apply_loan_event(event, self.loans.get(event.loan_id))
             was_open = isinstance(event, ExecutionReport) and event.order_id in book.open_orders
-            halted = self.config.is_halted(issuer)
+            halted = self.config.is_halted(issuer) or (
+                self.halts.halt_for(issuer, partition) is not None
+            )
             view, orders = apply_to_issuer(book, event, loan_change, self.config, halted)
         except Rejected as exc:
             raw = entry.value.encode()
@@ -427,6 +482,15 @@ class IssuerStage:
         if orders:
             self.observer.on_orders(orders, view, source)
         return [Output(self.topics.orders, issuer.encode(), _order_bytes(w)) for w in wires]
+
+    def _control(self, partition: int, offset: int, command: ControlCommand) -> None:
+        self.batch_offsets[partition] = offset
+        scope = partition if command.issuer_id is None else None
+        self.halts.apply(command, scope)
+        value = command.model_dump() if command.command == "halt" else None
+        name = "" if scope is None else str(scope)
+        self._put((partition, offset), "h", command.target, name, value)
+        self.observer.on_control(command, scope)
 
     def finish_batch(self) -> None:
         """Write each touched partition's watermark: the batch is complete."""
