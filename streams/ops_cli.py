@@ -1,0 +1,112 @@
+"""Operator commands: `hedger control` (the kill switch) and `hedger paper-venue`.
+
+Owns: their arguments, the control message they publish, and running the
+paper venue until Ctrl-C/SIGTERM or `--duration`. Imports aiokafka, rich, the
+standard library and `streams`/`hedger`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import signal
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+
+from hedger.control import CONTROL_COMMANDS, CONTROL_TOPIC
+from streams.paper_venue import run_venue
+
+
+def control_message(command: str, issuer: str | None, operator: str, reason: str) -> dict[str, Any]:
+    """A `hedger-control` command, validated against the wire model."""
+    value: dict[str, Any] = {
+        "schema_version": 1,
+        "event_id": f"ctl-{uuid.uuid4()}",
+        "occurred_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "command": command,
+        "operator": operator,
+        "reason": reason,
+    }
+    if issuer is not None:
+        value["issuer_id"] = issuer
+    CONTROL_COMMANDS.validate_python(value)
+    return value
+
+
+async def send_control(bootstrap: str, topic: str, value: dict[str, Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        key = value.get("issuer_id", "*").encode()
+        await producer.send_and_wait(topic, json.dumps(value).encode(), key=key)
+    finally:
+        await producer.stop()
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    """`hedger control halt|resume`: send a kill-switch command."""
+    from streams.cli import fail
+
+    try:
+        value = control_message(args.action, args.issuer, args.operator, args.reason)
+        asyncio.run(send_control(args.bootstrap, args.topic, value))
+    except Exception as exc:  # validation or Kafka: one message either way
+        return fail(f"control command not sent: {exc}")
+    target = args.issuer or "all issuers"
+    Console().print(
+        f"{args.action} sent for {target} by {args.operator}: {args.reason}", highlight=False
+    )
+    return 0
+
+
+def cmd_paper_venue(args: argparse.Namespace) -> int:
+    """`hedger paper-venue`: answer the bot's orders until stopped."""
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if args.duration:
+            loop.call_later(args.duration, stop.set)
+        return await run_venue(
+            args.bootstrap,
+            orders_topic=args.orders_topic,
+            executions_topic=args.executions_topic,
+            seed=args.seed,
+            fill_ratio=args.fill_ratio,
+            latency_ms=args.latency_ms,
+            stop=stop,
+        )
+
+    answered = asyncio.run(main())
+    Console().print(f"paper venue: answered {answered} orders", highlight=False)
+    return 0
+
+
+def add_ops_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `control` and `paper-venue` on the `hedger` parser."""
+    control = commands.add_parser("control", help="halt or resume hedging (kill switch)")
+    control.add_argument("action", choices=["halt", "resume"])
+    control.add_argument("--issuer", help="one issuer (default: all issuers)")
+    control.add_argument("--reason", required=True, help="why: shown in metrics and logs")
+    control.add_argument("--operator", default=getpass.getuser(), help="who (default: $USER)")
+    control.add_argument("--bootstrap", default="127.0.0.1:9092")
+    control.add_argument("--topic", default=CONTROL_TOPIC)
+    control.set_defaults(func=cmd_control)
+
+    venue = commands.add_parser("paper-venue", help="simulated venue answering the orders")
+    venue.add_argument("--bootstrap", default="127.0.0.1:9092")
+    venue.add_argument("--seed", type=int, default=7)
+    venue.add_argument("--fill-ratio", type=float, default=0.9, help="share of orders filled")
+    venue.add_argument("--latency-ms", type=int, default=200, help="delay before each report")
+    venue.add_argument("--orders-topic", default="cds-hedge-orders")
+    venue.add_argument("--executions-topic", default="cds-executions")
+    venue.add_argument("--duration", type=float, default=0, help="stop after S seconds")
+    venue.set_defaults(func=cmd_paper_venue)
