@@ -134,9 +134,16 @@ class Worker:
         app.agent(journal_topic, name="hedger-issuers")(self._issuers)
         # After a rebalance the tables hold other partitions: rebuild the books.
         app.on_rebalance_complete.connect(self._on_rebalance)
+        app.timer(1.0)(self._load_when_ready)
 
     async def _on_rebalance(self, sender: Any = None, **kwargs: Any) -> None:
         self.issuers.invalidate()
+
+    async def _load_when_ready(self) -> None:
+        # Rebuild as soon as recovery ends, so recovered halts and risk show in
+        # /metrics before the next message; rollbacks go out with the next batch.
+        if not self.issuers.loaded and self.ready():
+            self.issuers.load()
 
     # -- observability -------------------------------------------------
 

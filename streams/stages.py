@@ -371,6 +371,10 @@ class IssuerStage:
         """Forget the in-memory books: rebuilt from the table on the next message."""
         self.loaded = False
 
+    def load(self) -> None:
+        """Rebuild the books from the table now (else on the next message)."""
+        self._ensure_loaded()
+
     def _ensure_loaded(self) -> None:
         if self.loaded:
             return
@@ -400,7 +404,10 @@ class IssuerStage:
     def _load_key(self, kind: str, issuer: str, name: str, value: Any) -> None:
         if kind == "h":
             if value is not None:
-                self.halts.apply(ControlCommand.model_validate(value), int(name) if name else None)
+                command = ControlCommand.model_validate(value)
+                scope = int(name) if name else None
+                self.halts.apply(command, scope)
+                self.observer.on_control(command, scope)  # a recovered halt shows again
             return
         book = self._book(issuer)
         if kind == "l":
@@ -487,7 +494,7 @@ class IssuerStage:
         self.batch_offsets[partition] = offset
         scope = partition if command.issuer_id is None else None
         self.halts.apply(command, scope)
-        value = command.model_dump() if command.command == "halt" else None
+        value = command.model_dump(exclude_none=True) if command.command == "halt" else None
         name = "" if scope is None else str(scope)
         self._put((partition, offset), "h", command.target, name, value)
         self.observer.on_control(command, scope)

@@ -1,0 +1,209 @@
+"""Operations on the real stack: the kill switch and the paper venue's full loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.kafka_io import dump_topic, ensure_topics, publish_log
+from streams.ops_cli import control_message, send_control
+from streams.replay import replay_files
+from streams.settings import load_config
+from tests.factories import REPO
+from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
+from tests.kafka_broker import LocalKafka
+
+pytestmark = pytest.mark.kafka
+CONFIG = REPO / "config" / "hedger.toml"
+
+
+def booking(n: int, issuer: str, notional: str, day: str = "2026-04-01") -> dict[str, Any]:
+    return {
+        "topic": "loan-bookings",
+        "key": f"OPS-{n}",
+        "value": {
+            "schema_version": 1,
+            "event_id": f"ops-{n}",
+            "event_type": "loan.booked",
+            "occurred_at": f"{day}T10:00:{n % 60:02d}Z",
+            "loan_id": f"OPS-{n}",
+            "sequence": 1,
+            "issuer_id": issuer,
+            "notional": notional,
+            "currency": "USD",
+            "maturity_date": "2030-06-30",
+        },
+    }
+
+
+def publish_events(worker: WorkerProcess, tmp: Path, records: list[dict[str, Any]]) -> None:
+    log = tmp / f"publish-{time.monotonic_ns()}.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    asyncio.run(
+        publish_log(
+            log, worker.bootstrap, topic_map={"loan-bookings": worker.topics["loan_bookings"]}
+        )
+    )
+
+
+def orders(worker: WorkerProcess, tmp: Path) -> list[dict[str, Any]]:
+    out = tmp / f"orders-{time.monotonic_ns()}.jsonl"
+    asyncio.run(dump_topic(worker.topics["orders"], worker.bootstrap, out))
+    return [line["value"] for line in read_jsonl(out)]
+
+
+def control(worker: WorkerProcess, action: str, issuer: str | None, reason: str) -> None:
+    value = control_message(action, issuer, "desk-head", reason)
+    asyncio.run(send_control(worker.bootstrap, worker.topics["control"], value))
+
+
+def wait_for_metric(
+    worker: WorkerProcess, needle: str, present: bool = True, timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (needle in worker.scrape()) == present:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} {'never appeared' if present else 'stayed'} in /metrics")
+
+
+@pytest.fixture
+def worker(kafka: LocalKafka, unique: str, tmp_path: Path):
+    process = WorkerProcess(kafka.bootstrap, unique, tmp_path, partitions=1)
+    asyncio.run(ensure_topics(kafka.bootstrap, [process.topics["loan_bookings"]], 1))
+    yield process
+    if process.process is not None:
+        process.kill()
+
+
+def test_halt_blocks_orders_and_resume_hedges_on_the_next_event(worker, tmp_path: Path) -> None:
+    worker.start()
+    control(worker, "halt", "CRWV", "limit review")
+    wait_for_metric(
+        worker, 'hedger_halt_active{issuer="CRWV",operator="desk-head",reason="limit review"} 1.0'
+    )
+    # CRWV's limit is 750m: a 900m booking breaches it
+    publish_events(worker, tmp_path, [booking(1, "CRWV", "900000000")])
+    wait_until_idle(worker)
+    assert orders(worker, tmp_path) == []
+    assert 'hedger_issuer_halted{issuer="CRWV"} 1.0' in worker.scrape()
+    assert 'hedger_issuer_in_breach{issuer="CRWV"} 1.0' in worker.scrape()  # state kept updating
+    halted = [x for x in worker.log_lines() if x.get("event") == "hedging.halted"]
+    assert halted and halted[0]["reason"] == "limit review" and halted[0]["operator"] == "desk-head"
+
+    control(worker, "resume", "CRWV", "review done")
+    wait_for_metric(worker, 'hedger_halt_active{issuer="CRWV"', present=False)
+    publish_events(worker, tmp_path, [booking(2, "CRWV", "10000000")])
+    wait_until_idle(worker)
+    live = orders(worker, tmp_path)
+    assert live and {o["trigger_event_id"] for o in live} == {"ops-2"}
+    assert {o["issuer_id"] for o in live} == {"CRWV"}
+
+
+def test_halt_survives_a_restart(worker, tmp_path: Path) -> None:
+    worker.start()
+    control(worker, "halt", None, "market closed")  # all issuers
+    wait_for_metric(
+        worker, 'hedger_halt_active{issuer="*",operator="desk-head",reason="market closed"} 1.0'
+    )
+    assert worker.stop() == 0
+    worker.start()
+    # the recovered halt shows before any new event arrives
+    wait_for_metric(worker, 'hedger_halt_active{issuer="*"')
+    publish_events(worker, tmp_path, [booking(3, "MSFT", "9000000000")])  # limit 8bn
+    wait_until_idle(worker)
+    assert orders(worker, tmp_path) == []
+    control(worker, "resume", None, "market open")
+    wait_for_metric(worker, 'hedger_halt_active{issuer="*"', present=False)
+    publish_events(worker, tmp_path, [booking(4, "MSFT", "5000000")])
+    wait_until_idle(worker)
+    assert {o["trigger_event_id"] for o in orders(worker, tmp_path)} == {"ops-4"}
+
+
+def test_paper_venue_fills_close_orders_and_the_journal_replays_them(
+    kafka: LocalKafka, unique: str, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(kafka.bootstrap, unique, tmp_path, partitions=2)
+    asyncio.run(ensure_topics(kafka.bootstrap, [worker.topics["loan_bookings"]], 2))
+    sample = REPO / "samples" / "desk-day.jsonl"
+    bookings = tmp_path / "bookings.jsonl"
+    bookings.write_text(
+        "".join(
+            line + "\n"
+            for line in sample.read_text().splitlines()
+            if '"topic": "loan-bookings"' in line
+        )
+    )
+    worker.start()
+    venue = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "paper-venue",
+            "--bootstrap",
+            kafka.bootstrap,
+            "--seed",
+            "11",
+            "--fill-ratio",
+            "0.8",
+            "--latency-ms",
+            "20",
+            "--orders-topic",
+            worker.topics["orders"],
+            "--executions-topic",
+            worker.topics["cds_executions"],
+        ],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        asyncio.run(
+            publish_log(
+                bookings,
+                kafka.bootstrap,
+                topic_map={"loan-bookings": worker.topics["loan_bookings"]},
+            )
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # until every order has its final report
+            wait_until_idle(worker)
+            if "hedger_open_orders 0.0" in worker.scrape():
+                time.sleep(1.0)
+                wait_until_idle(worker)
+                if "hedger_open_orders 0.0" in worker.scrape():
+                    break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("orders still open after 3 minutes")
+    finally:
+        venue.send_signal(signal.SIGTERM)
+        output = venue.communicate(timeout=60)[0].decode()
+    assert venue.returncode == 0, output
+
+    live = {o["order_id"]: o for o in orders(worker, tmp_path)}
+    journal = tmp_path / "journal.jsonl"
+    asyncio.run(dump_topic(worker.topics["journal"], kafka.bootstrap, journal, journal=True))
+    entries = read_jsonl(journal)
+    reports = [e for e in entries if e["topic"] == "cds-executions"]
+    statuses = {json.loads(e["value"])["status"] for e in reports}
+    assert {"filled", "rejected", "partially_filled"} <= statuses
+    engine, _ = replay_files(
+        load_config(CONFIG), journal, tmp_path / "r.o", tmp_path / "r.d", control=True
+    )
+    replayed = {o["order_id"]: o for o in read_jsonl(tmp_path / "r.o")}
+    assert replayed == live
+    assert any(o["side"] == "SELL_PROTECTION" for o in live.values()) or len(live) > 5
+    assert all(not book.open_orders for book in engine.books.values())  # all closed
