@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hedger.config import ConfigError
 from streams.daemon_cli import add_commands
+from streams.demo import add_demo_command
 from streams.ops_cli import add_ops_commands
 from streams.replay import CorruptLog, replay_files
 from streams.report import orders_table, print_summary, terminal
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_tool_commands(commands)
     add_ops_commands(commands)
+    add_demo_command(commands)
 
     return parser
 

@@ -1,0 +1,344 @@
+"""`hedger demo`: the whole loop on one machine, watched live in the terminal.
+
+Owns: starting a local Kafka (scripts/kafka-local), the worker and the paper
+venue; publishing the sample booking log at a pace a person can follow; the
+live view (per-issuer residual against limit, recent orders and fills,
+events per second, read from the worker's /metrics and the order and
+execution topics); and stopping everything on Ctrl-C or after --duration.
+Without Java it says so and runs the offline replay instead. Imports
+aiokafka, rich, prometheus_client's parser, the standard library and
+`streams`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from streams.paper_venue import run_venue
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "desk-day.jsonl"
+BAR = 24
+
+
+def _kafka_local(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / "scripts" / "kafka-local"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class View:
+    """What the live view shows, fed by the topics and by /metrics."""
+
+    def __init__(self) -> None:
+        self.orders: deque[dict[str, Any]] = deque(maxlen=8)
+        self.fills: deque[dict[str, Any]] = deque(maxlen=8)
+        self.order_count = 0
+        self.report_count = 0
+        self.published = 0
+        self.issuers: dict[str, dict[str, float]] = {}
+        self.events_total = 0.0
+        self.rate = 0.0
+        self._last: tuple[float, float] | None = None
+
+    def scrape(self, url: str) -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own port
+                text = response.read().decode()
+        except OSError:
+            return
+        issuers: dict[str, dict[str, float]] = {}
+        events = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                issuer = sample.labels.get("issuer")
+                if sample.name == "hedger_events_total":
+                    events += sample.value
+                elif issuer is not None and sample.name.startswith("hedger_issuer_"):
+                    key = sample.name.removeprefix("hedger_issuer_")
+                    if "source" in sample.labels:
+                        key += "_" + sample.labels["source"]
+                    issuers.setdefault(issuer, {})[key] = sample.value
+        now = time.monotonic()
+        if self._last is not None and now > self._last[0]:
+            self.rate = (events - self._last[1]) / (now - self._last[0])
+        self._last = (now, events)
+        self.events_total = events
+        self.issuers = issuers
+
+    def render(self, elapsed: float) -> Group:
+        head = Text(
+            f"cds-hedger demo  {elapsed:5.0f}s  published {self.published}  "
+            f"processed {self.events_total:.0f} ({self.rate:.1f} ev/s)  "
+            f"orders {self.order_count}  execution reports {self.report_count}",
+            style="bold",
+        )
+        risk = Table(
+            title="Residual against limit (bar: residual / limit, | = limit)", title_justify="left"
+        )
+        for column in ("issuer", "exposure", "residual", "limit", "residual / limit", "", "state"):
+            risk.add_column(
+                column, justify="right" if column in ("exposure", "residual", "limit") else "left"
+            )
+        for issuer, figures in sorted(self.issuers.items()):
+            limit = figures.get("limit_base", 0.0) or 1.0
+            ratio = figures.get("residual_base", 0.0) / limit
+            filled = min(int(ratio * BAR / 1.5), BAR)
+            mark = int(BAR / 1.5)
+            bar = "".join(
+                "|" if i == mark else ("█" if i < filled else "·") for i in range(BAR + 1)
+            )
+            state = (
+                "HALTED"
+                if figures.get("halted")
+                else "BREACH"
+                if figures.get("in_breach")
+                else "ok"
+            )
+            style = "red" if state == "BREACH" else "yellow" if state == "HALTED" else "green"
+            risk.add_row(
+                issuer,
+                f"{figures.get('exposure_base', 0) / 1e6:,.0f}m",
+                f"{figures.get('residual_base', 0) / 1e6:,.0f}m",
+                f"{limit / 1e6:,.0f}m",
+                Text(bar, style=style),
+                f"{ratio:4.0%}",
+                state,
+            )
+        orders = Table(title="Recent orders", title_justify="left")
+        for column in ("order_id", "issuer", "side", "notional", "reason"):
+            orders.add_column(column)
+        for order in list(self.orders)[::-1]:
+            orders.add_row(
+                order["order_id"],
+                order["issuer_id"],
+                order["side"].removesuffix("_PROTECTION"),
+                f"{int(order['notional']):,}",
+                order["reason"],
+            )
+        fills = Table(title="Recent execution reports", title_justify="left")
+        for column in ("order_id", "status", "filled", "counterparty"):
+            fills.add_column(column)
+        for report in list(self.fills)[::-1]:
+            fills.add_row(
+                report["order_id"],
+                report["status"],
+                f"{int(report.get('filled_notional', '0').split('.')[0]):,}",
+                report.get("counterparty", ""),
+            )
+        return Group(head, risk, orders, fills)
+
+
+async def _follow(
+    bootstrap: str,
+    topic: str,
+    sink: deque[dict[str, Any]],
+    view: View,
+    counter: str,
+    stop: asyncio.Event,
+) -> None:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            for messages in (await consumer.getmany(timeout_ms=300)).values():
+                for message in messages:
+                    try:
+                        value = json.loads(message.value)
+                    except ValueError:
+                        continue
+                    if value.get("event_type", "execution.report") == "execution.report":
+                        sink.append(value)
+                        setattr(view, counter, getattr(view, counter) + 1)
+    finally:
+        await consumer.stop()
+
+
+async def _publish(bootstrap: str, rate: float, view: View, stop: asyncio.Event) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for line in SAMPLE.read_text().splitlines():
+            record = json.loads(line)
+            if stop.is_set():
+                return
+            if record["topic"] != "loan-bookings":
+                continue  # the paper venue answers the orders: no recorded fills
+            value = record["value"]
+            payload = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+            await producer.send_and_wait(
+                "loan-bookings", payload, key=str(record.get("key")).encode()
+            )
+            view.published += 1
+            await asyncio.sleep(1 / rate)
+    finally:
+        await producer.stop()
+
+
+async def _run(
+    args: argparse.Namespace, bootstrap: str, metrics_url: str, console: Console
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if args.duration:
+        loop.call_later(args.duration, stop.set)
+    view = View()
+    tasks = [
+        asyncio.create_task(
+            run_venue(bootstrap, seed=args.seed, fill_ratio=0.85, latency_ms=300, stop=stop)
+        ),
+        asyncio.create_task(_publish(bootstrap, args.rate, view, stop)),
+        asyncio.create_task(
+            _follow(bootstrap, "cds-hedge-orders", view.orders, view, "order_count", stop)
+        ),
+        asyncio.create_task(
+            _follow(bootstrap, "cds-executions", view.fills, view, "report_count", stop)
+        ),
+    ]
+    start = time.monotonic()
+    if console.is_terminal:
+        with Live(view.render(0), console=console, refresh_per_second=4) as live:
+            while not stop.is_set():
+                view.scrape(metrics_url)
+                live.update(view.render(time.monotonic() - start))
+                await asyncio.sleep(0.5)
+    else:
+        last_print = 0.0
+        while not stop.is_set():
+            view.scrape(metrics_url)
+            if time.monotonic() - last_print >= 5:
+                last_print = time.monotonic()
+                console.print(view.render(last_print - start).renderables[0])
+            await asyncio.sleep(0.5)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    view.scrape(metrics_url)
+    console.print(view.render(time.monotonic() - start))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo; fall back to the offline replay without Java."""
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    if shutil.which("java") is None:
+        console.print(
+            "[yellow]Java is not installed, so no local Kafka can run here:[/] "
+            "showing the offline replay of the sample log instead."
+        )
+        from streams.cli import main
+
+        out = REPO / "build"
+        out.mkdir(exist_ok=True)
+        return main(
+            [
+                "replay",
+                str(SAMPLE),
+                "--config",
+                args.config,
+                "--orders-out",
+                str(out / "orders.jsonl"),
+                "--dead-letters-out",
+                str(out / "dead-letters.jsonl"),
+            ]
+        )
+    kafka_dir = REPO / "build" / "demo-kafka"
+    shutil.rmtree(kafka_dir, ignore_errors=True)  # a fresh cluster: the demo starts clean
+    port = args.kafka_port or _free_port()
+    console.print(f"starting Kafka on 127.0.0.1:{port} (scripts/kafka-local) ...")
+    started = _kafka_local("start", "--port", str(port), "--dir", str(kafka_dir))
+    if started.returncode != 0:
+        console.print(f"[red]Kafka did not start:[/]\n{started.stderr[-2000:]}")
+        return 1
+    bootstrap = f"127.0.0.1:{port}"
+    worker_log = (REPO / "build" / "demo-worker.log").open("wb")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "worker",
+            "--config",
+            args.config,
+            "--bootstrap",
+            bootstrap,
+            "--metrics-port",
+            str(args.metrics_port),
+            "--data-dir",
+            str(REPO / "build" / "demo-worker"),
+            "--log-format",
+            "json",
+        ],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
+    metrics_url = f"http://127.0.0.1:{args.metrics_port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                console.print("[red]the worker stopped; see build/demo-worker.log[/]")
+                return 1
+            try:
+                with urllib.request.urlopen(metrics_url + "/ready", timeout=1):  # noqa: S310
+                    break
+            except OSError:
+                time.sleep(0.3)
+        console.print(
+            f"worker ready: {metrics_url}/metrics  (logs: build/demo-worker.log); "
+            "paper venue answering; publishing the sample log. Ctrl-C stops."
+        )
+        asyncio.run(_run(args, bootstrap, metrics_url + "/metrics", console))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        _kafka_local("stop", "--port", str(port), "--dir", str(kafka_dir))
+        console.print("demo stopped: worker and Kafka are down.")
+    return 0
+
+
+def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `hedger demo`."""
+    demo = commands.add_parser("demo", help="Kafka + worker + paper venue, watched live")
+    demo.add_argument("--config", default=str(REPO / "config" / "hedger.toml"))
+    demo.add_argument("--duration", type=float, default=0, help="stop after S seconds (0: Ctrl-C)")
+    demo.add_argument("--rate", type=float, default=4.0, help="bookings published per second")
+    demo.add_argument("--metrics-port", type=int, default=9108)
+    demo.add_argument("--kafka-port", type=int, default=0, help="default: a free port")
+    demo.add_argument("--seed", type=int, default=7, help="paper venue seed")
+    demo.set_defaults(func=cmd_demo)
