@@ -27,31 +27,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.genlog import BENCH_CONFIG, generate
 from streams.kafka_io import ensure_topics, publish_log
+from tests.integration.worker_harness import committed_lag
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        await consumer._client.force_metadata_update()
-        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        ends = await consumer.end_offsets(tps)
-        return sum(
-            end - max(committed[tp].offset if tp in committed else 0, 0) for tp, end in ends.items()
-        )
-    finally:
-        await consumer.stop()
-        await admin.close()
 
 
 def wait_idle(bootstrap: str, group: str, topics: list[str], timeout: float = 900) -> float:

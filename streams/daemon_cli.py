@@ -14,27 +14,13 @@ import logging
 from typing import Any
 
 import faust
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hedger.config import ConfigError
 from streams import logs
 from streams.app import Worker
+from streams.kafka_io import ensure_topics
 from streams.settings import load_config
 from streams.worker_settings import TopicNames, WorkerSettings
-
-
-async def ensure_topics(settings: WorkerSettings, names: list[str]) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, **client_security(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [name for name in dict.fromkeys(names) if name not in existing]
-        if missing:
-            await admin.create_topics([NewTopic(name, settings.partitions, 1) for name in missing])
-        return missing
-    finally:
-        await admin.close()
 
 
 def client_security(settings: WorkerSettings) -> dict[str, Any]:
@@ -82,7 +68,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         loop.run_until_complete(
             ensure_topics(
-                settings,
+                settings.bootstrap,
                 [
                     topics.loan_bookings,
                     topics.cds_executions,
@@ -90,6 +76,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     topics.dead_letters,
                     topics.control,
                 ],
+                settings.partitions,
+                **client_security(settings),
             )
         )
     except Exception as exc:  # any connection failure ends the same way

@@ -33,6 +33,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from streams.ops_cli import stop_event
 from streams.paper_venue import run_venue
 
 REPO = Path(__file__).resolve().parents[1]
@@ -209,12 +210,7 @@ async def _publish(bootstrap: str, rate: float, view: View, stop: asyncio.Event)
 async def _run(
     args: argparse.Namespace, bootstrap: str, metrics_url: str, console: Console
 ) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if args.duration:
-        loop.call_later(args.duration, stop.set)
+    stop = stop_event(args.duration)
     view = View()
     tasks = [
         asyncio.create_task(

@@ -167,10 +167,19 @@ async def _existing_topics(admin: AIOKafkaAdminClient) -> set[str]:
 
 
 async def ensure_topics(
-    bootstrap: str, topics: Iterable[str], partitions: int, replication_factor: int = 1
+    bootstrap: str,
+    topics: Iterable[str],
+    partitions: int,
+    replication_factor: int = 1,
+    **client_options: Any,
 ) -> list[str]:
-    """Create the topics that do not exist yet; return those created (existing are left as is)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hedger-tools")
+    """Create the topics that do not exist yet; return those created (existing are left as is).
+
+    `client_options` go to the admin client (e.g. SASL settings).
+    """
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="hedger-tools", **client_options
+    )
     try:
         await admin.start()
         missing = sorted(set(topics) - await _existing_topics(admin))

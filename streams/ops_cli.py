@@ -65,16 +65,22 @@ def cmd_control(args: argparse.Namespace) -> int:
     return 0
 
 
+def stop_event(duration: float = 0) -> asyncio.Event:
+    """An event set by Ctrl-C, SIGTERM or, if given, after `duration` seconds."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration:
+        loop.call_later(duration, stop.set)
+    return stop
+
+
 def cmd_paper_venue(args: argparse.Namespace) -> int:
     """`hedger paper-venue`: answer the bot's orders until stopped."""
 
     async def main() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if args.duration:
-            loop.call_later(args.duration, stop.set)
+        stop = stop_event(args.duration)
         return await run_venue(
             args.bootstrap,
             orders_topic=args.orders_topic,

@@ -140,7 +140,7 @@ class WorkerProcess:
         )
 
 
-async def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
+async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await admin.start()
@@ -175,9 +175,9 @@ def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float
     ]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if asyncio.run(_lag(worker.bootstrap, worker.app_id, topics)) == 0:
+        if asyncio.run(committed_lag(worker.bootstrap, worker.app_id, topics)) == 0:
             time.sleep(settle)  # outputs of the last commit are flushed before it
-            if asyncio.run(_lag(worker.bootstrap, worker.app_id, topics)) == 0:
+            if asyncio.run(committed_lag(worker.bootstrap, worker.app_id, topics)) == 0:
                 return
         time.sleep(0.5)
     raise TimeoutError(f"worker still has lag after {timeout}s\n{worker.log_text()[-3000:]}")
