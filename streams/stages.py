@@ -267,6 +267,21 @@ class RouteStage:
         return Output(self.topics.journal, event.issuer_id.encode(), entry)
 
 
+def _unreadable(
+    topics: TopicNames,
+    observer: Observer,
+    stage: str,
+    exc: Exception,
+    source: Source,
+    payload: bytes | None,
+) -> Output:
+    """An internal message that no longer reads (foreign writer, or a changed
+    configuration such as a removed FX rate): dead-lettered, never a crash."""
+    if not isinstance(exc, Rejected):
+        exc = Rejected(Reason.SCHEMA_VIOLATION, f"unreadable {source.topic} entry: {exc!r}")
+    return _dead(topics, observer, stage, exc, source, payload)
+
+
 def _control(payload: bytes) -> ControlCommand:
     value = parse_json(payload)
     try:
@@ -294,10 +309,15 @@ class LoanStage:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
 
     def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
-        entry = decode_entry(payload)
-        source = entry.source
-        event = decode_event(entry.topic, entry.value, self.config)
-        assert isinstance(event, LoanEvent)
+        internal = Source(self.topics.loans, partition, offset)
+        try:
+            entry = decode_entry(payload)
+            source = entry.source
+            event = decode_event(entry.topic, entry.value, self.config)
+            if not isinstance(event, LoanEvent):
+                raise Rejected(Reason.SCHEMA_VIOLATION, "not a loan event")
+        except (Rejected, ValueError, KeyError, TypeError) as exc:
+            return [_unreadable(self.topics, self.observer, "loans", exc, internal, payload)]
         key = event.loan_id.encode()
         stored = self.table.get(key)
         state, last_offset = (None, -1) if stored is None else _loan_row(stored)
@@ -433,13 +453,17 @@ class IssuerStage:
 
     def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
         self._ensure_loaded()
-        entry = decode_entry(payload)
-        source = entry.source
-        if entry.topic == CONTROL_TOPIC:
-            if offset > self.watermarks.get(partition, -1):
-                self._control(partition, offset, _control(entry.value.encode()))
-            return []
-        event = decode_event(entry.topic, entry.value, self.config)
+        internal = Source(self.topics.journal, partition, offset)
+        try:
+            entry = decode_entry(payload)
+            source = entry.source
+            if entry.topic == CONTROL_TOPIC:
+                if offset > self.watermarks.get(partition, -1):
+                    self._control(partition, offset, _control(entry.value.encode()))
+                return []
+            event = decode_event(entry.topic, entry.value, self.config)
+        except (Rejected, ValueError, KeyError, TypeError) as exc:
+            return [_unreadable(self.topics, self.observer, "issuers", exc, internal, payload)]
         issuer = event.issuer_id
         if offset <= self.watermarks.get(partition, -1):
             return list(self._stored_orders(issuer, event.event_id))

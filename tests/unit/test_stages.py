@@ -204,3 +204,26 @@ def test_crash_and_restart_lose_no_order_and_change_none(
         previous = seen.setdefault(order["order_id"], order)
         assert previous == order, "an order id was emitted again with other content"
     assert seen == expected
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"{}", b'{"topic": "loan-bookings"}', b"[1]"])
+def test_unreadable_internal_messages_are_dead_lettered_not_fatal(payload: bytes) -> None:
+    tally = Tally()
+    loans = LoanStage(CONFIG, BufferedTable({}), TOPICS, tally)
+    issuers = IssuerStage(CONFIG, BufferedTable({}), TOPICS, tally)
+    for outputs in (loans.handle(0, 5, payload), issuers.handle(0, 5, payload)):
+        (output,) = outputs
+        record = json.loads(output.value)
+        assert output.topic == TOPICS.dead_letters
+        assert record["reason"] == "schema_violation"
+        assert record["payload"].encode() == payload
+
+
+def test_entry_that_a_changed_configuration_rejects_is_dead_lettered() -> None:
+    pipeline = Pipeline(read_inputs("walkthrough.jsonl")[:1])  # one USD booking
+    pipeline.run()
+    (entry,) = pipeline.topics[TOPICS.journal]
+    without_usd = CONFIG.model_copy(update={"fx": {"EUR": CONFIG.fx["EUR"]}})
+    stage = IssuerStage(without_usd, BufferedTable({}), TOPICS, Tally())
+    (output,) = stage.handle(0, 0, entry[2])
+    assert json.loads(output.value)["reason"] == "unknown_currency"
