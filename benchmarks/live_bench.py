@@ -232,7 +232,7 @@ def main() -> None:
     parser.add_argument("--bootstrap")
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
+    parser.add_argument("--warmup", type=float, default=10.0, help="unmeasured seconds first")
     parser.add_argument("--timeline", action="store_true", help="latency per second")
     parser.add_argument("--skip", nargs="*", default=[], help="worker forwarder aiokafka latency")
     args = parser.parse_args()

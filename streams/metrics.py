@@ -149,6 +149,9 @@ class Metrics:
         self._halt_labels: dict[tuple[str, int | None], tuple[str, str, str]] = {}
         self._breaching: set[str] = set()
         self._open: dict[str, int] = {}
+        self._open_total = 0
+        self._series: dict[str, tuple[Any, ...]] = {}
+        self._outcomes: dict[tuple[str, Status], Any] = {}
         for issuer in sorted(self.known):
             self.halted.labels(issuer).set(1 if config.is_halted(issuer) else 0)
 
@@ -165,7 +168,10 @@ class Metrics:
     # -- Observer ------------------------------------------------------
 
     def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
-        self.events.labels(topic, OUTCOMES[status]).inc()
+        child = self._outcomes.get((topic, status))
+        if child is None:
+            child = self._outcomes[(topic, status)] = self.events.labels(topic, OUTCOMES[status])
+        child.inc()
 
     def on_dead_letter(
         self,
@@ -188,29 +194,47 @@ class Metrics:
             self.latency.observe(max(self.clock() - source.timestamp_ms / 1000, 0.0))
 
     def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
-        issuer = self.label(view.issuer_id)
         if self.clock is not None:  # offline replays have no wall clock to lag behind
             stamp = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
             self.event_lag.set(self.clock() - stamp.timestamp())
-        if issuer is None:
-            return
-        self.exposure.labels(issuer).set(float(view.exposure))
-        self.coverage.labels(issuer, "held").set(float(view.held_coverage))
-        self.coverage.labels(issuer, "open_orders").set(float(view.pending_coverage))
-        self.residual.labels(issuer).set(float(view.residual))
-        self.limit.labels(issuer).set(float(view.limit))
-        self.utilisation.labels(issuer).set(float(view.residual / view.limit))
+        series = self._series.get(view.issuer_id)
+        if series is None:
+            issuer = self.label(view.issuer_id)
+            if issuer is None:
+                return
+            # labels() costs a lock and a lookup: resolve each issuer's series once
+            series = self._series[view.issuer_id] = (
+                self.exposure.labels(issuer),
+                self.coverage.labels(issuer, "held"),
+                self.coverage.labels(issuer, "open_orders"),
+                self.residual.labels(issuer),
+                self.limit.labels(issuer),
+                self.utilisation.labels(issuer),
+                self.breach.labels(issuer),
+                self.halted.labels(issuer),
+                self.open_orders.labels(issuer),
+            )
+        exposure, held, pending, residual, limit, utilisation, breach, halt, opened = series
+        exposure.set(float(view.exposure))
+        held.set(float(view.held_coverage))
+        pending.set(float(view.pending_coverage))
+        residual.set(float(view.residual))
+        limit.set(float(view.limit))
+        utilisation.set(float(view.residual / view.limit))
         in_breach = view.residual > view.limit * self.config.risk.trigger_ratio
-        self.breach.labels(issuer).set(1 if in_breach else 0)
-        self.halted.labels(issuer).set(1 if halted else 0)
-        self.open_orders.labels(issuer).set(open_orders)
+        breach.set(1 if in_breach else 0)
+        halt.set(1 if halted else 0)
+        opened.set(open_orders)
+        issuer_id = view.issuer_id
         if in_breach:
-            self._breaching.add(issuer)
+            self._breaching.add(issuer_id)
         else:
-            self._breaching.discard(issuer)
-        self._open[issuer] = open_orders
+            self._breaching.discard(issuer_id)
         self.issuers_in_breach.set(len(self._breaching))
-        self.open_orders_total.set(sum(self._open.values()))
+        # a running total: summing every issuer on every event would grow with the book
+        self._open_total += open_orders - self._open.get(issuer_id, 0)
+        self._open[issuer_id] = open_orders
+        self.open_orders_total.set(self._open_total)
 
     def on_control(self, command: ControlCommand, partition: int | None) -> None:
         key = (command.target, partition)

@@ -191,7 +191,9 @@ def test_paper_venue_fills_close_orders_and_the_journal_replays_them(
     finally:
         venue.send_signal(signal.SIGTERM)
         output = venue.communicate(timeout=60)[0].decode()
+    stopped = worker.stop()
     assert venue.returncode == 0, output
+    assert stopped == 0
 
     live = {o["order_id"]: o for o in orders(worker, tmp_path)}
     journal = tmp_path / "journal.jsonl"

@@ -9,6 +9,7 @@ consumer group until every stage has committed up to the end of its input.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import signal
@@ -63,6 +64,8 @@ class WorkerProcess:
         self.metrics_port = free_port()
 
     def start(self, timeout: float = 90.0) -> WorkerProcess:
+        if self.starts == 0:
+            atexit.register(self._kill_if_running)  # never leave a worker behind
         self.starts += 1
         log = (self.workdir / f"worker-{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
@@ -109,6 +112,10 @@ class WorkerProcess:
         code = self.process.wait(timeout)
         self.process = None
         return code
+
+    def _kill_if_running(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
