@@ -20,8 +20,8 @@ from hedger.control import ControlCommand
 from hedger.issuer import RiskView
 from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder
-from hedger.outcomes import Status
 from streams.envelopes import Source
+from streams.stages import DeadLettered, NullObserver
 
 REDACTED = "**********"
 
@@ -113,34 +113,25 @@ def get_logger(name: str = "hedger") -> Any:
     return structlog.get_logger().bind(logger=name)
 
 
-class LogObserver:
+class LogObserver(NullObserver):
     """One INFO line per order, one WARNING per dead letter (Observer of the stages)."""
 
     def __init__(self, logger: Any | None = None) -> None:
         self.log = logger if logger is not None else get_logger("hedger.worker")
 
-    def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
-        pass  # no line per event: metrics count them
+    # on_event stays a no-op: no line per event, the metrics count them
 
-    def on_dead_letter(
-        self,
-        stage: str,
-        source: Source,
-        reason: str,
-        detail: str,
-        event_id: str | None,
-        issuer_id: str | None,
-    ) -> None:
+    def on_dead_letter(self, dead: DeadLettered) -> None:
         self.log.warning(
             "event.dead_lettered",
-            reason=reason,
-            detail=detail,
-            stage=stage,
-            event_id=event_id,
-            issuer_id=issuer_id,
-            topic=source.topic,
-            partition=source.partition,
-            offset=source.offset,
+            reason=dead.reason,
+            detail=dead.detail,
+            stage=dead.stage,
+            event_id=dead.event_id,
+            issuer_id=dead.issuer_id,
+            topic=dead.source.topic,
+            partition=dead.source.partition,
+            offset=dead.source.offset,
         )
 
     def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
@@ -160,9 +151,6 @@ class LogObserver:
                 residual_after=to_cents(order.residual_after),
                 limit=to_cents(order.limit),
             )
-
-    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
-        pass
 
     def on_control(self, command: ControlCommand, partition: int | None) -> None:
         fields = {

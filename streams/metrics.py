@@ -34,6 +34,7 @@ from hedger.issuer import RiskView
 from hedger.orders import HedgeOrder
 from hedger.outcomes import Status
 from streams.envelopes import Source
+from streams.stages import DeadLettered, NullObserver
 
 # `*_created` series double the exposition for nothing a dashboard uses.
 disable_created_metrics()
@@ -49,7 +50,7 @@ OUTCOMES = {
 }
 
 
-class Metrics:
+class Metrics(NullObserver):
     """The bot's metrics in one registry, updated through the `Observer` calls.
 
     Prometheus samples are floats: money becomes one here, for display only,
@@ -174,16 +175,8 @@ class Metrics:
             child = self._outcomes[(topic, status)] = self.events.labels(topic, OUTCOMES[status])
         child.inc()
 
-    def on_dead_letter(
-        self,
-        stage: str,
-        source: Source,
-        reason: str,
-        detail: str,
-        event_id: str | None,
-        issuer_id: str | None,
-    ) -> None:
-        self.dead_letters.labels(reason, stage).inc()
+    def on_dead_letter(self, dead: DeadLettered) -> None:
+        self.dead_letters.labels(dead.reason, dead.stage).inc()
 
     def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
         fx = self.config.fx

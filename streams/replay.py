@@ -23,7 +23,7 @@ from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
 from hedger.orders import HedgeOrder
 from hedger.outcomes import Rejected, Status
 from streams.envelopes import Source
-from streams.stages import Observer
+from streams.stages import DeadLettered, Observer
 
 RECENT_ORDERS = 25  # orders kept for the summary; the file has them all
 
@@ -152,12 +152,14 @@ def observe(engine: HedgingEngine, record: LogRecord, outcome: Outcome, observer
     if outcome.status is Status.DEAD_LETTER:
         assert outcome.reason is not None
         observer.on_dead_letter(
-            "replay",
-            source,
-            outcome.reason.value,
-            outcome.detail,
-            outcome.event_id,
-            outcome.issuer_id,
+            DeadLettered(
+                "replay",
+                source,
+                outcome.reason.value,
+                outcome.detail,
+                outcome.event_id,
+                outcome.issuer_id,
+            )
         )
     elif outcome.status is Status.APPLIED:
         event = outcome.event

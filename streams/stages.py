@@ -107,19 +107,22 @@ class Output(NamedTuple):
     partition: int | None = None
 
 
+class DeadLettered(NamedTuple):
+    """What observers learn of a dead letter."""
+
+    stage: str
+    source: Source
+    reason: str
+    detail: str
+    event_id: str | None
+    issuer_id: str | None
+
+
 class Observer(Protocol):
     """What stages report; metrics and logs implement it (no-op by default)."""
 
     def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None: ...
-    def on_dead_letter(
-        self,
-        stage: str,
-        source: Source,
-        reason: str,
-        detail: str,
-        event_id: str | None,
-        issuer_id: str | None,
-    ) -> None: ...
+    def on_dead_letter(self, dead: DeadLettered) -> None: ...
     def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None: ...
     def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None: ...
     def on_control(self, command: ControlCommand, partition: int | None) -> None: ...
@@ -135,17 +138,9 @@ class FanOut:
         for observer in self.observers:
             observer.on_event(stage, topic, status, reason)
 
-    def on_dead_letter(
-        self,
-        stage: str,
-        source: Source,
-        reason: str,
-        detail: str,
-        event_id: str | None,
-        issuer_id: str | None,
-    ) -> None:
+    def on_dead_letter(self, dead: DeadLettered) -> None:
         for observer in self.observers:
-            observer.on_dead_letter(stage, source, reason, detail, event_id, issuer_id)
+            observer.on_dead_letter(dead)
 
     def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
         for observer in self.observers:
@@ -160,7 +155,26 @@ class FanOut:
             observer.on_control(command, partition)
 
 
-class Tally:
+class NullObserver:
+    """Every `Observer` call, doing nothing: observers override what they need."""
+
+    def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
+        return None
+
+    def on_dead_letter(self, dead: DeadLettered) -> None:
+        return None
+
+    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
+        return None
+
+    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
+        return None
+
+    def on_control(self, command: ControlCommand, partition: int | None) -> None:
+        return None
+
+
+class Tally(NullObserver):
     """A minimal observer: counts outcomes (used by tests and as the default)."""
 
     def __init__(self) -> None:
@@ -171,22 +185,8 @@ class Tally:
     def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
         self.events[(stage, status.value, reason or "")] += 1
 
-    def on_dead_letter(
-        self,
-        stage: str,
-        source: Source,
-        reason: str,
-        detail: str,
-        event_id: str | None,
-        issuer_id: str | None,
-    ) -> None:
-        pass
-
     def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
         self.orders.extend(orders)
-
-    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
-        pass
 
     def on_control(self, command: ControlCommand, partition: int | None) -> None:
         self.controls.append(command)
@@ -203,7 +203,9 @@ def _dead(
     issuer_id: str | None = None,
 ) -> Output:
     observer.on_event(stage, source.topic, Status.DEAD_LETTER, exc.reason.value)
-    observer.on_dead_letter(stage, source, exc.reason.value, exc.detail, event_id, issuer_id)
+    observer.on_dead_letter(
+        DeadLettered(stage, source, exc.reason.value, exc.detail, event_id, issuer_id)
+    )
     record = dead_letter(
         exc.reason.value,
         exc.detail,
