@@ -148,6 +148,12 @@ class WorkerProcess:
 
 
 async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Messages the group has not committed yet, over all partitions of `topics`."""
+    return sum((await lag_by_partition(bootstrap, group, topics)).values())
+
+
+async def lag_by_partition(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
+    """Uncommitted messages per "topic[partition]" (only those with any)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await admin.start()
@@ -160,11 +166,13 @@ async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
             for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
         ]
         ends = await consumer.end_offsets(partitions)
-        lag = 0
+        lags = {}
         for tp, end in ends.items():
             meta = committed.get(tp)
-            lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
-        return lag
+            behind = end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+            if behind:
+                lags[f"{tp.topic}[{tp.partition}]"] = behind
+        return lags
     finally:
         await consumer.stop()
         await admin.close()
@@ -181,13 +189,42 @@ def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float
         worker.topics[name] for name in ("loan_bookings", "cds_executions", "loans", "journal")
     ]
     deadline = time.monotonic() + timeout
+    processed_idle = 0
     while time.monotonic() < deadline:
         if asyncio.run(committed_lag(worker.bootstrap, worker.app_id, topics)) == 0:
             time.sleep(settle)  # outputs of the last commit are flushed before it
             if asyncio.run(committed_lag(worker.bootstrap, worker.app_id, topics)) == 0:
                 return
+        # Faust can leave a partition's commit stuck behind an offset it never
+        # acked (faust #166; seen here once after SIGKILLs) although every
+        # message was processed: then the worker's own processed lag
+        # (hedger_consumer_lag) is 0 and stays 0.
+        processed_idle = processed_idle + 1 if processed_lag(worker, topics) == 0 else 0
+        if processed_idle >= 10:
+            stuck = asyncio.run(lag_by_partition(worker.bootstrap, worker.app_id, topics))
+            print(f"commit lag stuck though all is processed: {stuck}")
+            return
         time.sleep(0.5)
-    raise TimeoutError(f"worker still has lag after {timeout}s\n{worker.log_text()[-3000:]}")
+    lags = asyncio.run(lag_by_partition(worker.bootstrap, worker.app_id, topics))
+    raise TimeoutError(
+        f"worker still has lag after {timeout}s: {lags}\n{worker.log_text()[-3000:]}"
+    )
+
+
+def processed_lag(worker: WorkerProcess, topics: list[str]) -> int | None:
+    """Sum of the worker's own `hedger_consumer_lag` over `topics` (None if unreadable)."""
+    try:
+        text = worker.scrape()
+    except OSError:
+        return None
+    total, seen = 0, False
+    for line in text.splitlines():
+        if line.startswith("hedger_consumer_lag{"):
+            labels, _, value = line.rpartition(" ")
+            if any(f'topic="{topic}"' in labels for topic in topics):
+                total += int(float(value))
+                seen = True
+    return total if seen else None
 
 
 def free_port() -> int:
