@@ -153,7 +153,8 @@ class Worker:
         recovery = app.tables.recovery
         return bool(recovery.completed.is_set() and not app.in_recovery and not app.rebalancing)
 
-    def _lag(self) -> list[tuple[str, int, int]]:
+    def _lag(self) -> list[tuple[str, int, int, int]]:
+        """Per partition: messages behind the end, and processed but not committed."""
         consumer = self.app.consumer
         rows = []
         ours = set(self.positions_topics)
@@ -166,11 +167,12 @@ class Worker:
                 end = None
             if end is None:
                 continue
+            committed = consumer._committed_offset.get(tp)  # Faust keeps no public copy
             position = self.positions.get((tp.topic, tp.partition))
             if position is None:
-                committed = consumer._committed_offset.get(tp)  # Faust keeps no public copy
                 position = committed if committed is not None else 0
-            rows.append((tp.topic, tp.partition, max(end - position, 0)))
+            uncommitted = max(position - (committed if committed is not None else 0), 0)
+            rows.append((tp.topic, tp.partition, max(end - position, 0), uncommitted))
         return rows
 
     def _recovery_remaining(self) -> int:

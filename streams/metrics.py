@@ -250,7 +250,7 @@ class WorkerCollector(Collector):
 
     def __init__(
         self,
-        lag: Callable[[], Iterable[tuple[str, int, int]]],
+        lag: Callable[[], Iterable[tuple[str, int, int, int]]],
         recovery_remaining: Callable[[], int],
         last_commit: Callable[[], float | None],
         ready: Callable[[], bool],
@@ -265,9 +265,18 @@ class WorkerCollector(Collector):
             "Messages behind the end, per partition",
             labels=["topic", "partition"],
         )
-        for topic, partition, behind in self._lag():
+        # Processed but not committed: a value that only grows flags a Faust
+        # commit stuck behind an offset it never acked (faust #166).
+        uncommitted = GaugeMetricFamily(
+            "hedger_uncommitted_messages",
+            "Messages processed but not yet committed, per partition",
+            labels=["topic", "partition"],
+        )
+        for topic, partition, behind, pending in self._lag():
             lag.add_metric([topic, str(partition)], behind)
+            uncommitted.add_metric([topic, str(partition)], pending)
         yield lag
+        yield uncommitted
         yield GaugeMetricFamily(
             "hedger_recovery_remaining",
             "Changelog messages left to recover before processing resumes",
