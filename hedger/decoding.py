@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hedger.config import HedgerConfig
+from hedger.control import CONTROL_COMMANDS, ControlCommand
 from hedger.events import ADAPTERS, Event, LoanBooked, ProtectionBooked
 from hedger.outcomes import Reason, Rejected
 
@@ -61,6 +62,16 @@ def validate_event(topic: str, value: Any, config: HedgerConfig) -> Event:
     if isinstance(event, LoanBooked | ProtectionBooked) and event.currency not in config.fx:
         raise Rejected(Reason.UNKNOWN_CURRENCY, f"no FX rate for {event.currency}")
     return event
+
+
+def decode_control(payload: object) -> ControlCommand:
+    """A `hedger-control` command from raw bytes/str or decoded JSON; `Rejected` if malformed."""
+    if isinstance(payload, str | bytes | bytearray):
+        payload = parse_json(payload)
+    try:
+        return CONTROL_COMMANDS.validate_python(payload)
+    except ValidationError as exc:
+        raise Rejected(Reason.SCHEMA_VIOLATION, describe(exc)) from None
 
 
 def decode_event(topic: str, payload: object, config: HedgerConfig) -> Event:

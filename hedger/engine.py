@@ -13,12 +13,10 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple
 
-from pydantic import ValidationError
-
 from hedger.config import HedgerConfig
-from hedger.control import CONTROL_COMMANDS, ControlCommand, Halts
+from hedger.control import ControlCommand, Halts
 from hedger.decision import Trigger, decide
-from hedger.decoding import decode_event, describe, parse_json
+from hedger.decoding import decode_control, decode_event
 from hedger.events import (
     EXECUTION_TOPIC,
     LOAN_TOPIC,
@@ -102,12 +100,7 @@ class HedgingEngine:
 
     def control(self, payload: object, scope: int | None = None) -> ControlCommand:
         """Apply a `hedger-control` command; raise `Rejected` if it is malformed."""
-        if isinstance(payload, str | bytes | bytearray):
-            payload = parse_json(payload)
-        try:
-            command = CONTROL_COMMANDS.validate_python(payload)
-        except ValidationError as exc:
-            raise Rejected(Reason.SCHEMA_VIOLATION, describe(exc)) from None
+        command = decode_control(payload)
         self.halts.apply(command, scope)
         return command
 

@@ -37,17 +37,14 @@ from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from typing import Any, NamedTuple, Protocol
 
-from pydantic import ValidationError
-
 from hedger.config import HedgerConfig
 from hedger.control import (
     ALL_ISSUERS,
-    CONTROL_COMMANDS,
     CONTROL_TOPIC,
     ControlCommand,
     Halts,
 )
-from hedger.decoding import decode_event, describe, parse_json, validate_event
+from hedger.decoding import decode_control, decode_event, parse_json, validate_event
 from hedger.engine import apply_to_issuer
 from hedger.events import ExecutionReport, LoanEvent, ProtectionBooked
 from hedger.issuer import IssuerBook, RiskView
@@ -240,7 +237,7 @@ class RouteStage:
         try:
             if payload is None:
                 raise Rejected(Reason.INVALID_JSON, "empty (null) message value")
-            command = _control(payload)
+            command = decode_control(payload)
         except Rejected as exc:
             return [_dead(self.topics, self.observer, "route", exc, source, payload)]
         entry = encode_entry(Entry(CONTROL_TOPIC, payload.decode("utf-8"), source))
@@ -282,14 +279,6 @@ def _unreadable(
     if not isinstance(exc, Rejected):
         exc = Rejected(Reason.SCHEMA_VIOLATION, f"unreadable {source.topic} entry: {exc!r}")
     return _dead(topics, observer, stage, exc, source, payload)
-
-
-def _control(payload: bytes) -> ControlCommand:
-    value = parse_json(payload)
-    try:
-        return CONTROL_COMMANDS.validate_python(value)
-    except ValidationError as exc:
-        raise Rejected(Reason.SCHEMA_VIOLATION, describe(exc)) from None
 
 
 def _ids(value: Any) -> tuple[str | None, str | None]:
@@ -461,7 +450,7 @@ class IssuerStage:
             source = entry.source
             if entry.topic == CONTROL_TOPIC:
                 if offset > self.watermarks.get(partition, -1):
-                    self._control(partition, offset, _control(entry.value.encode()))
+                    self._control(partition, offset, decode_control(entry.value))
                 return []
             event = decode_event(entry.topic, entry.value, self.config)
         except (Rejected, ValueError, KeyError, TypeError) as exc:

@@ -13,7 +13,6 @@ import atexit
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.factories import REPO
+from tests.integration.prometheus_harness import free_port
 
 TOPIC_FIELDS = (
     "loan_bookings",
@@ -225,12 +225,6 @@ def processed_lag(worker: WorkerProcess, topics: list[str]) -> int | None:
                 total += int(float(value))
                 seen = True
     return total if seen else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
