@@ -1,7 +1,10 @@
 """Typed, frozen configuration of the contract (SPEC §8).
 
-Owns: the `[risk]`, `[hedge]`, `[fx]` and `[issuers.ID]` sections, their
-validation and the derived limit of an issuer. Input is an already-parsed
+Owns: the `[risk]`, `[hedge]`, `[fx]`, `[issuers.ID]` and (v2) `[groups.ID]`
+and `[sellers.ID]` sections, their validation (unknown keys are refused: a
+typo such as `halt = true` must stop the bot, never lift a halt), and what is
+derived from them: an issuer's limit and hedging unit, a group's limit, a
+seller's limit and the wrong-way sellers of an issuer. Input is an already-parsed
 mapping (the adapter reads the TOML file), so this module never touches the
 file system or the environment. Imports the standard library and pydantic.
 """
@@ -81,10 +84,36 @@ def _flag(value: object) -> bool:
     return value
 
 
+MAX_TENOR_YEARS = 30  # SPEC §8: with dates up to 2199, no maturity leaves the calendar
+SELLER_TYPES = frozenset({"insurer", "fund", "bank", "other"})
+
+
 def _tenors(value: object) -> tuple[int, ...]:
     if not isinstance(value, list | tuple) or not value:
         raise ValueError("must be a non-empty list of positive integers")
-    return tuple(_positive_int(item) for item in value)
+    tenors = tuple(_positive_int(item) for item in value)
+    if max(tenors) > MAX_TENOR_YEARS:
+        raise ValueError(f"each tenor must be at most {MAX_TENOR_YEARS} years, got {max(tenors)}")
+    return tenors
+
+
+def _identifier(value: object) -> str:
+    if type(value) is not str or not 1 <= len(value) <= 128:
+        raise ValueError(f"must be an identifier of 1 to 128 characters, got {value!r}")
+    return value
+
+
+def _identifiers(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"must be an array of identifiers, got {type(value).__name__}")
+    return tuple(_identifier(item) for item in value)
+
+
+def _seller_type(value: object) -> str:
+    if value not in SELLER_TYPES:
+        raise ValueError(f"must be one of {' '.join(sorted(SELLER_TYPES))}, got {value!r}")
+    assert isinstance(value, str)
+    return value
 
 
 PositiveDecimal = Annotated[Decimal, PlainValidator(_positive_decimal)]
@@ -94,8 +123,11 @@ DocClause = Annotated[str, PlainValidator(_doc_clause)]
 Text = Annotated[str, PlainValidator(_text)]
 Flag = Annotated[bool, PlainValidator(_flag)]
 Tenors = Annotated[tuple[int, ...], PlainValidator(_tenors)]
+Identifiers = Annotated[tuple[str, ...], PlainValidator(_identifiers)]
+SellerType = Annotated[str, PlainValidator(_seller_type)]
 
-_FROZEN = ConfigDict(frozen=True, extra="ignore")
+# Unknown keys are refused (SPEC §8): a misspelt key must never pass silently.
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class RiskSettings(BaseModel):
@@ -111,6 +143,7 @@ class RiskSettings(BaseModel):
     target_ratio: PositiveDecimal
     unwind_ratio: PositiveDecimal
     max_maturity_years: PositiveDecimal
+    default_seller_limit: PositiveDecimal | None = None  # v2: absent, such sellers have no limit
 
     @model_validator(mode="after")
     def _bands_in_order(self) -> RiskSettings:
@@ -145,6 +178,7 @@ class HedgeSettings(BaseModel):
     coupon_bps: PositiveInt
     doc_clause: DocClause
     seniority: Text
+    order_ttl_days: PositiveInt | None = None  # v2: absent, orders never expire
 
     @model_validator(mode="after")
     def _sizes_consistent(self) -> HedgeSettings:
@@ -176,6 +210,38 @@ class IssuerSettings(BaseModel):
     halted: Flag = False
 
 
+class GroupSettings(BaseModel):
+    """`[groups.ID]` (v2): connected clients under one large-exposure limit (SPEC §12)."""
+
+    model_config = _FROZEN
+
+    members: Identifiers
+    name: Text | None = None
+    limit: PositiveDecimal | None = None
+
+    @model_validator(mode="after")
+    def _members_distinct(self) -> GroupSettings:
+        if not self.members:
+            raise ValueError("members: a group needs at least one member")
+        if len(set(self.members)) != len(self.members):
+            raise ValueError("members: a member is listed twice")
+        return self
+
+
+class SellerSettings(BaseModel):
+    """`[sellers.ID]` (v2): a protection seller's limit and wrong-way ties (SPEC §13)."""
+
+    model_config = _FROZEN
+
+    name: Text | None = None
+    limit: PositiveDecimal | None = None
+    type: SellerType | None = None
+    connected_to: Identifiers = ()
+
+
+IdentifierKey = Annotated[str, PlainValidator(_identifier)]
+
+
 class HedgerConfig(BaseModel):
     """The whole contract configuration, frozen after validation."""
 
@@ -184,7 +250,9 @@ class HedgerConfig(BaseModel):
     risk: RiskSettings
     hedge: HedgeSettings
     fx: dict[Currency, PositiveDecimal]
-    issuers: dict[str, IssuerSettings] = Field(default_factory=dict)
+    issuers: dict[IdentifierKey, IssuerSettings] = Field(default_factory=dict)
+    groups: dict[IdentifierKey, GroupSettings] = Field(default_factory=dict)
+    sellers: dict[IdentifierKey, SellerSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _base_rate_is_one(self) -> HedgerConfig:
@@ -192,6 +260,96 @@ class HedgerConfig(BaseModel):
         if self.fx.get(base) != ONE:
             raise ValueError(f"fx.{base}: the base currency must have rate 1")
         return self
+
+    @model_validator(mode="after")
+    def _groups_consistent(self) -> HedgerConfig:
+        named = set(self.issuers)
+        for seller in self.sellers.values():
+            named.update(seller.connected_to)
+        owner: dict[str, str] = {}
+        for group_id, group in self.groups.items():
+            named.update(group.members)
+            for member in group.members:
+                if member in owner:
+                    raise ValueError(
+                        f"groups.{group_id}.members: {member} is already a member of "
+                        f"{owner[member]} (an issuer belongs to at most one group)"
+                    )
+                owner[member] = group_id
+        for group_id in self.groups:
+            if group_id in named:
+                raise ValueError(f"groups.{group_id}: a group id must not be an issuer id")
+        return self
+
+    # -- hedging units (SPEC §1, §12) ----------------------------------
+
+    @cached_property
+    def unit_table(self) -> dict[str, str]:
+        """The group of each grouped issuer; an issuer not in it is its own unit."""
+        return {
+            member: group_id for group_id, group in self.groups.items() for member in group.members
+        }
+
+    def unit_of(self, issuer_id: str) -> str:
+        """The hedging unit of an issuer: its group's id, else its own id."""
+        return self.unit_table.get(issuer_id, issuer_id)
+
+    def group_of(self, issuer_id: str) -> str | None:
+        """The issuer's group, or None."""
+        return self.unit_table.get(issuer_id)
+
+    def members_of(self, unit_id: str) -> tuple[str, ...]:
+        """The issuers of a unit: a group's members, or the issuer alone."""
+        group = self.groups.get(unit_id)
+        return group.members if group is not None else (unit_id,)
+
+    @cached_property
+    def group_limit_table(self) -> dict[str, Decimal]:
+        """`L_G = min(group limit, cap)`; without a group limit, the cap."""
+        cap = self.risk.regulatory_limit
+        return {
+            group_id: cap if group.limit is None else min(group.limit, cap)
+            for group_id, group in self.groups.items()
+        }
+
+    def group_limit(self, group_id: str) -> Decimal:
+        """`L_G` of a configured group."""
+        return self.group_limit_table[group_id]
+
+    # -- protection sellers (SPEC §13) ----------------------------------
+
+    def seller_limit(self, seller: str) -> Decimal | None:
+        """`L_s`: the seller's own limit, else `default_seller_limit`, else none."""
+        settings = self.sellers.get(seller)
+        if settings is not None and settings.limit is not None:
+            return settings.limit
+        return self.risk.default_seller_limit
+
+    @cached_property
+    def wrong_way_table(self) -> dict[str, tuple[str, ...]]:
+        """Configured sellers that are an issuer of the unit or tied to one, per issuer."""
+        table: dict[str, tuple[str, ...]] = {}
+        issuers = set(self.unit_table) | set(self.issuers)
+        for seller in self.sellers.values():
+            issuers.update(seller.connected_to)
+        for issuer in issuers:
+            table[issuer] = self._wrong_way(issuer)
+        return table
+
+    def wrong_way(self, issuer_id: str) -> tuple[str, ...]:
+        """Sellers never to trade protection on this issuer with (wrong-way risk)."""
+        found = self.wrong_way_table.get(issuer_id)
+        return self._wrong_way(issuer_id) if found is None else found
+
+    def _wrong_way(self, issuer_id: str) -> tuple[str, ...]:
+        unit = set(self.members_of(self.unit_of(issuer_id)))
+        return tuple(
+            sorted(
+                seller_id
+                for seller_id, seller in self.sellers.items()
+                if seller_id in unit or unit.intersection(seller.connected_to)
+            )
+        )
 
     def limit_for(self, issuer_id: str) -> Decimal:
         """`L = min(issuer limit or default_issuer_limit, regulatory limit)`."""
@@ -233,27 +391,33 @@ def config_from_mapping(data: Mapping[str, Any]) -> HedgerConfig:
             raise ConfigError(f"{where}.{message}" if where else message) from None
         if first["type"] == "missing":
             raise ConfigError(f"{where}: required key is missing") from None
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f"{where}: unknown key (SPEC §8 defines no such key)") from None
         raise ConfigError(f"{where}: {message}") from None
 
 
 def unknown_keys(data: Mapping[str, Any]) -> list[str]:
-    """Keys of `[risk]`, `[hedge]` and `[issuers.*]` that the contract does not define.
+    """Every key the contract does not define, as dotted paths (SPEC §8 refuses them all).
 
-    They are ignored (a newer file must not stop an older bot) but worth a
-    warning: a typo such as `halt = true` would otherwise pass silently.
+    `config_from_mapping` stops at the first; this lists them all for `check-config`.
     """
-    found: list[str] = []
+    found = [f"{k}" for k in data if k not in HedgerConfig.model_fields]
     for section, model in (("risk", RiskSettings), ("hedge", HedgeSettings)):
         block = data.get(section)
         if isinstance(block, Mapping):
             found += [f"{section}.{k}" for k in block if k not in model.model_fields]
-    issuers = data.get("issuers")
-    if isinstance(issuers, Mapping):
-        for issuer_id, block in issuers.items():
-            if isinstance(block, Mapping):
-                found += [
-                    f"issuers.{issuer_id}.{k}"
-                    for k in block
-                    if k not in IssuerSettings.model_fields
-                ]
+    for section, entry_model in (
+        ("issuers", IssuerSettings),
+        ("groups", GroupSettings),
+        ("sellers", SellerSettings),
+    ):
+        blocks = data.get(section)
+        if isinstance(blocks, Mapping):
+            for entry_id, block in blocks.items():
+                if isinstance(block, Mapping):
+                    found += [
+                        f"{section}.{entry_id}.{k}"
+                        for k in block
+                        if k not in entry_model.model_fields
+                    ]
     return found

@@ -1,14 +1,17 @@
-"""The hedge decision after an applied event (SPEC §5, §6, §7).
+"""The hedge decision of one hedging unit (SPEC §5, §6, §7, §10, §12, §13).
 
-Owns: buy sizing (tenor choice, lot rounding, floors and caps, leg
-splitting), unwind selection over the bot's own buckets, and the figures each
-order reports. Pure: it reads an `IssuerBook` and a `RiskView` and returns
-orders; the caller records them as open. Imports the standard library and the
-core's own modules.
+Owns: `UnitDecision`, one decision of one unit at one as-of date: the issuer
+step (buy on a breach, or unwind the bot's own buckets, capped for a group
+member by the group's room), the group step (members by descending residual
+under the decision's budget), leg numbering across the decision, and the
+figures every order reports. Expiry (§11) runs before it, in the engine.
+Pure: it reads issuer books and views; the caller records the orders as
+open. Imports the standard library and the core's own modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import NamedTuple
@@ -16,17 +19,22 @@ from typing import NamedTuple
 from hedger.calendar import standard_maturity, year_fraction
 from hedger.config import HedgerConfig, HedgeSettings
 from hedger.events import Side
-from hedger.issuer import BucketKey, IssuerBook, RiskView, residual
+from hedger.issuer import IssuerBook, RiskView, residual
 from hedger.numbers import ZERO
 from hedger.orders import HedgeOrder, OrderReason
 from hedger.recognition import QUARTER
 
 
 class Trigger(NamedTuple):
-    """The applied event a decision follows: its id and `occurred_at` text."""
+    """The applied event a decision follows, and the prefix of its order ids.
+
+    The prefix is the event id, or `{tick_event_id}:{unit_id}` for a tick (§10).
+    """
 
     event_id: str
     occurred_at: str
+    as_of: date
+    prefix: str
 
 
 def choose_tenor(hedge: HedgeSettings, as_of: date, maturity_years: Decimal) -> tuple[int, date]:
@@ -48,139 +56,229 @@ def split_legs(notional: Decimal, hedge: HedgeSettings) -> list[Decimal]:
     return legs
 
 
-def buy_notional(need: Decimal, unit_value: Decimal, hedge: HedgeSettings) -> Decimal:
-    """`N = min(max(ceil(need / u / lot) x lot, min_order), max_decision)`."""
+def lots_for(need: Decimal, unit_value: Decimal, hedge: HedgeSettings) -> Decimal:
+    """`ceil(need / u / lot) x lot`: the notional whose recognised value covers `need`."""
     lots = (need / unit_value / hedge.lot_size).to_integral_value(rounding=ROUND_CEILING)
-    notional = lots * hedge.lot_size
+    return lots * hedge.lot_size
+
+
+def buy_notional(need: Decimal, unit_value: Decimal, hedge: HedgeSettings) -> Decimal:
+    """`N = min(max(ceil(need / u / lot) x lot, min_order), max_decision)`: a whole budget."""
+    notional = lots_for(need, unit_value, hedge)
     return min(max(notional, hedge.min_order_notional), hedge.max_decision_notional)
 
 
-def decide(
-    book: IssuerBook, view: RiskView, config: HedgerConfig, trigger: Trigger
-) -> list[HedgeOrder]:
-    """Orders for one issuer after one applied event; empty when none is due.
+class _Draft(NamedTuple):
+    """A leg before the decision ends: its figures after need every leg of the decision."""
 
-    The caller checks the halt flag: a halted issuer gets no decision at all.
-    """
-    limit = view.limit
-    risk = config.risk
-    exposure, coverage, resid = view.exposure, view.coverage, view.residual
-    if resid > limit * risk.trigger_ratio:
-        return _buy(view, config, trigger, resid - limit * risk.target_ratio)
-    if coverage > ZERO and (coverage > exposure or resid < limit * risk.unwind_ratio):
-        reason = OrderReason.OVER_HEDGED if coverage > exposure else OrderReason.BELOW_UNWIND_BAND
-        excess = coverage - max(exposure - limit * risk.target_ratio, ZERO)
-        return _unwind(book, view, config, trigger, reason, excess)
-    return []
+    issuer_id: str
+    side: Side
+    notional: Decimal
+    currency: str
+    maturity: date
+    tenor: int | None
+    doc_clause: str
+    reason: OrderReason
+    unit_value: Decimal
+    counterparty: str | None
 
 
-def _buy(view: RiskView, config: HedgerConfig, trigger: Trigger, need: Decimal) -> list[HedgeOrder]:
-    hedge = config.hedge
-    tenor, maturity = choose_tenor(hedge, view.as_of, view.maturity_years)
-    currency = view.exposure_currency
-    unit_value = view.recognition.unit_value(maturity, currency, hedge.doc_clause)
-    if unit_value == ZERO:  # pragma: no cover - a standard maturity is always > 3 months away
-        return []
-    legs = split_legs(buy_notional(need, unit_value, hedge), hedge)
-    after = residual(view.exposure, view.coverage + sum(legs, ZERO) * unit_value)
-    return [
-        _order(
-            view,
-            config,
-            trigger,
-            leg_no,
-            Side.BUY,
-            notional,
-            currency,
-            maturity,
-            tenor,
-            hedge.doc_clause,
-            OrderReason.LIMIT_BREACH,
-            after,
-        )
-        for leg_no, notional in enumerate(legs, start=1)
-    ]
+class UnitDecision:
+    """One decision of one hedging unit; steps run in the SPEC's order, each seeing the last."""
 
+    def __init__(
+        self,
+        config: HedgerConfig,
+        group_id: str | None,
+        books: Mapping[str, IssuerBook],
+        trigger: Trigger,
+        blocked: Collection[str],
+    ) -> None:
+        self.config, self.group_id, self.books = config, group_id, books
+        self.trigger, self.blocked = trigger, blocked
+        # Every member's measures when the decision starts (after expiry);
+        # later steps add the legs emitted so far through `added`.
+        self.views: dict[str, RiskView] = {
+            issuer: book.view(config, trigger.as_of) for issuer, book in books.items()
+        }
+        self.added: dict[str, Decimal] = dict.fromkeys(books, ZERO)
+        self.budget = config.hedge.max_decision_notional
+        self.drafts: list[_Draft] = []
+        self.group_limit = None if group_id is None else config.group_limit(group_id)
 
-def _unwind(
-    book: IssuerBook,
-    view: RiskView,
-    config: HedgerConfig,
-    trigger: Trigger,
-    reason: OrderReason,
-    excess: Decimal,
-) -> list[HedgeOrder]:
-    hedge = config.hedge
-    lot = hedge.lot_size
-    sells: list[tuple[Decimal, Decimal, BucketKey]] = []
-    for key, net in book.bot_buckets():
-        unit_value = view.recognition.unit_value(key.maturity, key.currency, key.doc_clause)
-        if unit_value == ZERO:
-            continue
-        available = net - book.open_sells_on(key)
-        lots = min(
-            (available / lot).to_integral_value(rounding=ROUND_FLOOR),
-            (excess / unit_value / lot).to_integral_value(rounding=ROUND_FLOOR),
-        )
-        notional = lots * lot
-        if notional < hedge.min_order_notional:
-            continue
-        sells.append((notional, unit_value, key))
-        excess -= notional * unit_value
-    removed = sum((notional * unit_value for notional, unit_value, _ in sells), ZERO)
-    after = residual(view.exposure, view.coverage - removed)
-    orders = []
-    for leg_no, (notional, _, key) in enumerate(sells, start=1):
-        orders.append(
-            _order(
-                view,
-                config,
-                trigger,
-                leg_no,
-                Side.SELL,
-                notional,
-                key.currency,
-                key.maturity,
-                None,
-                key.doc_clause,
-                reason,
-                after,
+    # -- measures with the legs emitted so far -----------------------------
+
+    def coverage(self, issuer: str) -> Decimal:
+        """C of a member with every leg of this decision counted."""
+        return self.views[issuer].coverage + self.added[issuer]
+
+    def residual(self, issuer: str) -> Decimal:
+        """R of a member with every leg of this decision counted."""
+        return residual(self.views[issuer].exposure, self.coverage(issuer))
+
+    def group_residual(self) -> Decimal:
+        """`R_G`: the members' residuals with every leg of this decision counted."""
+        return sum((self.residual(issuer) for issuer in self.views), ZERO)
+
+    # -- steps ---------------------------------------------------------------
+
+    def issuer_step(self, issuer: str) -> None:
+        """SPEC §5: buy on a breach, else unwind surplus (the caller skips halted issuers)."""
+        view = self.views[issuer]
+        risk = self.config.risk
+        limit, exposure = view.limit, view.exposure
+        coverage = self.coverage(issuer)
+        resid = residual(exposure, coverage)
+        if resid > limit * risk.trigger_ratio:
+            self._buy(view, resid - limit * risk.target_ratio, OrderReason.LIMIT_BREACH)
+            return
+        if coverage > ZERO and (coverage > exposure or resid < limit * risk.unwind_ratio):
+            reason = (
+                OrderReason.OVER_HEDGED if coverage > exposure else OrderReason.BELOW_UNWIND_BAND
             )
+            excess = coverage - max(exposure - limit * risk.target_ratio, ZERO)
+            if self.group_limit is not None:
+                # A member's unwind may raise R_G by at most the group's room.
+                room = max(self.group_limit * risk.target_ratio - self.group_residual(), ZERO)
+                excess = min(excess, max(coverage - exposure, ZERO) + room)
+            self._unwind(issuer, view, reason, excess)
+
+    def group_step(self, halted: Collection[str]) -> None:
+        """SPEC §12: cover the group's breach on its members by descending residual."""
+        if self.group_limit is None:
+            return
+        risk = self.config.risk
+        if self.group_residual() <= self.group_limit * risk.trigger_ratio:
+            return
+        need = self.group_residual() - self.group_limit * risk.target_ratio
+        # Descending residual, ties by ascending issuer id.
+        candidates = sorted(
+            (-self.residual(issuer), issuer)
+            for issuer in self.views
+            if issuer not in halted and self.residual(issuer) > ZERO
         )
-    return orders
+        for _, issuer in candidates:
+            member_residual = self.residual(issuer)
+            covered = self._buy(
+                self.views[issuer], min(need, member_residual), OrderReason.GROUP_LIMIT_BREACH
+            )
+            if covered is None:
+                return  # the budget is spent
+            need -= min(covered, member_residual)
+            if need <= ZERO:
+                return
 
+    def _buy(self, view: RiskView, need: Decimal, reason: OrderReason) -> Decimal | None:
+        """Legs covering `need` within the budget; the value they add, or None when spent."""
+        hedge = self.config.hedge
+        tenor, maturity = choose_tenor(hedge, view.as_of, view.maturity_years)
+        currency = view.exposure_currency
+        unit_value = view.recognition.unit_value(maturity, currency, hedge.doc_clause)
+        if unit_value == ZERO:  # pragma: no cover - a standard maturity is always > 3 months away
+            return None
+        notional = min(
+            max(lots_for(need, unit_value, hedge), hedge.min_order_notional), self.budget
+        )
+        if notional < hedge.min_order_notional:
+            return None
+        legs = split_legs(notional, hedge)
+        total = sum(legs, ZERO)
+        self.budget -= total
+        for leg in legs:
+            self.drafts.append(
+                _Draft(
+                    view.issuer_id,
+                    Side.BUY,
+                    leg,
+                    currency,
+                    maturity,
+                    tenor,
+                    hedge.doc_clause,
+                    reason,
+                    unit_value,
+                    None,
+                )
+            )
+        self.added[view.issuer_id] += total * unit_value
+        return total * unit_value
 
-def _order(
-    view: RiskView,
-    config: HedgerConfig,
-    trigger: Trigger,
-    leg_no: int,
-    side: Side,
-    notional: Decimal,
-    currency: str,
-    maturity: date,
-    tenor: int | None,
-    doc_clause: str,
-    reason: OrderReason,
-    residual_after: Decimal,
-) -> HedgeOrder:
-    return HedgeOrder(
-        order_id=f"{trigger.event_id}#{leg_no}",
-        issuer_id=view.issuer_id,
-        side=side,
-        notional=notional,
-        currency=currency,
-        maturity_date=maturity,
-        tenor_years=tenor,
-        coupon_bps=config.hedge.coupon_bps,
-        doc_clause=doc_clause,
-        seniority=config.hedge.seniority,
-        reason=reason,
-        trigger_event_id=trigger.event_id,
-        as_of=trigger.occurred_at,
-        exposure=view.exposure,
-        coverage=view.coverage,
-        residual_before=view.residual,
-        residual_after=residual_after,
-        limit=view.limit,
-    )
+    def _unwind(self, issuer: str, view: RiskView, reason: OrderReason, excess: Decimal) -> None:
+        book = self.books[issuer]
+        hedge = self.config.hedge
+        lot = hedge.lot_size
+        for key, net in book.bot_buckets():
+            unit_value = view.recognition.unit_value(key.maturity, key.currency, key.doc_clause)
+            if unit_value == ZERO:
+                continue
+            available = net - book.open_sells_on(key)
+            lots = min(
+                (available / lot).to_integral_value(rounding=ROUND_FLOOR),
+                (excess / unit_value / lot).to_integral_value(rounding=ROUND_FLOOR),
+            )
+            notional = lots * lot
+            if notional < hedge.min_order_notional:
+                continue
+            self.drafts.append(
+                _Draft(
+                    issuer,
+                    Side.SELL,
+                    notional,
+                    key.currency,
+                    key.maturity,
+                    None,
+                    key.doc_clause,
+                    reason,
+                    unit_value,
+                    book.largest_part(key),
+                )
+            )
+            excess -= notional * unit_value
+            self.added[issuer] -= notional * unit_value
+
+    # -- the records ---------------------------------------------------------
+
+    def orders(self) -> list[HedgeOrder]:
+        """The decision's orders, legs numbered from 1, with their before/after figures."""
+        if not self.drafts:
+            return []
+        config, trigger = self.config, self.trigger
+        hedge = config.hedge
+        group_before = group_after = None
+        if self.group_limit is not None:
+            group_before = sum((view.residual for view in self.views.values()), ZERO)
+            group_after = self.group_residual()
+        orders = []
+        for leg_no, draft in enumerate(self.drafts, start=1):
+            view = self.views[draft.issuer_id]
+            excluded: tuple[str, ...] = ()
+            if draft.side is Side.BUY:
+                excluded = tuple(sorted(set(self.blocked).union(config.wrong_way(view.issuer_id))))
+            orders.append(
+                HedgeOrder(
+                    order_id=f"{trigger.prefix}#{leg_no}",
+                    issuer_id=draft.issuer_id,
+                    side=draft.side,
+                    notional=draft.notional,
+                    currency=draft.currency,
+                    maturity_date=draft.maturity,
+                    tenor_years=draft.tenor,
+                    coupon_bps=hedge.coupon_bps,
+                    doc_clause=draft.doc_clause,
+                    seniority=hedge.seniority,
+                    reason=draft.reason,
+                    trigger_event_id=trigger.event_id,
+                    as_of=trigger.occurred_at,
+                    exposure=view.exposure,
+                    coverage=view.coverage,
+                    residual_before=view.residual,
+                    residual_after=self.residual(draft.issuer_id),
+                    limit=view.limit,
+                    group_id=self.group_id,
+                    group_residual_before=group_before,
+                    group_residual_after=group_after,
+                    group_limit=self.group_limit,
+                    excluded_counterparties=excluded,
+                    counterparty=draft.counterparty,
+                )
+            )
+        return orders

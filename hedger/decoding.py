@@ -1,7 +1,8 @@
 """From raw payload to a validated event, or the first dead-letter code (SPEC §1–§3).
 
 Owns: strict JSON parsing (no NaN/Infinity), the topic's event union, and the
-stateless configuration check `unknown_currency`. Needs no state, so the live
+stateless configuration checks (an `issuer_id` that names a group, and
+`unknown_currency`). Needs no state, so the live
 worker runs it on any partition before routing. Imports the standard
 library, pydantic and the core's own modules.
 """
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from hedger.config import HedgerConfig
 from hedger.control import CONTROL_COMMANDS, ControlCommand
-from hedger.events import ADAPTERS, Event, LoanBooked, ProtectionBooked
+from hedger.events import ADAPTERS, ClockTick, Event, LoanBooked, ProtectionBooked
 from hedger.outcomes import Reason, Rejected
 
 
@@ -59,6 +60,10 @@ def validate_event(topic: str, value: Any, config: HedgerConfig) -> Event:
         event: Event = ADAPTERS[topic].validate_python(value)
     except ValidationError as exc:
         raise Rejected(Reason.SCHEMA_VIOLATION, describe(exc)) from None
+    if not isinstance(event, ClockTick) and event.issuer_id in config.groups:
+        raise Rejected(
+            Reason.SCHEMA_VIOLATION, f"issuer_id: {event.issuer_id} is a group, not an issuer"
+        )
     if isinstance(event, LoanBooked | ProtectionBooked) and event.currency not in config.fx:
         raise Rejected(Reason.UNKNOWN_CURRENCY, f"no FX rate for {event.currency}")
     return event

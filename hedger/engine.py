@@ -1,11 +1,14 @@
-"""One kernel for replay and live: event in, outcome and orders out (SPEC §3–§7).
+"""The one per-event step of the contract, for the offline replay and the live worker.
 
-Owns: `HedgingEngine`, which holds the loan states and issuer books in
-memory and runs the three stages in order — decode (stateless), loan checks
-(per loan), issuer book and decision (per issuer) — and `Outcome`, the
-record of what one event did. The live worker runs the same stages on
-partitioned state; both call the functions below, so their orders agree.
-Imports the standard library and the core's own modules.
+Owns: `HedgingEngine`, which holds loan states, issuer books, halts, applied
+ticks and the seller ledger, and runs one event end to end — decode, loan
+checks, the issuer book, expiry and the unit's decision (or, for a
+`clock.tick`, a decision of every unit with state), the sellers' status —
+and `Outcome`, what one event did, including the `Changes` the live worker
+must persist. The replay feeds it a whole log; the worker's unit stage feeds
+it its partitions' journal entries and writes the changes to its table, so
+both run the same rules (SPEC §3–§13). Imports the standard library and the
+core's own modules.
 """
 
 from __future__ import annotations
@@ -15,37 +18,64 @@ from typing import NamedTuple
 
 from hedger.config import HedgerConfig
 from hedger.control import ControlCommand, Halts
-from hedger.decision import Trigger, decide
+from hedger.decision import Trigger, UnitDecision
 from hedger.decoding import decode_control, decode_event
 from hedger.events import (
-    EXECUTION_TOPIC,
-    LOAN_TOPIC,
+    INPUT_TOPICS,
+    ClockTick,
     Event,
     ExecutionReport,
+    IssuerEvent,
     LoanEvent,
     ProtectionBooked,
 )
-from hedger.issuer import IssuerBook, RiskView
-from hedger.loans import LoanChange, LoanState, apply_loan_event
-from hedger.orders import HedgeOrder
+from hedger.issuer import IssuerBook, PartChange, RiskView
+from hedger.loans import LoanState, apply_loan_event
+from hedger.numbers import ZERO
+from hedger.orders import CancelRequest, HedgeOrder, OrderRecord
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
+from hedger.sellers import SellerLedger, SellerStatus
 
-INPUT_TOPICS = (LOAN_TOPIC, EXECUTION_TOPIC)
+__all__ = ["INPUT_TOPICS", "Changes", "HedgingEngine", "Outcome"]
+
+
+class Changes(NamedTuple):
+    """What an applied event changed, for a store that persists state per key."""
+
+    loan: tuple[str, LoanState] | None = None  # (loan_id, its new state)
+    issuers: tuple[str, ...] = ()  # issuers whose buckets, parts or open orders changed
+    closed_order: str | None = None  # an order a report closed (of the event's issuer)
+    protection_event: str | None = None  # an applied protection booking's event id
+    tick: str | None = None  # an applied clock tick's event id
+    sellers: tuple[SellerStatus, ...] = ()  # sellers whose blocked status changed
 
 
 class Outcome(NamedTuple):
-    """What one event did: its status, and the orders or the dead-letter reason."""
+    """What one event did: its status, and its records or its dead-letter reason."""
 
     status: Status
     event: Event | None = None
     reason: Reason | None = None
     detail: str = ""
-    orders: tuple[HedgeOrder, ...] = ()
+    records: tuple[OrderRecord, ...] = ()  # new orders and cancel requests, as emitted
+    views: tuple[RiskView, ...] = ()  # the measures each decision started from
+    changes: Changes = Changes()
+
+    @property
+    def orders(self) -> tuple[HedgeOrder, ...]:
+        """The new orders among the records."""
+        return tuple(r for r in self.records if isinstance(r, HedgeOrder))
+
+    @property
+    def cancels(self) -> tuple[CancelRequest, ...]:
+        """The cancel requests among the records."""
+        return tuple(r for r in self.records if isinstance(r, CancelRequest))
 
     @property
     def issuer_id(self) -> str | None:
-        """The issuer the event names, when it could be read."""
-        return None if self.event is None else self.event.issuer_id
+        """The issuer the event names, when it could be read (None for a tick)."""
+        event = self.event
+        return None if event is None or isinstance(event, ClockTick) else event.issuer_id
 
     @property
     def event_id(self) -> str | None:
@@ -53,44 +83,27 @@ class Outcome(NamedTuple):
         return None if self.event is None else self.event.event_id
 
 
-def apply_to_issuer(
-    book: IssuerBook,
-    event: Event,
-    change: LoanChange | None,
-    config: HedgerConfig,
-    halted: bool,
-) -> tuple[RiskView, list[HedgeOrder]]:
-    """Stage 3: apply an event (already loan-checked) to its issuer, then decide.
-
-    Raises `Rejected`/`Duplicate` for execution-side checks, leaving the book
-    untouched. Returns the risk view the decision saw and the orders, which
-    are already recorded as open in the book.
-    """
-    if isinstance(event, ExecutionReport):
-        book.apply_report(event)
-    elif isinstance(event, ProtectionBooked):
-        book.apply_protection(event)
-    else:
-        assert change is not None
-        book.apply_loan_change(change)
-    view = book.view(config, event.as_of)
-    if halted:
-        return view, []
-    orders = decide(book, view, config, Trigger(event.event_id, event.occurred_at))
-    for order in orders:
-        book.open_order(order)
-    return view, orders
+class _Decided(NamedTuple):
+    records: list[OrderRecord]
+    views: list[RiskView]
+    touched: set[str]
 
 
 class HedgingEngine:
-    """The whole contract in one process: the offline replay's kernel."""
+    """The whole contract's state and its per-event step."""
 
     def __init__(self, config: HedgerConfig) -> None:
         self.config = config
         self.loans: dict[str, LoanState] = {}
         self.books: dict[str, IssuerBook] = {}
         self.last_as_of: dict[str, date] = {}
+        self.last_applied: date | None = None  # D of the last applied event
         self.halts = Halts()
+        self.sellers = SellerLedger(config)
+        self.ticks: set[str] = set()
+        self.emitted = 0  # orders emitted so far: their emission order across units
+
+    # -- operator halts ------------------------------------------------
 
     def is_halted(self, issuer_id: str, scope: int | None = None) -> bool:
         """Halted by the configuration or by an operator's command."""
@@ -104,6 +117,8 @@ class HedgingEngine:
         self.halts.apply(command, scope)
         return command
 
+    # -- state ---------------------------------------------------------
+
     def book(self, issuer_id: str) -> IssuerBook:
         """The issuer's book, created empty on first use."""
         book = self.books.get(issuer_id)
@@ -111,33 +126,156 @@ class HedgingEngine:
             book = self.books[issuer_id] = IssuerBook(issuer_id)
         return book
 
+    def restore_emitted(self) -> None:
+        """After loading books from a store: continue the emission order past every open order."""
+        self.emitted = max(
+            (order.seq + 1 for book in self.books.values() for order in book.open_orders.values()),
+            default=0,
+        )
+
+    def restore_sellers(self, blocked: set[str]) -> None:
+        """After loading books from a store: rebuild seller exposures from the parts."""
+        self.sellers = SellerLedger(self.config)
+        for book in self.books.values():
+            for key, parts in book.parts.items():
+                for seller, amount in parts.items():
+                    self.sellers.apply(PartChange(seller, key.maturity, key.currency, ZERO, amount))
+        self.sellers.blocked = set(blocked)
+
+    # -- the step ------------------------------------------------------
+
     def process(self, topic: str, payload: object, scope: int | None = None) -> Outcome:
         """Process one payload of an input topic (raw text/bytes or decoded JSON).
 
-        `scope` is the journal partition a line came from, when replaying a
-        dumped journal: halts for all issuers apply per partition.
+        `scope` is the journal partition an entry came from, in the live
+        worker or when replaying a dumped journal: halts for all issuers
+        apply per partition.
         """
         event: Event | None = None
         try:
             event = decode_event(topic, payload, self.config)
-            change = None
-            if isinstance(event, LoanEvent):
-                change = self._apply_loan(event)
-            book = self.book(event.issuer_id)
-            _, orders = apply_to_issuer(
-                book, event, change, self.config, self.is_halted(event.issuer_id, scope)
-            )
+            if isinstance(event, ClockTick):
+                outcome = self._tick(event, scope)
+            else:
+                outcome = self._issuer_event(event, scope)
         except Rejected as rejected:
             return Outcome(Status.DEAD_LETTER, event, rejected.reason, rejected.detail)
         except Duplicate:
             return Outcome(Status.DUPLICATE, event)
-        self.last_as_of[event.issuer_id] = event.as_of
-        return Outcome(Status.APPLIED, event, orders=tuple(orders))
+        self.last_applied = event.as_of
+        return outcome
 
-    def _apply_loan(self, event: LoanEvent) -> LoanChange:
-        state, change = apply_loan_event(event, self.loans.get(event.loan_id))
-        self.loans[event.loan_id] = state
-        return change
+    def _issuer_event(self, event: IssuerEvent, scope: int | None) -> Outcome:
+        issuer = event.issuer_id
+        book = self.book(issuer)
+        loan: tuple[str, LoanState] | None = None
+        closed: str | None = None
+        parts: list[PartChange] = []
+        if isinstance(event, LoanEvent):
+            state, change = apply_loan_event(event, self.loans.get(event.loan_id))
+            self.loans[event.loan_id] = state
+            loan = (event.loan_id, state)
+            book.apply_loan_change(change)
+        elif isinstance(event, ExecutionReport):
+            was_open = event.order_id in book.open_orders
+            parts = book.apply_report(event)
+            if was_open and event.order_id not in book.open_orders:
+                closed = event.order_id
+        else:
+            assert isinstance(event, ProtectionBooked)
+            parts = book.apply_protection(event)
+        for part in parts:
+            self.sellers.apply(part)
+        self.last_as_of[issuer] = event.as_of
+        unit = self.config.unit_of(issuer)
+        trigger = Trigger(event.event_id, event.occurred_at, event.as_of, event.event_id)
+        decided = self._decide(unit, (issuer,), trigger, scope)
+        if not isinstance(event, LoanEvent):
+            decided.touched.add(issuer)
+        # Status changes apply from the next event on: this decision saw the old one.
+        changed = self.sellers.evaluate(sorted({p.seller for p in parts}), event.as_of)
+        changes = Changes(
+            loan=loan,
+            issuers=tuple(sorted(decided.touched)),
+            closed_order=closed,
+            protection_event=event.event_id if isinstance(event, ProtectionBooked) else None,
+            sellers=tuple(changed),
+        )
+        return Outcome(
+            Status.APPLIED,
+            event,
+            records=tuple(decided.records),
+            views=tuple(decided.views),
+            changes=changes,
+        )
+
+    def _tick(self, tick: ClockTick, scope: int | None) -> Outcome:
+        if tick.event_id in self.ticks:
+            raise Duplicate
+        self.ticks.add(tick.event_id)
+        config = self.config
+        units = sorted({config.unit_of(i) for i, book in self.books.items() if book.has_state()})
+        records: list[OrderRecord] = []
+        views: list[RiskView] = []
+        touched: set[str] = set()
+        for unit in units:
+            trigger = Trigger(
+                tick.event_id, tick.occurred_at, tick.as_of, f"{tick.event_id}:{unit}"
+            )
+            decided = self._decide(unit, None, trigger, scope)
+            records += decided.records
+            views += decided.views
+            touched |= decided.touched
+        for view in views:
+            self.last_as_of[view.issuer_id] = tick.as_of
+        changed = self.sellers.evaluate(self.sellers.known(), tick.as_of)
+        changes = Changes(
+            issuers=tuple(sorted(touched)), tick=tick.event_id, sellers=tuple(changed)
+        )
+        return Outcome(
+            Status.APPLIED, tick, records=tuple(records), views=tuple(views), changes=changes
+        )
+
+    def _decide(
+        self, unit: str, stepping: tuple[str, ...] | None, trigger: Trigger, scope: int | None
+    ) -> _Decided:
+        """Expiry, the issuer step(s) and the group step of one unit (SPEC §5, §10-§12).
+
+        `stepping` names the issuer whose event this is; None (a tick) steps
+        every member in ascending issuer id.
+        """
+        config = self.config
+        books = {m: self.books[m] for m in config.members_of(unit) if m in self.books}
+        halted = {m for m in books if self.is_halted(m, scope)}
+        records: list[OrderRecord] = []
+        touched: set[str] = set()
+        ttl = config.hedge.order_ttl_days
+        if ttl is not None:
+            expired = [
+                (order.seq, order.order_id, issuer)
+                for issuer, book in books.items()
+                if issuer not in halted
+                for order in book.expire(trigger.as_of, ttl)
+            ]
+            for _, order_id, issuer in sorted(expired):
+                records.append(
+                    CancelRequest(order_id, issuer, trigger.event_id, trigger.occurred_at)
+                )
+                touched.add(issuer)
+        group = config.group_of(next(iter(books))) if books else None
+        decision = UnitDecision(config, group, books, trigger, self.sellers.blocked)
+        for issuer in sorted(books) if stepping is None else stepping:
+            if issuer not in halted:
+                decision.issuer_step(issuer)
+        decision.group_step(halted)
+        for order in decision.orders():
+            books[order.issuer_id].open_order(order, trigger.as_of, self.emitted)
+            self.emitted += 1
+            touched.add(order.issuer_id)
+            records.append(order)
+        return _Decided(records, list(decision.views.values()), touched)
+
+    # -- reports -------------------------------------------------------
 
     def views(self) -> list[RiskView]:
         """Each issuer's risk at the as-of date of its last applied event, by issuer id."""
@@ -145,3 +283,7 @@ class HedgingEngine:
             self.books[issuer].view(self.config, as_of)
             for issuer, as_of in sorted(self.last_as_of.items())
         ]
+
+    def seller_report(self) -> list[SellerStatus]:
+        """SPEC §9: every known seller at the as-of date of the last applied event."""
+        return self.sellers.report(self.last_applied)

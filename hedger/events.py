@@ -3,8 +3,8 @@
 Owns: the wire grammar of every field (money, dates, timestamps, integers,
 identifiers, currencies, enums) and the per-event rules that need no state
 (an amendment names a field, fills carry an amount, maturities lie after the
-as-of date). A model that validates is a domain event; anything else is a
-`schema_violation`. Imports the standard library, pydantic and
+as-of date, every date lies in the years 2000-2199). A model that validates
+is a domain event; anything else is a `schema_violation`. Imports the standard library, pydantic and
 `hedger.numbers`.
 """
 
@@ -31,6 +31,11 @@ from hedger.numbers import parse_money
 
 LOAN_TOPIC = "loan-bookings"
 EXECUTION_TOPIC = "cds-executions"
+CLOCK_TOPIC = "desk-clock"
+# Every input date lies in these years (SPEC §1), so the latest standard
+# maturity (a 30-year tenor, §8) stays far inside Python's calendar.
+FIRST_YEAR, LAST_YEAR = 2000, 2199
+UNSPECIFIED_SELLER = "UNSPECIFIED"  # a fill or booking without a counterparty
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIMESTAMP = re.compile(
@@ -65,10 +70,16 @@ def _money(value: object) -> Decimal:
     return amount
 
 
+def _in_calendar(day: date, text: str) -> date:
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"outside the years {FIRST_YEAR}-{LAST_YEAR}: {text!r}")
+    return day
+
+
 def _calendar_date(value: object) -> date:
     if type(value) is not str or _DATE.fullmatch(value) is None:
         raise ValueError(f"not a YYYY-MM-DD date: {value!r}")
-    return date.fromisoformat(value)  # raises ValueError for 2026-02-30
+    return _in_calendar(date.fromisoformat(value), value)  # fromisoformat rejects 2026-02-30
 
 
 @lru_cache(maxsize=4096)
@@ -78,7 +89,7 @@ def _timestamp_date(value: str) -> date:
     # Times must be real: no 24:00:00, no minute or second 60.
     if value[11:13] > "23" or value[14:16] > "59" or value[17:19] > "59":
         raise ValueError(f"not a real time of day: {value!r}")
-    return date.fromisoformat(value[:10])  # raises for 2026-02-30
+    return _in_calendar(date.fromisoformat(value[:10]), value)  # fromisoformat rejects 02-30
 
 
 def _timestamp(value: object) -> str:
@@ -133,7 +144,7 @@ Timestamp = Annotated[str, PlainValidator(_timestamp)]
 # Python's len; strict int rejects true and 1.0) run in Rust: cheaper than a
 # Python validator per field on the hot path.
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-OrderId = Annotated[str, StringConstraints(min_length=1, max_length=136)]
+OrderId = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 Currency = Annotated[str, PlainValidator(_currency)]
 SchemaVersion = Annotated[int, PlainValidator(_schema_version)]
 Sequence = Annotated[int, Field(ge=1)]
@@ -244,9 +255,16 @@ class ProtectionBooked(_Event):
         return self
 
 
+class ClockTick(_Event):
+    """`clock.tick` (v2): the desk's scheduler asks for a re-check of every unit at D."""
+
+    event_type: Literal["clock.tick"]
+
+
 LoanEvent = LoanBooked | LoanAmended | LoanRepaid | LoanCancelled
 ExecutionEvent = ExecutionReport | ProtectionBooked
-Event = LoanEvent | ExecutionEvent
+IssuerEvent = LoanEvent | ExecutionEvent
+Event = IssuerEvent | ClockTick
 
 LOAN_EVENTS: TypeAdapter[LoanEvent] = TypeAdapter(
     Annotated[LoanEvent, Field(discriminator="event_type")]
@@ -254,4 +272,10 @@ LOAN_EVENTS: TypeAdapter[LoanEvent] = TypeAdapter(
 EXECUTION_EVENTS: TypeAdapter[ExecutionEvent] = TypeAdapter(
     Annotated[ExecutionEvent, Field(discriminator="event_type")]
 )
-ADAPTERS: dict[str, TypeAdapter[Any]] = {LOAN_TOPIC: LOAN_EVENTS, EXECUTION_TOPIC: EXECUTION_EVENTS}
+CLOCK_EVENTS: TypeAdapter[ClockTick] = TypeAdapter(ClockTick)
+ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    LOAN_TOPIC: LOAN_EVENTS,
+    EXECUTION_TOPIC: EXECUTION_EVENTS,
+    CLOCK_TOPIC: CLOCK_EVENTS,
+}
+INPUT_TOPICS = (LOAN_TOPIC, EXECUTION_TOPIC, CLOCK_TOPIC)

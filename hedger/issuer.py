@@ -1,7 +1,8 @@
 """One issuer's book: exposure aggregates, protection buckets and open orders (SPEC §3, §4).
 
 Owns: `IssuerBook`, which applies loan changes, execution reports and
-protection bookings, and `RiskView`, the issuer's E, T, C, R and L at an
+protection bookings (with each bucket's parts per counterparty, §13), marks
+expired orders (§11), and `RiskView`, the issuer's E, T, C, R and L at an
 as-of date. Aggregates are kept incrementally (per-currency sums and a
 maturity index), so no operation scans the issuer's loans. Imports the
 standard library and the core's own modules.
@@ -18,7 +19,14 @@ from typing import NamedTuple
 
 from hedger.calendar import year_fraction
 from hedger.config import HedgerConfig
-from hedger.events import FILL_STATUSES, ExecutionReport, ProtectionBooked, ReportStatus, Side
+from hedger.events import (
+    FILL_STATUSES,
+    UNSPECIFIED_SELLER,
+    ExecutionReport,
+    ProtectionBooked,
+    ReportStatus,
+    Side,
+)
 from hedger.loans import Contribution, LoanChange
 from hedger.maturities import MaturityIndex
 from hedger.numbers import ZERO
@@ -45,7 +53,7 @@ class BucketKey(NamedTuple):
 
 @dataclass(slots=True)
 class OpenOrder:
-    """An emitted order that no report has closed yet."""
+    """An emitted order that no report has closed yet (expired ones included, §11)."""
 
     order_id: str
     side: Side
@@ -54,11 +62,24 @@ class OpenOrder:
     doc_clause: str
     remaining: Decimal
     applied_events: set[str] = field(default_factory=set)
+    as_of: date | None = None  # the as-of date of the decision that emitted it
+    seq: int = 0  # emission order across the whole desk: cancels go out in it
+    expired: bool = False  # no longer counts in C; still open for reports
 
     @property
     def bucket(self) -> BucketKey:
         """The `bot` bucket its fills go to."""
         return BucketKey(self.maturity, self.currency, self.doc_clause, Source.BOT)
+
+
+class PartChange(NamedTuple):
+    """One counterparty's part of one bucket moved from `before` to `after` (SPEC §13)."""
+
+    seller: str
+    maturity: date
+    currency: str
+    before: Decimal
+    after: Decimal
 
 
 class RiskView(NamedTuple):
@@ -97,6 +118,7 @@ class IssuerBook:
         "issuer_id",
         "maturities",
         "open_orders",
+        "parts",
         "protection_events",
     )
 
@@ -107,6 +129,8 @@ class IssuerBook:
         self.currency_totals: dict[str, Decimal] = {}
         self.maturities = MaturityIndex()
         self.buckets: dict[BucketKey, Decimal] = {}
+        # Each bucket's net split per counterparty; the parts sum to the net.
+        self.parts: dict[BucketKey, dict[str, Decimal]] = {}
         self.open_orders: dict[str, OpenOrder] = {}
         self.closed_orders: set[str] = set()
         self.protection_events: set[str] = set()
@@ -132,8 +156,15 @@ class IssuerBook:
         else:
             self.maturities.remove(part.maturity)
 
-    def apply_report(self, report: ExecutionReport) -> None:
-        """Apply an execution report, or raise `Rejected`/`Duplicate` leaving state as it was."""
+    def has_state(self) -> bool:
+        """Whether a desk-clock tick must visit it: an open loan, a bucket or an open order."""
+        return bool(self.currency_totals or self.buckets or self.open_orders)
+
+    def apply_report(self, report: ExecutionReport) -> list[PartChange]:
+        """Apply an execution report, or raise `Rejected`/`Duplicate` leaving state as it was.
+
+        Returns the part that a fill moved (none for a rejection or a cancel).
+        """
         order = self.open_orders.get(report.order_id)
         if order is None:
             if report.order_id in self.closed_orders:
@@ -145,6 +176,7 @@ class IssuerBook:
         if report.event_id in order.applied_events:
             raise Duplicate
         status = report.status
+        changes: list[PartChange] = []
         if status in FILL_STATUSES:
             filled = report.filled_notional
             assert filled is not None  # guaranteed by the wire model
@@ -153,28 +185,67 @@ class IssuerBook:
                     Reason.OVERFILL, f"fill of {filled} exceeds the {order.remaining} remaining"
                 )
             order.remaining -= filled
-            self._add_protection(order.bucket, filled if order.side is Side.BUY else -filled)
+            seller = report.counterparty or UNSPECIFIED_SELLER
+            amount = filled if order.side is Side.BUY else -filled
+            changes.append(self._add_protection(order.bucket, amount, seller))
         order.applied_events.add(report.event_id)
         if status is not ReportStatus.PARTIALLY_FILLED or order.remaining == ZERO:
             del self.open_orders[order.order_id]
             self.closed_orders.add(order.order_id)
+        return changes
 
-    def apply_protection(self, booked: ProtectionBooked) -> None:
+    def apply_protection(self, booked: ProtectionBooked) -> list[PartChange]:
         """Apply protection traded outside the bot, or raise `Duplicate`."""
         if booked.event_id in self.protection_events:
             raise Duplicate
         self.protection_events.add(booked.event_id)
         key = BucketKey(booked.maturity_date, booked.currency, booked.doc_clause, Source.EXTERNAL)
-        self._add_protection(key, booked.notional if booked.side is Side.BUY else -booked.notional)
+        amount = booked.notional if booked.side is Side.BUY else -booked.notional
+        return [self._add_protection(key, amount, booked.counterparty or UNSPECIFIED_SELLER)]
 
-    def _add_protection(self, key: BucketKey, amount: Decimal) -> None:
+    def _add_protection(self, key: BucketKey, amount: Decimal, seller: str) -> PartChange:
         net = self.buckets.get(key, ZERO) + amount
         if net == ZERO:
             self.buckets.pop(key, None)  # a zero bucket counts for nothing
         else:
             self.buckets[key] = net
+        parts = self.parts.get(key)
+        if parts is None:
+            parts = self.parts[key] = {}
+        before = parts.get(seller, ZERO)
+        after = before + amount
+        if after == ZERO:
+            del parts[seller]
+            if not parts:
+                del self.parts[key]
+        else:
+            parts[seller] = after
+        return PartChange(seller, key.maturity, key.currency, before, after)
 
-    def open_order(self, order: HedgeOrder) -> None:
+    def largest_part(self, key: BucketKey) -> str | None:
+        """The counterparty with the largest positive part of a bucket (ties: smallest id)."""
+        best: tuple[Decimal, str] | None = None
+        for seller, amount in self.parts.get(key, {}).items():
+            if amount > ZERO and (
+                best is None or amount > best[0] or (amount == best[0] and seller < best[1])
+            ):
+                best = (amount, seller)
+        return None if best is None else best[1]
+
+    def expire(self, as_of: date, ttl_days: int) -> list[OpenOrder]:
+        """Mark open orders emitted `ttl_days` or more before `as_of` as expired (§11)."""
+        expired = []
+        for order in self.open_orders.values():
+            if (
+                not order.expired
+                and order.as_of is not None
+                and (as_of - order.as_of).days >= ttl_days
+            ):
+                order.expired = True
+                expired.append(order)
+        return expired
+
+    def open_order(self, order: HedgeOrder, as_of: date, seq: int) -> None:
         """Record an emitted order as open with its full notional remaining."""
         self.open_orders[order.order_id] = OpenOrder(
             order.order_id,
@@ -183,6 +254,8 @@ class IssuerBook:
             order.currency,
             order.doc_clause,
             order.notional,
+            as_of=as_of,
+            seq=seq,
         )
 
     # -- measures ------------------------------------------------------
@@ -217,6 +290,8 @@ class IssuerBook:
                 held += net * recognition.unit_value(key.maturity, key.currency, key.doc_clause)
         pending = ZERO
         for order in self.open_orders.values():
+            if order.expired:
+                continue  # an expired order no longer counts in C (§11)
             value = order.remaining * recognition.unit_value(
                 order.maturity, order.currency, order.doc_clause
             )
@@ -244,7 +319,7 @@ class IssuerBook:
                 yield key, net
 
     def open_sells_on(self, key: BucketKey) -> Decimal:
-        """Remaining notional of open sell orders on a bucket's terms."""
+        """Remaining notional of open sell orders on a bucket's terms (expired ones too)."""
         total = ZERO
         for order in self.open_orders.values():
             if order.side is Side.SELL and order.bucket == key:

@@ -1,7 +1,8 @@
-"""The hedge order the bot emits (SPEC §7) and its JSON form.
+"""The records the bot emits (SPEC §7) and their JSON form.
 
-Owns: `HedgeOrder`, the order reasons, and the exact wire rendering of an
-order (money with 2 decimals, notional as an integer string). Imports the
+Owns: `HedgeOrder` (a new order), `CancelRequest` (an expired order to
+cancel, §11), the order reasons, and the exact wire rendering of both (money
+with 2 decimals, notional as an integer string). Imports the
 standard library, pydantic and `hedger.numbers`/`hedger.events`.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +23,7 @@ class OrderReason(StrEnum):
     """Why an order was emitted."""
 
     LIMIT_BREACH = "limit_breach"
+    GROUP_LIMIT_BREACH = "group_limit_breach"
     OVER_HEDGED = "over_hedged"
     BELOW_UNWIND_BAND = "below_unwind_band"
 
@@ -49,10 +51,17 @@ class HedgeOrder(BaseModel):
     residual_before: Decimal
     residual_after: Decimal
     limit: Decimal
+    group_id: str | None = None
+    group_residual_before: Decimal | None = None
+    group_residual_after: Decimal | None = None
+    group_limit: Decimal | None = None
+    excluded_counterparties: tuple[str, ...] = ()
+    counterparty: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The SPEC §7 JSON object, fields in the SPEC's order."""
         return {
+            "action": "new",
             "order_id": self.order_id,
             "issuer_id": self.issuer_id,
             "side": self.side.value,
@@ -71,4 +80,38 @@ class HedgeOrder(BaseModel):
             "residual_before": to_cents(self.residual_before),
             "residual_after": to_cents(self.residual_after),
             "limit": to_cents(self.limit),
+            "group_id": self.group_id,
+            "group_residual_before": _cents_or_none(self.group_residual_before),
+            "group_residual_after": _cents_or_none(self.group_residual_after),
+            "group_limit": _cents_or_none(self.group_limit),
+            "excluded_counterparties": list(self.excluded_counterparties),
+            "counterparty": self.counterparty,
         }
+
+
+class CancelRequest(NamedTuple):
+    """A request to cancel an order that expired (SPEC §11)."""
+
+    order_id: str
+    issuer_id: str
+    trigger_event_id: str
+    as_of: str
+    reason: str = "expired"
+
+    def to_wire(self) -> dict[str, Any]:
+        """The SPEC §7 cancel record."""
+        return {
+            "action": "cancel",
+            "order_id": self.order_id,
+            "issuer_id": self.issuer_id,
+            "reason": self.reason,
+            "trigger_event_id": self.trigger_event_id,
+            "as_of": self.as_of,
+        }
+
+
+OrderRecord = HedgeOrder | CancelRequest
+
+
+def _cents_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else to_cents(value)

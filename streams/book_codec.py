@@ -1,7 +1,7 @@
 """JSON forms of the core's state, for the worker's changelog-backed tables.
 
 Owns: (de)serialising `LoanState` and the bounded part of an `IssuerBook`
-(per-currency totals, protection buckets, open orders). Amounts are decimal
+(protection buckets and their parts per counterparty, open orders). Amounts are decimal
 strings, dates ISO strings: exact round trips, never floats. Imports the
 standard library and `hedger`.
 """
@@ -48,6 +48,16 @@ def aggregate_to_json(book: IssuerBook) -> dict[str, Any]:
             [k.maturity.isoformat(), k.currency, k.doc_clause, k.source.value, str(net)]
             for k, net in book.buckets.items()
         ],
+        "p": [
+            [
+                k.maturity.isoformat(),
+                k.currency,
+                k.doc_clause,
+                k.source.value,
+                {seller: str(amount) for seller, amount in parts.items()},
+            ]
+            for k, parts in book.parts.items()
+        ],
         "o": [
             [
                 o.order_id,
@@ -57,6 +67,9 @@ def aggregate_to_json(book: IssuerBook) -> dict[str, Any]:
                 o.doc_clause,
                 str(o.remaining),
                 sorted(o.applied_events),
+                None if o.as_of is None else o.as_of.isoformat(),
+                o.seq,
+                o.expired,
             ]
             for o in book.open_orders.values()
         ],
@@ -69,9 +82,24 @@ def load_aggregate(book: IssuerBook, data: dict[str, Any]) -> None:
         BucketKey(date.fromisoformat(m), c, d, Source(s)): Decimal(net)
         for m, c, d, s, net in data["b"]
     }
+    book.parts = {
+        BucketKey(date.fromisoformat(m), c, d, Source(s)): {
+            seller: Decimal(amount) for seller, amount in parts.items()
+        }
+        for m, c, d, s, parts in data["p"]
+    }
     book.open_orders = {
         order_id: OpenOrder(
-            order_id, Side(side), date.fromisoformat(m), c, d, Decimal(remaining), set(events)
+            order_id,
+            Side(side),
+            date.fromisoformat(m),
+            c,
+            d,
+            Decimal(remaining),
+            set(events),
+            None if as_of is None else date.fromisoformat(as_of),
+            seq,
+            expired,
         )
-        for order_id, side, m, c, d, remaining, events in data["o"]
+        for order_id, side, m, c, d, remaining, events, as_of, seq, expired in data["o"]
     }

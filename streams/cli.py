@@ -81,6 +81,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             on_line,
             metrics,
             args.control,
+            Path(args.sellers_out) if args.sellers_out else None,
         )
     except CorruptLog as exc:
         return fail(f"{log}: corrupt log at {exc}", EXIT_CORRUPT_LOG)
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply hedger-control lines (halt/resume), as in a dumped journal",
     )
     replay.add_argument("--metrics-out", help="write the final metrics here (Prometheus text)")
+    replay.add_argument("--sellers-out", help="write the seller report here (SPEC §9, JSON lines)")
     replay.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
     replay.set_defaults(func=cmd_replay)
 

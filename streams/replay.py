@@ -20,7 +20,8 @@ from hedger.config import HedgerConfig
 from hedger.control import CONTROL_TOPIC
 from hedger.decoding import parse_json
 from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
-from hedger.orders import HedgeOrder
+from hedger.numbers import to_cents
+from hedger.orders import HedgeOrder, OrderRecord
 from hedger.outcomes import Rejected, Status
 from streams.envelopes import Source
 from streams.stages import DeadLettered, Observer
@@ -53,6 +54,7 @@ class ReplayStats:
     lines: int = 0
     skipped_topics: int = 0
     control: int = 0
+    cancels: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     orders: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -136,10 +138,13 @@ def replay(
             assert outcome.reason is not None
             dead[outcome.reason.value] += 1
             dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
-        for order in outcome.orders:
-            orders[(order.side.value, order.reason.value)] += 1
-            stats.recent_orders.append(order)
-            orders_out.write(order_line(order))
+        for out in outcome.records:
+            if isinstance(out, HedgeOrder):
+                orders[(out.side.value, out.reason.value)] += 1
+                stats.recent_orders.append(out)
+            else:
+                stats.cancels += 1
+            orders_out.write(order_line(out))
     return stats
 
 
@@ -164,18 +169,33 @@ def observe(engine: HedgingEngine, record: LogRecord, outcome: Outcome, observer
     elif outcome.status is Status.APPLIED:
         event = outcome.event
         assert event is not None
-        book = engine.books[event.issuer_id]
-        view = book.view(engine.config, event.as_of)
-        observer.on_view(
-            view, engine.config.is_halted(event.issuer_id), len(book.open_orders), event.occurred_at
-        )
-        if outcome.orders:
-            observer.on_orders(list(outcome.orders), view, source)
+        for view in outcome.views:
+            book = engine.books[view.issuer_id]
+            observer.on_view(
+                view,
+                engine.is_halted(view.issuer_id, record.scope),
+                len(book.open_orders),
+                event.occurred_at,
+            )
+        if outcome.orders and outcome.views:
+            observer.on_orders(list(outcome.orders), outcome.views[0], source)
 
 
-def order_line(order: HedgeOrder) -> str:
-    """An order as one JSON line (SPEC §7 field names)."""
+def order_line(order: OrderRecord) -> str:
+    """A record (new order or cancel request) as one JSON line (SPEC §7 field names)."""
     return json.dumps(order.to_wire()) + "\n"
+
+
+def seller_lines(engine: HedgingEngine) -> Iterator[str]:
+    """The seller report of SPEC §9, one JSON line per seller, sorted by id."""
+    for status in engine.seller_report():
+        line = {
+            "seller": status.seller,
+            "exposure": to_cents(status.exposure),
+            "limit": None if status.limit is None else to_cents(status.limit),
+            "blocked": status.blocked,
+        }
+        yield json.dumps(line) + "\n"
 
 
 def replay_files(
@@ -186,8 +206,9 @@ def replay_files(
     on_line: Callable[[int], None] | None = None,
     observer: Observer | None = None,
     control: bool = False,
+    sellers_path: Path | None = None,
 ) -> tuple[HedgingEngine, ReplayStats]:
-    """Replay a log file into an orders file and a dead-letters file."""
+    """Replay a log file into an orders file and a dead-letters file (and a seller report)."""
     engine = HedgingEngine(config)
     with (
         log.open(encoding="utf-8") as stream,
@@ -195,4 +216,7 @@ def replay_files(
         dead_path.open("w", encoding="utf-8") as dead_out,
     ):
         stats = replay(engine, stream, orders_out, dead_out, on_line, observer, control)
+    if sellers_path is not None:
+        with sellers_path.open("w", encoding="utf-8") as sellers_out:
+            sellers_out.writelines(seller_lines(engine))
     return engine, stats

@@ -42,11 +42,10 @@ from hedger.control import (
     ALL_ISSUERS,
     CONTROL_TOPIC,
     ControlCommand,
-    Halts,
 )
 from hedger.decoding import decode_control, decode_event, parse_json, validate_event
-from hedger.engine import apply_to_issuer
-from hedger.events import ExecutionReport, LoanEvent, ProtectionBooked
+from hedger.engine import HedgingEngine, Outcome
+from hedger.events import LoanEvent
 from hedger.issuer import IssuerBook, RiskView
 from hedger.loans import LoanChange, LoanState, apply_loan_event
 from hedger.orders import HedgeOrder
@@ -355,41 +354,50 @@ def _watermark_key(partition: int) -> bytes:
 
 
 class IssuerStage:
-    """Stage 3, keyed by `issuer_id`: the issuer book, the decision, the orders.
+    """Stage 3, keyed by hedging unit: the core's per-event step, made crash-safe.
 
-    Holds the books of this worker's partitions in memory, rebuilt from the
-    table after (re)assignment. Keys of its table (JSON arrays):
-    `l` a loan's state (exposure totals and maturities are rebuilt from them),
-    `a` the issuer's buckets and open orders, `c` a closed order, `e` an
-    applied protection booking, `d` the orders an event emitted, and `w` the
-    watermark of a journal partition.
+    Holds a `HedgingEngine` with the state of this worker's partitions,
+    rebuilt from the table after (re)assignment, and hands every journal
+    entry to `HedgingEngine.process`, the same step the offline replay runs.
+    What stays here is Kafka's part: the watermark protocol and the table
+    writes of the `Changes` the core reports. Keys of its table (JSON
+    arrays): `l` a loan's state (exposure totals and maturities are rebuilt
+    from them), `a` an issuer's buckets, parts and open orders, `c` a closed
+    order, `e` an applied protection booking, `t` an applied clock tick,
+    `s` a seller's blocked status, `h` a halt, `d` the records an event
+    emitted, and `w` the watermark of a journal partition.
     """
 
     def __init__(
         self, config: HedgerConfig, table: BufferedTable, topics: TopicNames, observer: Observer
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
-        self.books: dict[str, IssuerBook] = {}
-        self.loans: dict[str, LoanState] = {}
-        self.halts = Halts()
+        self.engine = HedgingEngine(config)
         self.watermarks: dict[int, int] = {}
         self.batch_offsets: dict[int, int] = {}
         self.loaded = False
 
+    @property
+    def books(self) -> dict[str, IssuerBook]:
+        """The issuer books of this worker's partitions."""
+        return self.engine.books
+
     # -- recovery ------------------------------------------------------
 
     def invalidate(self) -> None:
-        """Forget the in-memory books: rebuilt from the table on the next message."""
+        """Forget the in-memory state: rebuilt from the table on the next message."""
         self.loaded = False
 
     def load(self) -> None:
-        """Rebuild the books from the table now (else on the next message)."""
+        """Rebuild the state from the table now (else on the next message)."""
         self._ensure_loaded()
 
     def _ensure_loaded(self) -> None:
         if self.loaded:
             return
-        self.books, self.loans, self.watermarks, self.halts = {}, {}, {}, Halts()
+        self.engine = HedgingEngine(self.config)
+        self.watermarks = {}
+        self._blocked: set[str] = set()
         rows = [(json.loads(k), json.loads(v)) for k, v in list(self.table.data.items())]
         for (kind, _, name), data in rows:
             if kind == "w":
@@ -402,6 +410,8 @@ class IssuerStage:
                 if data is None:
                     continue
             self._load_key(kind, issuer, name, data["v"])
+        self.engine.restore_emitted()
+        self.engine.restore_sellers(self._blocked)
         self.loaded = True
 
     def _roll_back(self, key: bytes, data: dict[str, Any]) -> dict[str, Any] | None:
@@ -413,17 +423,27 @@ class IssuerStage:
         return restored
 
     def _load_key(self, kind: str, issuer: str, name: str, value: Any) -> None:
+        engine = self.engine
         if kind == "h":
             if value is not None:
                 command = ControlCommand.model_validate(value)
                 scope = int(name) if name else None
-                self.halts.apply(command, scope)
+                engine.halts.apply(command, scope)
                 self.observer.on_control(command, scope)  # a recovered halt shows again
             return
-        book = self._book(issuer)
+        if kind == "t":
+            engine.ticks.add(name)
+            return
+        if kind == "s":
+            if value:
+                self._blocked.add(name)
+            return
+        if kind == "d":
+            return
+        book = engine.book(issuer)
         if kind == "l":
             state = loan_from_json(value)
-            self.loans[name] = state
+            engine.loans[name] = state
             contribution = state.contribution()
             if contribution is not None:
                 book.apply_loan_change(LoanChange(issuer, None, contribution))
@@ -433,12 +453,6 @@ class IssuerStage:
             book.closed_orders.add(name)
         elif kind == "e":
             book.protection_events.add(name)
-
-    def _book(self, issuer: str) -> IssuerBook:
-        book = self.books.get(issuer)
-        if book is None:
-            book = self.books[issuer] = IssuerBook(issuer)
-        return book
 
     # -- processing ----------------------------------------------------
 
@@ -452,63 +466,75 @@ class IssuerStage:
                 if offset > self.watermarks.get(partition, -1):
                     self._control(partition, offset, decode_control(entry.value))
                 return []
-            event = decode_event(entry.topic, entry.value, self.config)
         except (Rejected, ValueError, KeyError, TypeError) as exc:
             return [_unreadable(self.topics, self.observer, "issuers", exc, internal, payload)]
-        issuer = event.issuer_id
         if offset <= self.watermarks.get(partition, -1):
-            return list(self._stored_orders(issuer, event.event_id))
+            # Applied before a crash: its records may have been lost in flight.
+            return list(self._stored_records(partition, offset))
         self.batch_offsets[partition] = offset
-        book = self._book(issuer)
-        loan_change = None
-        new_loan: LoanState | None = None
-        try:
-            if isinstance(event, LoanEvent):
-                new_loan, loan_change = apply_loan_event(event, self.loans.get(event.loan_id))
-            was_open = isinstance(event, ExecutionReport) and event.order_id in book.open_orders
-            halted = self.config.is_halted(issuer) or (
-                self.halts.halt_for(issuer, partition) is not None
-            )
-            view, orders = apply_to_issuer(book, event, loan_change, self.config, halted)
-        except Rejected as exc:
+        outcome = self.engine.process(entry.topic, entry.value, scope=partition)
+        if outcome.status is Status.DEAD_LETTER:
+            assert outcome.reason is not None
+            exc = Rejected(outcome.reason, outcome.detail)
+            if outcome.event is None:  # a journal entry that no longer reads
+                return [_unreadable(self.topics, self.observer, "issuers", exc, internal, payload)]
             raw = entry.value.encode()
             return [
                 _dead(
-                    self.topics, self.observer, "issuers", exc, source, raw, event.event_id, issuer
+                    self.topics,
+                    self.observer,
+                    "issuers",
+                    exc,
+                    source,
+                    raw,
+                    outcome.event_id,
+                    outcome.issuer_id,
                 )
             ]
-        except Duplicate:
+        if outcome.status is Status.DUPLICATE:
             self.observer.on_event("issuers", source.topic, Status.DUPLICATE, None)
             return []
         self.observer.on_event("issuers", source.topic, Status.APPLIED, None)
+        self._persist(partition, offset, outcome)
+        event = outcome.event
+        assert event is not None
+        for view in outcome.views:
+            book = self.engine.books[view.issuer_id]
+            halted = self.engine.is_halted(view.issuer_id, partition)
+            self.observer.on_view(view, halted, len(book.open_orders), event.occurred_at)
+        if outcome.orders and outcome.views:
+            self.observer.on_orders(list(outcome.orders), outcome.views[0], source)
+        return [
+            Output(self.topics.orders, record.issuer_id.encode(), _order_bytes(record.to_wire()))
+            for record in outcome.records
+        ]
+
+    def _persist(self, partition: int, offset: int, outcome: Outcome) -> None:
+        """Write what the event changed, each key stamped with the entry's offset."""
         stamp = (partition, offset)
-        if new_loan is not None:
-            assert isinstance(event, LoanEvent)
-            self.loans[event.loan_id] = new_loan
-            self._put(stamp, "l", issuer, event.loan_id, loan_to_json(new_loan))
-        if not isinstance(event, LoanEvent) or orders:
-            # buckets or open orders changed
-            self._put(stamp, "a", issuer, "", aggregate_to_json(book))
-        if (
-            was_open
-            and isinstance(event, ExecutionReport)
-            and event.order_id not in book.open_orders
-        ):
-            self._put(stamp, "c", issuer, event.order_id, 1)
-        if isinstance(event, ProtectionBooked):
-            self._put(stamp, "e", issuer, event.event_id, 1)
-        wires = [order.to_wire() for order in orders]
-        if wires:
-            self._put(stamp, "d", issuer, event.event_id, wires)
-        self.observer.on_view(view, halted, len(book.open_orders), event.occurred_at)
-        if orders:
-            self.observer.on_orders(orders, view, source)
-        return [Output(self.topics.orders, issuer.encode(), _order_bytes(w)) for w in wires]
+        changes, books = outcome.changes, self.engine.books
+        issuer = outcome.issuer_id or ""
+        if changes.loan is not None:
+            loan_id, state = changes.loan
+            self._put(stamp, "l", issuer, loan_id, loan_to_json(state))
+        for touched in changes.issuers:
+            self._put(stamp, "a", touched, "", aggregate_to_json(books[touched]))
+        if changes.closed_order is not None:
+            self._put(stamp, "c", issuer, changes.closed_order, 1)
+        if changes.protection_event is not None:
+            self._put(stamp, "e", issuer, changes.protection_event, 1)
+        if changes.tick is not None:
+            self._put(stamp, "t", "", changes.tick, 1)
+        for status in changes.sellers:
+            self._put(stamp, "s", "", status.seller, status.blocked)
+        if outcome.records:
+            wires = [record.to_wire() for record in outcome.records]
+            self._put(stamp, "d", str(partition), str(offset), wires)
 
     def _control(self, partition: int, offset: int, command: ControlCommand) -> None:
         self.batch_offsets[partition] = offset
         scope = partition if command.issuer_id is None else None
-        self.halts.apply(command, scope)
+        self.engine.halts.apply(command, scope)
         value = command.model_dump(exclude_none=True) if command.command == "halt" else None
         name = "" if scope is None else str(scope)
         self._put((partition, offset), "h", command.target, name, value)
@@ -530,11 +556,12 @@ class IssuerStage:
         record = {"s": offset, "q": partition, "v": value, "p": previous}
         self.table.put(partition, key, json.dumps(record).encode())
 
-    def _stored_orders(self, issuer: str, event_id: str) -> Iterator[Output]:
-        stored = self.table.get(_key("d", issuer, event_id))
+    def _stored_records(self, partition: int, offset: int) -> Iterator[Output]:
+        stored = self.table.get(_key("d", str(partition), str(offset)))
         if stored is not None:
             for wire in json.loads(stored)["v"]:
-                yield Output(self.topics.orders, issuer.encode(), _order_bytes(wire))
+                key = wire["issuer_id"].encode()
+                yield Output(self.topics.orders, key, _order_bytes(wire))
 
 
 def _order_bytes(wire: dict[str, Any]) -> bytes:

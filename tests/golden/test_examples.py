@@ -38,10 +38,39 @@ def replay(
     )
 
 
-@pytest.mark.parametrize("example", ["walkthrough", "stream-2000"])
-def test_replay_matches_the_contract_examples(example: str, tmp_path: Path) -> None:
-    result = replay(EXAMPLES / f"{example}.jsonl", tmp_path)
+@pytest.mark.parametrize(
+    ("example", "config"),
+    [
+        ("walkthrough", "hedger.toml"),
+        ("stream-2000", "hedger.toml"),
+        ("desk-v2", "desk-v2.toml"),
+        ("stream-v2-3000", "desk-v2.toml"),
+    ],
+)
+def test_replay_matches_the_contract_examples(example: str, config: str, tmp_path: Path) -> None:
+    """Orders, cancels, dead letters and (v2) the seller report, field for field."""
+    sellers: list[str] = []
+    if (EXAMPLES / f"{example}.sellers.jsonl").exists():
+        sellers = ["--sellers-out", str(tmp_path / "sellers.jsonl")]
+    result = hedger(
+        "replay",
+        str(EXAMPLES / f"{example}.jsonl"),
+        "--config",
+        str(EXAMPLES / config),
+        "--orders-out",
+        str(tmp_path / "orders.jsonl"),
+        "--dead-letters-out",
+        str(tmp_path / "dead.jsonl"),
+        *sellers,
+    )
     assert result.returncode == 0, result.stderr
+    compare_sellers = []
+    if sellers:
+        compare_sellers = [
+            "--sellers",
+            str(EXAMPLES / f"{example}.sellers.jsonl"),
+            str(tmp_path / "sellers.jsonl"),
+        ]
     compare = subprocess.run(
         [
             sys.executable,
@@ -50,6 +79,7 @@ def test_replay_matches_the_contract_examples(example: str, tmp_path: Path) -> N
             str(tmp_path / "orders.jsonl"),
             str(EXAMPLES / f"{example}.dead.jsonl"),
             str(tmp_path / "dead.jsonl"),
+            *compare_sellers,
         ],
         capture_output=True,
         text=True,

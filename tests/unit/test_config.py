@@ -74,9 +74,12 @@ def test_another_base_currency() -> None:
     assert config.fx["EUR"] == 1
 
 
-def test_unknown_keys_are_reported_not_fatal() -> None:
+def test_unknown_keys_are_refused() -> None:
+    # Contract v2 (SPEC §8): a typo such as `halt = true` must stop the bot,
+    # never silently lift a halt.
     data = config_data(issuers={"ACME": {"limit": "100", "halt": True}})
-    config_from_mapping(data)
+    with pytest.raises(ConfigError, match=r"^issuers\.ACME\.halt: unknown key"):
+        config_from_mapping(data)
     assert unknown_keys(data) == ["issuers.ACME.halt"]
 
 

@@ -99,14 +99,15 @@ def test_execution_report_grammar() -> None:
         report("x#1", "partially_filled"),
         report("x#1", "expired"),
         report("x#1", "rejected", counterparty=None),
-        report("x" * 137, "rejected"),
+        report("x" * 301, "rejected"),
         report("x#1", "rejected", filled_notional="abc"),
     ):
         assert engine.process("cds-executions", bad).reason is Reason.SCHEMA_VIOLATION, bad
-    # a 136-character order id is well-formed (and unknown)
-    assert engine.process("cds-executions", report("x" * 136, "rejected")).reason is (
-        Reason.UNKNOWN_ORDER
-    )
+    # contract v2: order ids of up to 300 characters are well-formed (and unknown)
+    for length in (136, 137, 300):
+        assert engine.process("cds-executions", report("x" * length, "rejected")).reason is (
+            Reason.UNKNOWN_ORDER
+        )
 
 
 def test_protection_grammar() -> None:

@@ -1,0 +1,99 @@
+"""What the desk owes each protection seller, and who is blocked (SPEC §13).
+
+Owns: `SellerLedger`, which keeps every seller's exposure incrementally from
+the part changes the issuer books report — per seller, the positive parts
+summed per bucket maturity in base currency — and the blocked status, which
+changes only when the engine evaluates it (after an applied report or
+booking, for the sellers it touched; after a tick, for all). A seller's
+exposure at D sums its maturities after D, never the parts of all units.
+Imports the standard library and the core's own modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from typing import NamedTuple
+
+from hedger.config import HedgerConfig
+from hedger.issuer import PartChange
+from hedger.numbers import ZERO
+
+
+class SellerStatus(NamedTuple):
+    """A seller's exposure against its limit at one as-of date."""
+
+    seller: str
+    exposure: Decimal
+    limit: Decimal | None
+    blocked: bool
+
+
+class SellerLedger:
+    """Seller exposures by maturity, and the blocked set as last evaluated."""
+
+    __slots__ = ("blocked", "config", "exposures", "fx")
+
+    def __init__(self, config: HedgerConfig) -> None:
+        self.config = config
+        self.fx: Mapping[str, Decimal] = config.fx
+        # seller -> {bucket maturity: sum of the seller's positive parts x fx}
+        self.exposures: dict[str, dict[date, Decimal]] = {s: {} for s in config.sellers}
+        self.blocked: set[str] = set()
+
+    def apply(self, change: PartChange) -> None:
+        """Move one part: only its positive amount counts towards exposure."""
+        delta = max(change.after, ZERO) - max(change.before, ZERO)
+        by_maturity = self.exposures.get(change.seller)
+        if by_maturity is None:
+            by_maturity = self.exposures[change.seller] = {}
+        if delta == ZERO:
+            return
+        total = by_maturity.get(change.maturity, ZERO) + delta * self.fx[change.currency]
+        if total == ZERO:
+            del by_maturity[change.maturity]
+        else:
+            by_maturity[change.maturity] = total
+
+    def exposure(self, seller: str, as_of: date) -> Decimal:
+        """`X_s` at D: positive parts of buckets maturing after D, in base currency."""
+        total = ZERO
+        for maturity, value in self.exposures.get(seller, {}).items():
+            if maturity > as_of:
+                total += value
+        return total
+
+    def status(self, seller: str, as_of: date) -> SellerStatus:
+        """Exposure, limit and whether the seller is at or over its limit at D."""
+        exposure = self.exposure(seller, as_of)
+        limit = self.config.seller_limit(seller)
+        return SellerStatus(seller, exposure, limit, limit is not None and exposure >= limit)
+
+    def evaluate(self, sellers: Iterable[str], as_of: date) -> list[SellerStatus]:
+        """Re-evaluate these sellers at D; return those whose blocked status changed."""
+        changed = []
+        for seller in sellers:
+            status = self.status(seller, as_of)
+            if status.blocked != (seller in self.blocked):
+                changed.append(status)
+                if status.blocked:
+                    self.blocked.add(seller)
+                else:
+                    self.blocked.discard(seller)
+        return changed
+
+    def known(self) -> list[str]:
+        """Every seller configured or that ever had a part, sorted by id."""
+        return sorted(self.exposures)
+
+    def report(self, as_of: date | None) -> list[SellerStatus]:
+        """The seller report of SPEC §9, evaluated afresh at D (no events: nothing held)."""
+        return [
+            self.status(seller, as_of) if as_of is not None else self._empty(seller)
+            for seller in self.known()
+        ]
+
+    def _empty(self, seller: str) -> SellerStatus:
+        limit = self.config.seller_limit(seller)
+        return SellerStatus(seller, ZERO, limit, limit is not None and limit <= ZERO)
