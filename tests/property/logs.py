@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from hedger.config import HedgerConfig
 from hedger.engine import HedgingEngine
 from tests.factories import make_config
 
@@ -81,10 +82,50 @@ action = st.one_of(
 
 logs = st.lists(action, min_size=5, max_size=60)
 
+# Contract v2: a group of connected clients (ACME and BOLT), sellers with
+# small limits (one tied to BOLT), order expiry, and ticks; fills and
+# bookings name counterparties.
+SELLERS = ("S1", "S2", "NV", "UNSPECIFIED")
+CONFIG_V2 = make_config(
+    risk={
+        "default_issuer_limit": "100000000",
+        "max_maturity_years": "5",
+        "default_seller_limit": "80000000",
+    },
+    hedge={
+        "lot_size": "1000000",
+        "min_order_notional": "2000000",
+        "max_order_notional": "40000000",
+        "max_decision_notional": "400000000",
+        "order_ttl_days": 7,
+    },
+    fx={"USD": "1", "EUR": "1.08", "JPY": "0.0067"},
+    issuers={"ACME": {"limit": "100000000"}, "BOLT": {"limit": "60000000"}},
+    groups={"G": {"members": ["ACME", "BOLT"], "limit": "100000000"}},
+    sellers={"S1": {"limit": "30000000"}, "NV": {"connected_to": ["BOLT"]}},
+)
+ISSUERS_V2 = ("ACME", "BOLT", "CORE")
+action_v2 = st.one_of(
+    action,
+    st.tuples(st.just("tick")),
+    st.tuples(st.just("tick")),
+    st.tuples(st.just("counterparty"), st.sampled_from(SELLERS)),
+    st.tuples(st.just("issuer"), st.sampled_from(ISSUERS_V2)),
+)
+logs_v2 = st.lists(action_v2, min_size=5, max_size=60)
 
-def build_log(actions: list[tuple[Any, ...]]) -> list[tuple[str, dict[str, Any]]]:
-    """Turn actions into (topic, event) pairs, answering orders the model engine emitted."""
-    model = HedgingEngine(CONFIG)
+
+def build_log(
+    actions: list[tuple[Any, ...]], config: HedgerConfig = CONFIG
+) -> list[tuple[str, dict[str, Any]]]:
+    """Turn actions into (topic, event) pairs, answering orders the model engine emitted.
+
+    v2 actions: `tick` sends a clock tick; `counterparty` and `issuer` set who
+    the next fills and bookings name (bookings then go to that issuer).
+    """
+    model = HedgingEngine(config)
+    counterparty: str | None = None
+    issuer_pick: str | None = None
     today = START
     events: list[tuple[str, dict[str, Any]]] = []
     for n, act in enumerate(actions):
@@ -92,7 +133,18 @@ def build_log(actions: list[tuple[Any, ...]]) -> list[tuple[str, dict[str, Any]]
         if kind == "advance":
             today += timedelta(days=act[1])
             continue
+        if kind == "counterparty":
+            counterparty = act[1]
+            continue
+        if kind == "issuer":
+            issuer_pick = act[1]
+            continue
         base = {"schema_version": 1, "event_id": f"e{n}", "occurred_at": f"{today}T12:00:00Z"}
+        if kind == "tick":
+            event = base | {"event_type": "clock.tick"}
+            model.process("desk-clock", event)
+            events.append(("desk-clock", event))
+            continue
         if kind in ("book", "amend", "repay", "cancel"):
             known = sorted(model.loans)
             if kind != "book" and not known:
@@ -107,6 +159,7 @@ def build_log(actions: list[tuple[Any, ...]]) -> list[tuple[str, dict[str, Any]]
             base |= {"loan_id": loan_id, "sequence": seq, "issuer_id": issuer}
             if kind == "book":
                 _, _, notional, frac, ccy, days, issuer = act
+                issuer = issuer_pick or issuer
                 event = base | {
                     "event_type": "loan.booked",
                     "issuer_id": issuer,
@@ -141,6 +194,8 @@ def build_log(actions: list[tuple[Any, ...]]) -> list[tuple[str, dict[str, Any]]
                 "maturity_date": str(today + timedelta(days=days)),
                 "doc_clause": doc,
             }
+            if counterparty is not None:
+                event["counterparty"] = counterparty
             topic = "cds-executions"
         else:
             _, pick, status, fraction = act
@@ -158,6 +213,8 @@ def build_log(actions: list[tuple[Any, ...]]) -> list[tuple[str, dict[str, Any]]
             if status != "rejected":
                 filled = (order.remaining * Decimal(str(round(fraction, 2)))).quantize(Decimal(1))
                 event["filled_notional"] = str(max(filled, Decimal(1)))
+                if counterparty is not None:
+                    event["counterparty"] = counterparty
             topic = "cds-executions"
         model.process(topic, event)
         events.append((topic, event))
