@@ -161,9 +161,9 @@ def test_pipeline_in_file_order_gives_the_contract_orders(example: str) -> None:
         json.loads(line) for line in (EXAMPLES / f"{example}.orders.jsonl").read_text().splitlines()
     ]
     # A v1 example is compared on its own (v1) fields; v2 only adds fields (SPEC §7).
-    actual = [{k: order[k] for k in want} for order, want in zip(pipeline.orders(), expected)]
-    assert len(pipeline.orders()) == len(expected)
-    assert actual == expected
+    orders = pipeline.orders()
+    assert len(orders) == len(expected)
+    assert [{k: o[k] for k in want} for o, want in zip(orders, expected, strict=True)] == expected
 
 
 def test_dead_letters_keep_the_original_payload() -> None:
