@@ -96,6 +96,7 @@ class RiskView(NamedTuple):
     residual: Decimal  # R = E - min(max(C, 0), E)
     limit: Decimal
     recognition: Recognition
+    config: HedgerConfig  # the configuration it was measured under
 
     @property
     def utilisation(self) -> Decimal:
@@ -112,6 +113,7 @@ class IssuerBook:
     """Mutable per-issuer state; every change goes through one of the `apply_*` methods."""
 
     __slots__ = (
+        "_view",
         "buckets",
         "closed_orders",
         "currency_totals",
@@ -134,11 +136,19 @@ class IssuerBook:
         self.open_orders: dict[str, OpenOrder] = {}
         self.closed_orders: set[str] = set()
         self.protection_events: set[str] = set()
+        # The last view: a unit's decision needs every member's measures, and
+        # members without news since the last event at the same D are unchanged.
+        self._view: RiskView | None = None
+
+    def invalidate(self) -> None:
+        """Forget the cached view; every state change calls it."""
+        self._view = None
 
     # -- state changes -------------------------------------------------
 
     def apply_loan_change(self, change: LoanChange) -> None:
         """Move one loan's contribution from `before` to `after`."""
+        self._view = None
         if change.before is not None:
             self._add_loan(change.before, -1)
         if change.after is not None:
@@ -165,6 +175,7 @@ class IssuerBook:
 
         Returns the part that a fill moved (none for a rejection or a cancel).
         """
+        self._view = None
         order = self.open_orders.get(report.order_id)
         if order is None:
             if report.order_id in self.closed_orders:
@@ -196,6 +207,7 @@ class IssuerBook:
 
     def apply_protection(self, booked: ProtectionBooked) -> list[PartChange]:
         """Apply protection traded outside the bot, or raise `Duplicate`."""
+        self._view = None
         if booked.event_id in self.protection_events:
             raise Duplicate
         self.protection_events.add(booked.event_id)
@@ -243,10 +255,13 @@ class IssuerBook:
             ):
                 order.expired = True
                 expired.append(order)
+        if expired:
+            self._view = None
         return expired
 
     def open_order(self, order: HedgeOrder, as_of: date, seq: int) -> None:
         """Record an emitted order as open with its full notional remaining."""
+        self._view = None
         self.open_orders[order.order_id] = OpenOrder(
             order.order_id,
             order.side,
@@ -274,6 +289,13 @@ class IssuerBook:
 
     def view(self, config: HedgerConfig, as_of: date) -> RiskView:
         """E, T, C and L of this issuer at as-of date D."""
+        cached = self._view
+        if cached is not None and cached.as_of == as_of and cached.config is config:
+            return cached
+        self._view = view = self._measure(config, as_of)
+        return view
+
+    def _measure(self, config: HedgerConfig, as_of: date) -> RiskView:
         fx = config.fx
         exposure, currency = self.exposure(fx)
         latest = self.maturities.latest()
@@ -309,6 +331,7 @@ class IssuerBook:
             residual(exposure, coverage),
             config.limit_for(self.issuer_id),
             recognition,
+            config,
         )
 
     def bot_buckets(self) -> Iterator[tuple[BucketKey, Decimal]]:

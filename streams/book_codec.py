@@ -78,6 +78,7 @@ def aggregate_to_json(book: IssuerBook) -> dict[str, Any]:
 
 def load_aggregate(book: IssuerBook, data: dict[str, Any]) -> None:
     """Fill a fresh book's buckets and open orders from JSON."""
+    book.invalidate()
     book.buckets = {
         BucketKey(date.fromisoformat(m), c, d, Source(s)): Decimal(net)
         for m, c, d, s, net in data["b"]
