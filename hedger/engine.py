@@ -14,6 +14,7 @@ core's own modules.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import NamedTuple
 
 from hedger.config import HedgerConfig
@@ -36,7 +37,7 @@ from hedger.orders import CancelRequest, HedgeOrder, OrderRecord
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
 from hedger.sellers import SellerLedger, SellerStatus
 
-__all__ = ["INPUT_TOPICS", "Changes", "HedgingEngine", "Outcome"]
+__all__ = ["INPUT_TOPICS", "Changes", "GroupView", "HedgingEngine", "Outcome"]
 
 
 class Changes(NamedTuple):
@@ -81,6 +82,20 @@ class Outcome(NamedTuple):
     def event_id(self) -> str | None:
         """The event's id, when it could be read."""
         return None if self.event is None else self.event.event_id
+
+
+class GroupView(NamedTuple):
+    """A group's measures (SPEC §4): R_G, the sum of its members' residuals, against L_G."""
+
+    group_id: str
+    residual: Decimal
+    limit: Decimal
+    in_breach: bool  # R_G > L_G x trigger_ratio
+
+    @property
+    def utilisation(self) -> Decimal:
+        """R_G / L_G."""
+        return self.residual / self.limit
 
 
 class _Decided(NamedTuple):
@@ -283,6 +298,28 @@ class HedgingEngine:
             self.books[issuer].view(self.config, as_of)
             for issuer, as_of in sorted(self.last_as_of.items())
         ]
+
+    def group_views(self) -> list[GroupView]:
+        """Each configured group from its members' latest views, by group id."""
+        residuals = dict.fromkeys(self.config.groups, ZERO)
+        for view in self.views():
+            group = self.config.group_of(view.issuer_id)
+            if group is not None:
+                residuals[group] += view.residual
+        trigger = self.config.risk.trigger_ratio
+        return [
+            GroupView(g, r, self.config.group_limit(g), r > self.config.group_limit(g) * trigger)
+            for g, r in sorted(residuals.items())
+        ]
+
+    def expired_open(self) -> int:
+        """Expired orders still open (a venue may still fill them)."""
+        return sum(
+            1
+            for book in self.books.values()
+            for order in book.open_orders.values()
+            if order.expired
+        )
 
     def seller_report(self) -> list[SellerStatus]:
         """SPEC §9: every known seller at the as-of date of the last applied event."""

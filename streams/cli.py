@@ -99,10 +99,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.quiet:
         if stats.recent_orders:
             console.print(orders_table(list(stats.recent_orders), "Orders (latest)"))
-        print_summary(console, stats, engine.views(), config.is_halted)
+        print_summary(
+            console,
+            stats,
+            engine.views(),
+            config.is_halted,
+            engine.group_views(),
+            engine.seller_report(),
+            engine.expired_open(),
+        )
         n_orders = sum(stats.orders.values())
         console.print(
-            f"{stats.lines:,} lines: {n_orders:,} orders → {args.orders_out}, "
+            f"{stats.lines:,} lines: {n_orders:,} orders and {stats.cancels:,} cancel requests "
+            f"→ {args.orders_out}, "
             f"{sum(stats.dead_letters.values()):,} dead letters → {args.dead_letters_out}",
             highlight=False,
         )

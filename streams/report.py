@@ -1,6 +1,6 @@
 """Human-readable summaries for the terminal: per-issuer risk and replay counts.
 
-Owns: rendering `RiskView`s and `ReplayStats` as rich tables. Presentation
+Owns: rendering `RiskView`s, groups, sellers and `ReplayStats` as rich tables. Presentation
 only; figures come from the core. Imports rich, the standard library and
 `hedger`/`streams.replay`.
 """
@@ -14,9 +14,11 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
+from hedger.engine import GroupView
 from hedger.issuer import RiskView
 from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder
+from hedger.sellers import SellerStatus
 from streams.replay import ReplayStats
 
 
@@ -99,13 +101,51 @@ def orders_table(orders: Sequence[HedgeOrder], title: str) -> Table:
     return table
 
 
+def group_table(groups: Iterable[GroupView], title: str = "Group risk") -> Table:
+    """R_G against L_G per group of connected clients (SPEC §12)."""
+    table = Table(title=title, title_justify="left")
+    for header in ("group", "residual R_G", "limit L_G", "utilisation", "state"):
+        table.add_column(header, justify="left" if header in ("group", "state") else "right")
+    for group in groups:
+        table.add_row(
+            group.group_id,
+            _money(group.residual),
+            _money(group.limit),
+            f"{group.utilisation * 100:.1f}%",
+            "BREACH" if group.in_breach else "ok",
+            style="bold red" if group.in_breach else None,
+        )
+    return table
+
+
+def seller_table(sellers: Iterable[SellerStatus], title: str = "Protection sellers") -> Table:
+    """Exposure to each protection seller against its limit (SPEC §13)."""
+    table = Table(title=title, title_justify="left")
+    for header in ("seller", "exposure", "limit", "utilisation", "state"):
+        table.add_column(header, justify="left" if header in ("seller", "state") else "right")
+    for seller in sellers:
+        limit = seller.limit
+        table.add_row(
+            seller.seller,
+            _money(seller.exposure),
+            "-" if limit is None else _money(limit),
+            "-" if limit is None else f"{seller.exposure / limit * 100:.1f}%",
+            "BLOCKED" if seller.blocked else "ok",
+            style="bold red" if seller.blocked else None,
+        )
+    return table
+
+
 def print_summary(
     console: Console,
     stats: ReplayStats,
     views: Iterable[RiskView],
     halted: Callable[[str], bool],
+    groups: Sequence[GroupView] = (),
+    sellers: Sequence[SellerStatus] = (),
+    expired_open: int = 0,
 ) -> None:
-    """The end-of-replay summary: outcomes, dead letters, orders, issuers."""
+    """The end-of-replay summary: outcomes, dead letters, orders, issuers, groups, sellers."""
     outcome_rows = sorted(stats.outcomes.items())
     if stats.skipped_topics:
         outcome_rows.append(("skipped (other topic)", stats.skipped_topics))
@@ -116,7 +156,15 @@ def print_summary(
     console.print(
         counts_table(
             "Orders by side and reason",
-            sorted((f"{side} / {reason}", n) for (side, reason), n in stats.orders.items()),
+            [
+                *sorted((f"{side} / {reason}", n) for (side, reason), n in stats.orders.items()),
+                ("cancel requests (orders expired)", stats.cancels),
+                ("expired orders still open", expired_open),
+            ],
         )
     )
     console.print(issuer_table(views, halted))
+    if groups:
+        console.print(group_table(groups))
+    if sellers:
+        console.print(seller_table(sellers))

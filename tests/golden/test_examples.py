@@ -88,6 +88,24 @@ def test_replay_matches_the_contract_examples(example: str, config: str, tmp_pat
     assert compare.returncode == 0, compare.stdout
 
 
+def test_v2_summary_shows_groups_sellers_and_cancels(tmp_path: Path) -> None:
+    result = replay(EXAMPLES / "desk-v2.jsonl", tmp_path, EXAMPLES / "desk-v2.toml")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    expected = [json.loads(line) for line in (EXAMPLES / "desk-v2.orders.jsonl").open()]
+    cancels = sum(1 for record in expected if record["action"] == "cancel")
+    assert f"{len(expected) - cancels} orders and {cancels} cancel requests" in out
+    assert "Group risk" in out and "META-GROUP" in out and "ORCL-GROUP" in out
+    blocked = [
+        json.loads(line)["seller"]
+        for line in (EXAMPLES / "desk-v2.sellers.jsonl").open()
+        if json.loads(line)["blocked"]
+    ]
+    rows = {line.split()[1]: line for line in out.splitlines() if line.count("│") > 4}
+    for seller in blocked:
+        assert "BLOCKED" in rows[seller], out
+
+
 def test_summary_names_outcomes_reasons_and_issuers(tmp_path: Path) -> None:
     result = replay(EXAMPLES / "walkthrough.jsonl", tmp_path)
     for text in (
