@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Any
 
 from prometheus_client import (
@@ -23,6 +25,8 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -43,11 +47,21 @@ MAX_UNLISTED_ISSUERS = 200
 OTHER = "_other"
 # Event in -> order out spans three Kafka hops: milliseconds to seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The message contract the build speaks, as `hedger_build_info{contract_version}`.
+CONTRACT_VERSION = "2"
 OUTCOMES = {
     Status.APPLIED: "applied",
     Status.DUPLICATE: "duplicate",
     Status.DEAD_LETTER: "dead_lettered",
 }
+
+
+def build_version() -> str:
+    """The installed cds-hedger version ("unknown" when run from an uninstalled tree)."""
+    try:
+        return package_version("cds-hedger")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class Metrics(NullObserver):
@@ -148,6 +162,22 @@ class Metrics(NullObserver):
             ["issuer", "operator", "reason"],
             registry=r,
         )
+        self.last_event = Gauge(
+            "hedger_last_event_timestamp_seconds",
+            "Wall-clock time (Unix seconds) the worker last took an input event",
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "hedger_build_info",
+            "Always 1: the package version and message contract version running",
+            ["version", "contract_version"],
+            registry=r,
+        )
+        self.build_info.labels(build_version(), CONTRACT_VERSION).set(1)
+        if clock is not None:  # the live worker: its process's CPU, memory, fds, Python
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            self.last_event.set(clock())  # "no event since" counts from the start
         self._halt_labels: dict[tuple[str, int | None], tuple[str, str, str]] = {}
         self._breaching: set[str] = set()
         self._open: dict[str, int] = {}
@@ -174,6 +204,8 @@ class Metrics(NullObserver):
         if child is None:
             child = self._outcomes[(topic, status)] = self.events.labels(topic, OUTCOMES[status])
         child.inc()
+        if self.clock is not None:
+            self.last_event.set(self.clock())
 
     def on_dead_letter(self, dead: DeadLettered) -> None:
         self.dead_letters.labels(dead.reason, dead.stage).inc()

@@ -8,6 +8,14 @@ Usage::
         create_topic(kafka.bootstrap, "quotes", partitions=4)
         ...                                     # kafka.bootstrap == "127.0.0.1:<port>"
 
+With ``sasl_ssl=True`` the broker also has a SASL_SSL listener (SCRAM-SHA-512,
+a throw-away CA at ``kafka.ca_file``) on ``kafka.sasl_ssl_bootstrap``, for the
+user ``kafka.scram_user`` with the password ``kafka.scram_password`` (random
+unless given)::
+
+    with LocalKafka(sasl_ssl=True) as kafka:
+        AIOKafkaProducer(bootstrap_servers=kafka.sasl_ssl_bootstrap, **kafka.sasl_ssl_client())
+
 or, e.g. in a pytest session fixture::
 
     kafka = LocalKafka().start()
@@ -24,12 +32,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_LOCAL = REPO_ROOT / "scripts" / "kafka-local"
@@ -59,12 +69,25 @@ def free_port_pair(attempts: int = 50) -> tuple[int, int]:
     raise RuntimeError("could not find two adjacent free TCP ports on 127.0.0.1")
 
 
+def free_port(exclude: tuple[int, ...] = ()) -> int:
+    """A currently free TCP port on 127.0.0.1, not one of ``exclude``."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in exclude:
+            return port
+    raise RuntimeError("could not find a free TCP port on 127.0.0.1")
+
+
 class LocalKafka:
     """A broker started with ``scripts/kafka-local``; usable as a context manager.
 
     ``port=None`` picks free client and controller ports. ``dir=None`` uses a new
     temporary directory that is deleted on ``stop()``; an explicit ``dir`` is
     kept (so data persists across restarts with the same ``port``/``dir``).
+    ``sasl_ssl=True`` (or an explicit ``sasl_ssl_port``) adds the SASL_SSL
+    listener; its SCRAM user is created when the state dir is first formatted.
     """
 
     def __init__(
@@ -73,12 +96,23 @@ class LocalKafka:
         dir: str | os.PathLike[str] | None = None,
         controller_port: int | None = None,
         start_timeout: float = 120.0,
+        *,
+        sasl_ssl: bool = False,
+        sasl_ssl_port: int | None = None,
+        scram_user: str = "hedger",
+        scram_password: str | None = None,
     ) -> None:
         if port is None:
             port, picked_controller = free_port_pair()
             controller_port = controller_port or picked_controller
         self.port = port
         self.controller_port = controller_port or port + 1
+        if sasl_ssl and sasl_ssl_port is None:
+            sasl_ssl_port = free_port(exclude=(self.port, self.controller_port))
+        self.sasl_ssl_port = sasl_ssl_port
+        self.scram_user = scram_user
+        self.scram_password = scram_password or secrets.token_urlsafe(18)
+        self.start_output = ""
         self._own_dir = dir is None
         self.dir = Path(dir) if dir is not None else Path(tempfile.mkdtemp(prefix=f"kafka-{port}-"))
         self.start_timeout = start_timeout
@@ -88,11 +122,38 @@ class LocalKafka:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        if self.sasl_ssl_port is None:
+            raise RuntimeError("this broker has no SASL_SSL listener (LocalKafka(sasl_ssl=True))")
+        return f"127.0.0.1:{self.sasl_ssl_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The throw-away CA certificate that signed the SASL_SSL listener's certificate."""
+        return self.dir / "ca.pem"
+
+    def sasl_ssl_client(self, password: str | None = None) -> dict[str, Any]:
+        """aiokafka client keyword arguments for the SASL_SSL listener."""
+        from aiokafka.helpers import create_ssl_context
+
+        return {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": self.scram_user,
+            "sasl_plain_password": self.scram_password if password is None else password,
+            "ssl_context": create_ssl_context(cafile=str(self.ca_file)),
+        }
+
     def _run(self, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
         args = [str(KAFKA_LOCAL), command, "--port", str(self.port), "--dir", str(self.dir)]
+        env = dict(os.environ, KAFKA_LOCAL_START_TIMEOUT=str(int(self.start_timeout)))
         if command == "start":
             args += ["--controller-port", str(self.controller_port)]
-        env = dict(os.environ, KAFKA_LOCAL_START_TIMEOUT=str(int(self.start_timeout)))
+            if self.sasl_ssl_port is not None:
+                args += ["--sasl-ssl-port", str(self.sasl_ssl_port)]
+                env["KAFKA_LOCAL_SCRAM_USER"] = self.scram_user
+                env["KAFKA_LOCAL_SCRAM_PASSWORD"] = self.scram_password
         return subprocess.run(
             args,
             stdin=subprocess.DEVNULL,
@@ -106,6 +167,7 @@ class LocalKafka:
     def start(self) -> LocalKafka:
         # The script's own readiness timeout, plus room for a first mvn download.
         proc = self._run("start", timeout=self.start_timeout + 600)
+        self.start_output = proc.stdout + proc.stderr
         if proc.returncode != 0:
             raise KafkaStartError(
                 f"scripts/kafka-local start failed (exit {proc.returncode}):\n"
@@ -147,7 +209,7 @@ class LocalKafka:
     ) -> None:
         self.stop()
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # never shows the SCRAM password
         return f"LocalKafka(bootstrap={self.bootstrap!r}, dir={str(self.dir)!r})"
 
 

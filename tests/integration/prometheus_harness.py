@@ -34,6 +34,8 @@ from typing import Any
 # their place: every issuer, and windows that hold several 1 s scrapes.
 GRAFANA_VARIABLES: dict[str, str] = {
     "issuer": ".*",
+    "job": ".+",
+    "instance": ".+",
     "__rate_interval": "1m",
     "__interval": "15s",
     "__range": "5m",

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.settings import load_config
 from streams.worker_settings import TopicNames
 from tests.integration.prometheus_harness import dashboard_panels, dashboard_queries
 
@@ -408,7 +409,7 @@ def test_dashboard_top_level() -> None:
 
 
 def test_dashboard_panels_are_complete() -> None:
-    uid = provisioned_datasource()["uid"]
+    uid = TEMPLATED_DATASOURCE
     panels = dashboard_panels(DASHBOARD)
     ids = [panel["id"] for panel in panels]
     assert all(isinstance(i, int) for i in ids)
@@ -422,6 +423,7 @@ def test_dashboard_panels_are_complete() -> None:
         assert grid["x"] + grid["w"] <= 24, title
         assert panel["datasource"]["uid"] == uid, title
         assert panel["datasource"]["type"] == "prometheus", title
+        assert panel.get("description") or panel["type"] == "row", title
         if panel["type"] == "row":
             continue
         targets = panel["targets"]
@@ -513,3 +515,169 @@ def test_grafana_provisioning_matches_compose(compose: dict[str, Any]) -> None:
     home = environment(grafana).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
     if home:
         assert home == f"{dashboards_dir}/{DASHBOARD.name}"
+
+
+# -- Grafana dashboard-linter rules ------------------------------------------
+# The rules of github.com/grafana/dashboard-linter (lint/rule_*.go) that apply
+# to this dashboard, checked statically so they stay fixed: a templated
+# Prometheus datasource used by every panel and target, job and instance
+# variables matched by every selector, a unit on every panel, counters only
+# under rate/irate/increase, $__rate_interval in (i)rate, titles and
+# descriptions, reload on time change, not editable. And this project's own:
+# stat panels aggregate over workers, no currency unit (the base currency is
+# configurable: it is named in the title through $base_currency).
+
+TEMPLATED_DATASOURCE = "${datasource}"
+DATASOURCE_REFS = {"$datasource", "${datasource}"}
+# lint/rule_panel_units.go's valid units that fit this dashboard; currencies left out.
+UNITS = {"none", "short", "percent", "percentunit", "s", "ms", "ops", "reqps", "bytes", "bool"}
+AGGREGATED_STAT = re.compile(r"^(sum|max|min)\s*\(")
+SELECTOR = re.compile(r"\b(hedger_[a-z_]+)\b(\{[^}]*\})?")
+COUNTER_IN_RATE = re.compile(
+    r"\b(?:rate|irate|increase)\(\s*hedger_[a-z_]+_total(?:\{[^}]*\})?\[[^\]]+\]\s*\)"
+)
+RATE_RANGE = re.compile(r"\b(?:rate|irate)\(\s*[a-z_]+(?:\{[^}]*\})?\[([^\]]+)\]")
+
+
+def walk_panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every panel, those nested in collapsed rows included."""
+    return [p for panel in panels for p in [panel, *walk_panels(panel.get("panels") or [])]]
+
+
+def outer_call_spans_all(expr: str) -> bool:
+    """Whether `f(...)` / `f by (...) (...)` at the start closes only at the very end."""
+    body = re.sub(r"^\w+\s*(?:by\s*\([^)]*\)\s*)?", "", expr.strip())
+    depth = 0
+    for i, char in enumerate(body):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return i == len(body) - 1
+    return False
+
+
+def dashboard_lint(board: dict[str, Any]) -> list[str]:
+    """The findings of the linter's rules (and ours) on a dashboard; [] when clean."""
+    found: list[str] = []
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    sources = [v for v in variables.values() if v["type"] == "datasource"]
+    if [(v["name"], v["query"], v.get("label")) for v in sources] != [
+        ("datasource", "prometheus", "Data source")
+    ]:
+        found.append("template-datasource-rule: one `datasource` variable of query prometheus")
+    for name in ("job", "instance"):
+        var = variables.get(name)
+        if var is None:
+            found.append(f"template-{name}-rule: no {name} variable")
+            continue
+        if var["type"] != "query" or var["datasource"]["uid"] not in DATASOURCE_REFS:
+            found.append(f"template-{name}-rule: must be a query on $datasource")
+        if not var.get("multi") or var.get("allValue") != ".+" or var.get("label") != name.title():
+            found.append(f"template-{name}-rule: multi, allValue '.+', label {name.title()}")
+    for var in variables.values():
+        if var["type"] == "query":
+            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+            if not re.fullmatch(r"(label_values|label_names|query_result|metrics)\(.+\)", query):
+                found.append(f"template-label-promql-rule: {var['name']}")
+            if var.get("refresh") != 2:
+                found.append(f"template-on-time-change-reload-rule: {var['name']}")
+            if var["datasource"]["uid"] not in DATASOURCE_REFS:
+                found.append(f"template datasource: {var['name']}")
+    currency = variables.get("base_currency")
+    if currency is None or currency["type"] != "constant":
+        found.append("no constant base_currency variable")
+    if board.get("editable"):
+        found.append("uneditable-dashboard: editable must be false")
+    for panel in walk_panels(board.get("panels") or []):
+        title = panel.get("title", "")
+        if panel["type"] == "row":
+            continue
+        where = f"panel {title!r}"
+        if (panel.get("datasource") or {}).get("uid") not in DATASOURCE_REFS:
+            found.append(f"panel-datasource-rule: {where}")
+        if not title or not panel.get("description"):
+            found.append(f"panel-title-description-rule: {where}")
+        unit = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get("unit")
+        if unit not in UNITS:
+            found.append(f"panel-units-rule: {where} has unit {unit!r}")
+        targets = panel.get("targets") or []
+        if not targets:
+            found.append(f"panel-no-targets-rule: {where}")
+        for target in targets:
+            expr = target.get("expr", "")
+            if (target.get("datasource") or {}).get("uid") not in DATASOURCE_REFS:
+                found.append(f"panel-datasource-rule: target of {where}")
+            for name, matchers in SELECTOR.findall(expr):
+                for label in ("job", "instance"):
+                    if f'{label}=~"${label}"' not in (matchers or ""):
+                        found.append(f"target-{label}-rule: {name} in {where}")
+            if len(re.findall(r"hedger_[a-z_]+_total\b", expr)) != len(
+                COUNTER_IN_RATE.findall(expr)
+            ):
+                found.append(f"target-counter-agg-rule: raw counter in {where}")
+            for window in RATE_RANGE.findall(expr):
+                if window != "$__rate_interval":
+                    found.append(f"target-rate-interval-rule: {window} in {where}")
+            if panel["type"] == "stat":
+                match = AGGREGATED_STAT.match(expr)
+                time_unit = unit in ("s", "ms")
+                if (
+                    match is None
+                    or not outer_call_spans_all(expr)
+                    or (match.group(1) != "sum" and not time_unit)
+                ):
+                    found.append(f"stat panel does not sum() across workers: {where}")
+            if "_base" in expr and "_ratio" not in expr and "base_currency" not in title:
+                found.append(f"{where} shows base-currency amounts without naming $base_currency")
+    return found
+
+
+def test_dashboard_passes_the_linter_rules() -> None:
+    assert dashboard_lint(dashboard()) == []
+
+
+def test_dashboard_base_currency_is_the_configured_one() -> None:
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    configured = load_config(ROOT / "config" / "hedger.toml").risk.base_currency
+    assert variables["base_currency"]["query"] == configured
+
+
+def test_dashboard_lint_catches_each_regression() -> None:
+    """Each way the dashboard used to break the linter is reported."""
+    board = dashboard()
+    panels = {panel["id"]: panel for panel in walk_panels(board["panels"])}
+    stat = next(p for p in panels.values() if p["type"] == "stat" and "sum(" in json.dumps(p))
+    money = next(p for p in panels.values() if "base_currency" in p.get("title", ""))
+    counter = next(p for p in panels.values() if "_total" in json.dumps(p.get("targets")))
+    stat["datasource"] = {"type": "prometheus", "uid": "prometheus"}
+    stat["targets"][0]["expr"] = 'hedger_ready{job=~"$job", instance=~"$instance"}'
+    money["fieldConfig"]["defaults"]["unit"] = "currencyUSD"
+    money["title"] = money["title"].replace("(${base_currency})", "")
+    counter["targets"][0]["expr"] = "sum by (side) (hedger_orders_total)"
+    del counter["fieldConfig"]["defaults"]["unit"]
+    board["editable"] = True
+    board["templating"]["list"] = [
+        v for v in board["templating"]["list"] if v["name"] not in ("datasource", "job")
+    ]
+    found = " | ".join(dashboard_lint(board))
+    for expected in (
+        "template-datasource-rule",
+        "template-job-rule",
+        "uneditable-dashboard",
+        f"panel-datasource-rule: panel {stat['title']!r}",
+        f"stat panel does not sum() across workers: panel {stat['title']!r}",
+        f"panel-units-rule: panel {money['title']!r} has unit 'currencyUSD'",
+        f"panel {money['title']!r} shows base-currency amounts",
+        f"target-counter-agg-rule: raw counter in panel {counter['title']!r}",
+        f"target-job-rule: hedger_orders_total in panel {counter['title']!r}",
+        f"panel-units-rule: panel {counter['title']!r} has unit None",
+    ):
+        assert expected in found, expected
+
+
+def test_counter_and_rate_interval_rules() -> None:
+    ok = 'sum(rate(hedger_orders_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))'
+    assert COUNTER_IN_RATE.findall(ok) and RATE_RANGE.findall(ok) == ["$__rate_interval"]
+    assert not COUNTER_IN_RATE.findall("sum(hedger_orders_total)")
+    assert RATE_RANGE.findall("rate(hedger_events_total[5m])") == ["5m"]
+    assert outer_call_spans_all("sum(a) + sum(b)") is False
+    assert outer_call_spans_all("sum by (x) (a{b='c'})") is True
