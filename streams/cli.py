@@ -98,7 +98,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.quiet:
         if stats.recent_orders:
             console.print(orders_table(list(stats.recent_orders), "Orders (latest)"))
-        print_summary(console, stats, engine.views(), config.is_halted)
+        print_summary(console, stats, engine.views(), stats.halted(engine))
         n_orders = sum(stats.orders.values())
         console.print(
             f"{stats.lines:,} lines: {n_orders:,} orders → {args.orders_out}, "

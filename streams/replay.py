@@ -57,6 +57,13 @@ class ReplayStats:
     dead_letters: Counter[str] = field(default_factory=Counter)
     orders: Counter[tuple[str, str]] = field(default_factory=Counter)
     recent_orders: deque[HedgeOrder] = field(default_factory=lambda: deque(maxlen=RECENT_ORDERS))
+    # The journal partition each issuer's last applied event came from: a halt
+    # for all issuers applies per partition, as in the worker.
+    scopes: dict[str, int | None] = field(default_factory=dict)
+
+    def halted(self, engine: HedgingEngine) -> Callable[[str], bool]:
+        """Whether an issuer ends the replay halted (configuration or operator)."""
+        return lambda issuer_id: engine.is_halted(issuer_id, self.scopes.get(issuer_id))
 
 
 def read_log(stream: IO[str]) -> Iterator[LogRecord]:
@@ -118,12 +125,16 @@ def replay(
             on_line(record.line_no)
         if control and record.topic == CONTROL_TOPIC:
             try:
-                engine.control(record.value, record.scope)
+                command = engine.control(record.value, record.scope)
                 stats.control += 1
             except Rejected as exc:
                 outcome = Outcome(Status.DEAD_LETTER, None, exc.reason, exc.detail)
                 dead[exc.reason.value] += 1
                 dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
+                continue
+            if observer is not None:
+                # as the worker's issuer stage: a halt for all is scoped to its partition
+                observer.on_control(command, record.scope if command.issuer_id is None else None)
             continue
         if record.topic not in INPUT_TOPICS:
             stats.skipped_topics += 1
@@ -132,6 +143,8 @@ def replay(
         if observer is not None:
             observe(engine, record, outcome, observer)
         outcomes[outcome.status] += 1
+        if outcome.status is Status.APPLIED and outcome.issuer_id is not None:
+            stats.scopes[outcome.issuer_id] = record.scope
         if outcome.status is Status.DEAD_LETTER:
             assert outcome.reason is not None
             dead[outcome.reason.value] += 1
@@ -166,9 +179,8 @@ def observe(engine: HedgingEngine, record: LogRecord, outcome: Outcome, observer
         assert event is not None
         book = engine.books[event.issuer_id]
         view = book.view(engine.config, event.as_of)
-        observer.on_view(
-            view, engine.config.is_halted(event.issuer_id), len(book.open_orders), event.occurred_at
-        )
+        halted = engine.is_halted(event.issuer_id, record.scope)
+        observer.on_view(view, halted, len(book.open_orders), event.occurred_at)
         if outcome.orders:
             observer.on_orders(list(outcome.orders), view, source)
 
