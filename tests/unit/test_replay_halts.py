@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.cli import main
+from streams.cli.main import main
 from tests.factories import EXAMPLES, booked
 
 
