@@ -17,9 +17,9 @@ from typing import Any
 
 import faust
 
-from streams.app import RAW, faust_settings
-from streams.daemon_cli import quiet_libraries, tune_gc
-from streams.worker_settings import WorkerSettings
+from streams.cli.worker import quiet_libraries, tune_gc
+from streams.live.app import RAW, faust_settings
+from streams.settings import WorkerSettings
 
 
 def main() -> None:

@@ -30,8 +30,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.genlog import BENCH_CONFIG, generate
-from streams.kafka_io import ensure_topics, publish_log
-from tests.integration.worker_harness import committed_lag
+from streams.kafka_io import committed_lag, ensure_topics, publish_log
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,7 +71,7 @@ def run_worker(bootstrap: str, prefix: str, config: Path, work: Path) -> subproc
     argv = [
         sys.executable,
         "-m",
-        "streams.cli",
+        "streams",
         "worker",
         "--config",
         str(config),

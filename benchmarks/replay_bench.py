@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.genlog import BENCH_CONFIG, generate
-from streams.replay import replay_files
+from streams.offline.replay import replay_files
 from streams.settings import load_config
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from benchmarks.genlog import BENCH_CONFIG, generate
 from hedger.config import HedgerConfig, config_from_mapping
 from hedger.engine import HedgingEngine
-from streams.replay import replay_files
+from streams.offline.replay import replay_files
 
 SELLERS = [f"SELLER{n:02d}" for n in range(20)]
 RESPONSE_DELAY = 3  # events between an order and its fill

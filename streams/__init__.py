@@ -1,5 +1,18 @@
-"""Adapters around the pure core: CLI, replay files, Kafka/Faust, metrics and logs.
+"""Adapters around the pure core (`hedger`): Kafka/Faust, replay files, metrics, logs, CLI.
 
 Agents and commands here translate between the outside world and `hedger`;
-no business rule lives in this package.
+no business rule lives in this package. The layout, from the bottom up:
+
+    settings.py    one source of settings: contract file, Kafka connection, topics
+    observer.py    what stages and replay report (Observer, DeadLettered, Origin)
+    replay_log.py  reading replay logs (shared by offline/ and kafka_io)
+    kafka_io.py    publish/dump/ensure_topics/lag on Kafka
+    observe/       metrics, logs, HTTP endpoints (implement Observer)
+    offline/       the offline replay and its report
+    live/          the Faust worker: app, stages, envelopes, book codec
+    venue/         the paper venue
+    cli/           the `hedger` command, one module per command group
+
+Lower layers never import higher ones; `offline/` and `live/` never import
+each other.
 """

@@ -3,8 +3,12 @@
 Owns: the byte encoding of a log record's key and value on Kafka, publishing
 a log file to its topics, and dumping a topic back into a replay log
 (including the worker's journal topics, whose entries carry the input topic).
-No business rule lives here. Imports the standard library, aiokafka and
-`hedger.decoding`/`hedger.outcomes`/`streams.replay`.
+Also creating missing topics (`ensure_topics`) and measuring a consumer
+group's committed lag (`committed_lag`). Every client is built from
+`streams.settings.KafkaSettings` (address, SASL/TLS). No business rule lives
+here. Imports the standard library, aiokafka, `hedger.decoding`/
+`hedger.outcomes`, `streams.replay_log` and `streams.settings`; never the
+offline replay itself.
 
 Value encoding (`encode_value`/`decode_value`): an event object goes on the
 wire as compact JSON; a string is a raw payload and goes as its own UTF-8
@@ -31,7 +35,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from hedger.decoding import parse_json
 from hedger.outcomes import Rejected
-from streams.replay import LogRecord, read_log
+from streams.replay_log import LogRecord, read_log
+from streams.settings import KafkaSettings, connection
 
 # Futures of sent messages awaited in chunks, so memory stays bounded on big logs.
 _AWAIT_EVERY = 10_000
@@ -167,19 +172,16 @@ async def _existing_topics(admin: AIOKafkaAdminClient) -> set[str]:
 
 
 async def ensure_topics(
-    bootstrap: str,
+    kafka: KafkaSettings | str,
     topics: Iterable[str],
     partitions: int,
     replication_factor: int = 1,
-    **client_options: Any,
 ) -> list[str]:
     """Create the topics that do not exist yet; return those created (existing are left as is).
 
-    `client_options` go to the admin client (e.g. SASL settings).
+    `kafka` is the connection (a bare HOST:PORT takes security from the environment).
     """
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="hedger-tools", **client_options
-    )
+    admin = AIOKafkaAdminClient(client_id="hedger-tools", **connection(kafka).client_options())
     try:
         await admin.start()
         missing = sorted(set(topics) - await _existing_topics(admin))
@@ -203,7 +205,7 @@ async def ensure_topics(
 
 async def publish_log(
     path: str | Path,
-    bootstrap: str,
+    kafka: KafkaSettings | str,
     *,
     topics: set[str] | None = None,
     create_partitions: int | None = None,
@@ -222,6 +224,7 @@ async def publish_log(
     partition land in file order.
     """
     path = Path(path)
+    kafka = connection(kafka)
     rename = dict(topic_map or {})
     log_topics = _scan_log(path)
     selected = [t for t in log_topics if topics is None or t in topics]
@@ -229,11 +232,11 @@ async def publish_log(
     if create_partitions is not None and selected:
         destinations = {rename.get(t, t) for t in selected}
         stats.created_topics = await ensure_topics(
-            bootstrap, destinations, create_partitions, replication_factor
+            kafka, destinations, create_partitions, replication_factor
         )
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         client_id="hedger-publish",
         acks="all",
         enable_idempotence=True,
@@ -298,7 +301,7 @@ def _journal_line(
 
 async def dump_topic(
     topic: str,
-    bootstrap: str,
+    kafka: KafkaSettings | str,
     out_path: str | Path,
     *,
     journal: bool | None = None,
@@ -326,11 +329,12 @@ async def dump_topic(
     """
     if journal is None:
         journal = topic.endswith("journal")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hedger-dump")
+    kafka = connection(kafka)
+    admin = AIOKafkaAdminClient(client_id="hedger-dump", **kafka.client_options())
     try:
         await admin.start()
         if topic not in await _existing_topics(admin):
-            raise TopicNotFound(topic, bootstrap)
+            raise TopicNotFound(topic, kafka.bootstrap)
         (description,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
@@ -342,7 +346,7 @@ async def dump_topic(
     partitions.sort(key=lambda tp: tp.partition)
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         client_id="hedger-dump",
         group_id=None,
         enable_auto_commit=False,
@@ -410,3 +414,42 @@ async def _dump_partition(
                 }
             out.write(_json_line(line))
             written += 1
+
+
+async def committed_lag(kafka: KafkaSettings | str, group: str, topics: list[str]) -> int:
+    """Messages the group has not committed yet, over all partitions of `topics`."""
+    return sum((await lag_by_partition(kafka, group, topics)).values())
+
+
+async def lag_by_partition(
+    kafka: KafkaSettings | str, group: str, topics: list[str]
+) -> dict[str, int]:
+    """Uncommitted messages per "topic[partition]" (only those with any)."""
+    options = connection(kafka).client_options()
+    admin = AIOKafkaAdminClient(**options)
+    consumer = AIOKafkaConsumer(**options)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
+        ]
+        ends = await consumer.end_offsets(partitions)
+        lags = {}
+        for tp, end in ends.items():
+            meta = committed.get(tp)
+            behind = end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+            if behind:
+                lags[f"{tp.topic}[{tp.partition}]"] = behind
+        return lags
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()

@@ -1,16 +1,51 @@
-"""Loading the contract configuration from a TOML file.
+"""Every setting of the bot, from one source: the contract file and the Kafka connection.
 
-Owns: reading and parsing the file and turning every failure into one
-`ConfigError` message that names the file and the field. Imports the
-standard library and `hedger.config`.
+Owns: loading the contract configuration (`config/hedger.toml`: limits, hedge
+terms) into a `HedgerConfig`, with every failure one `ConfigError` naming the
+file and the field; and the connection settings, read with pydantic-settings
+from command-line values over `HEDGER_*` environment variables over defaults:
+
+* `KafkaSettings`: broker address, security (PLAINTEXT, SSL, SASL_PLAINTEXT,
+  SASL_SSL with PLAIN or SCRAM), topic names (`TopicNames`,
+  `HEDGER_TOPIC_*`), and the keyword arguments every aiokafka client
+  (`client_options`) and the Faust app (`faust_options`) are built with.
+  Every command that talks to Kafka builds its clients from here.
+* `WorkerSettings`: the above plus what only the daemon needs (app id,
+  partitions, ports, batching).
+
+The SASL password is a `SecretStr` (or read from `HEDGER_SASL_PASSWORD_FILE`),
+so it never appears in a repr, a settings dump, a log line or an error.
+`load_settings` turns a validation failure into one `SettingsError` line that
+names the setting. Imports the standard library, pydantic(-settings),
+aiokafka's and faust's credential helpers, and `hedger.config`/`hedger.control`/
+`hedger.events`.
 """
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import faust
+from aiokafka.helpers import create_ssl_context
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hedger.config import ConfigError, HedgerConfig, config_from_mapping, unknown_keys
+from hedger.control import CONTROL_TOPIC
+from hedger.events import EXECUTION_TOPIC, LOAN_TOPIC
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+ENV_PREFIX = "HEDGER_"
+TOPIC_ENV_PREFIX = "HEDGER_TOPIC_"
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+# -- the contract configuration -------------------------------------------
 
 
 def load_config(path: str | Path) -> HedgerConfig:
@@ -34,3 +69,201 @@ def load_config_with_warnings(path: str | Path) -> tuple[HedgerConfig, list[str]
         return config_from_mapping(data), unknown_keys(data)
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from None
+
+
+# -- the Kafka connection ---------------------------------------------------
+
+
+class SettingsError(ValueError):
+    """Invalid connection settings: one line naming the setting, never a secret."""
+
+
+class TopicNames(BaseSettings):
+    """Names of every topic the bot reads or writes (`HEDGER_TOPIC_<FIELD>`)."""
+
+    model_config = SettingsConfigDict(env_prefix=TOPIC_ENV_PREFIX, frozen=True)
+
+    loan_bookings: str = LOAN_TOPIC
+    cds_executions: str = EXECUTION_TOPIC
+    loans: str = "hedger-loans"  # internal: loan events keyed by loan_id
+    journal: str = "hedger-journal"  # internal: every valid event keyed by issuer_id
+    orders: str = "cds-hedge-orders"
+    dead_letters: str = "hedger-dead-letters"
+    control: str = CONTROL_TOPIC
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is, how to authenticate, and the topic names."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    bootstrap: str = DEFAULT_BOOTSTRAP  # HOST:PORT[,HOST:PORT...]
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None  # read once, at validation
+    ssl_cafile: Path | None = None  # CA bundle for SSL/SASL_SSL (default: the system's)
+    topics: TopicNames = Field(default_factory=TopicNames)
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host:
+                raise ValueError(f"{server.strip()!r} is not HOST:PORT")
+            if not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"port {port!r} of {server.strip()!r} is not in 1-65535")
+        return value
+
+    @field_validator("ssl_cafile")
+    @classmethod
+    def _check_cafile(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                with value.open("rb"):
+                    pass
+            except OSError as exc:
+                raise ValueError(f"cannot read CA file {str(value)!r}: {exc.strerror}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_sasl(self) -> KafkaSettings:
+        if self.sasl_password is None and self.sasl_password_file is not None:
+            file = self.sasl_password_file
+            try:
+                secret = file.read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+                raise ValueError(
+                    f"HEDGER_SASL_PASSWORD_FILE: cannot read {str(file)!r}: {reason}"
+                ) from None
+            # frozen model: set the field once, here, before anyone reads it
+            object.__setattr__(self, "sasl_password", SecretStr(secret))
+        if self.sasl:
+            if not self.sasl_username:
+                raise ValueError(
+                    f"HEDGER_SASL_USERNAME: required with security protocol "
+                    f"{self.security_protocol}"
+                )
+            if self.sasl_password is None or not self.sasl_password.get_secret_value():
+                raise ValueError(
+                    f"HEDGER_SASL_PASSWORD (or HEDGER_SASL_PASSWORD_FILE): required with "
+                    f"security protocol {self.security_protocol}"
+                )
+        return self
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL")
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
+    def secret(self) -> str | None:
+        """The SASL password, for the log redactor only."""
+        return None if self.sasl_password is None else self.sasl_password.get_secret_value()
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A TLS context trusting `ssl_cafile` (or the system CAs) when TLS is on."""
+        if not self.tls:
+            return None
+        cafile = None if self.ssl_cafile is None else str(self.ssl_cafile)
+        return create_ssl_context(cafile=cafile)
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for any aiokafka producer, consumer or admin client."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if self.sasl:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.secret()
+        return options
+
+    def faust_options(self) -> dict[str, Any]:
+        """The Faust app's broker URL and credentials (SASL and/or TLS)."""
+        urls = [f"kafka://{server.strip()}" for server in self.bootstrap.split(",")]
+        options: dict[str, Any] = {"broker": urls[0] if len(urls) == 1 else urls}
+        context = self.ssl_context()
+        if self.sasl:
+            options["broker_credentials"] = faust.SASLCredentials(
+                username=self.sasl_username,
+                password=self.secret(),
+                mechanism=self.sasl_mechanism,
+                ssl_context=context,
+            )
+        elif context is not None:
+            options["broker_credentials"] = faust.SSLCredentials(context)
+        return options
+
+    def masked(self) -> dict[str, object]:
+        """Settings for logs and banners: secrets replaced by '**********'."""
+        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+class WorkerSettings(KafkaSettings):
+    """Everything the daemon needs besides the contract configuration."""
+
+    app_id: str = "cds-hedger"
+    # Partitions of the internal topics (and of topics the worker creates);
+    # the unit of scale-out: more partitions, more workers.
+    partitions: int = Field(default=4, ge=1)
+    store: Literal["memory://"] = "memory://"  # see README: why not RocksDB
+    data_dir: str = "build/worker-data"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_bind: str = "127.0.0.1"
+    commit_interval: float = Field(default=0.5, gt=0)
+    # Agents process up to batch_size events at a time, waiting at most
+    # batch_wait seconds to fill a batch: throughput against latency.
+    batch_size: int = Field(default=500, ge=1)
+    batch_wait: float = Field(default=0.005, gt=0)
+    # How long a dead worker keeps its partitions before the group moves
+    # them: Faust's 60 s default would stall a restarted worker for a minute.
+    session_timeout: float = Field(default=10.0, gt=0)
+
+
+S = TypeVar("S", bound=KafkaSettings)
+
+
+def load_settings(cls: type[S], **given: Any) -> S:
+    """Settings from `given` (command-line values; None means not given) over the environment.
+
+    Raises `SettingsError` with one line naming the first bad setting.
+    """
+    values = {name: value for name, value in given.items() if value is not None}
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first error as `HEDGER_NAME: problem`, without the offending input if secret."""
+    error = exc.errors(include_url=False, include_context=False)[0]
+    loc = [str(part) for part in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:  # a model-level check: its message names the setting
+        return message
+    if loc[0] == "topics" and len(loc) > 1:
+        name = TOPIC_ENV_PREFIX + loc[1].upper()
+    else:
+        name = ENV_PREFIX + loc[0].upper()
+    message = message[0].lower() + message[1:]
+    if error["type"] == "literal_error" and isinstance(error.get("input"), str):
+        message += f", not {error['input']!r}"  # never a secret: those are free text
+    return f"{name}: {message}"
+
+
+def connection(kafka: KafkaSettings | str) -> KafkaSettings:
+    """Settings as given, or from a bare HOST:PORT (security from the environment)."""
+    if isinstance(kafka, KafkaSettings):
+        return kafka
+    return load_settings(KafkaSettings, bootstrap=kafka)

@@ -41,6 +41,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from streams.cli.common import free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_LOCAL = REPO_ROOT / "scripts" / "kafka-local"
 
@@ -61,23 +63,10 @@ def _port_free(port: int) -> bool:
 def free_port_pair(attempts: int = 50) -> tuple[int, int]:
     """Return ``(port, port + 1)``, both currently free on 127.0.0.1."""
     for _ in range(attempts):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         if port < 65535 and _port_free(port) and _port_free(port + 1):
             return port, port + 1
     raise RuntimeError("could not find two adjacent free TCP ports on 127.0.0.1")
-
-
-def free_port(exclude: tuple[int, ...] = ()) -> int:
-    """A currently free TCP port on 127.0.0.1, not one of ``exclude``."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port not in exclude:
-            return port
-    raise RuntimeError("could not find a free TCP port on 127.0.0.1")
 
 
 class LocalKafka:

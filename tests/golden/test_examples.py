@@ -14,7 +14,7 @@ COMPARE = SHARED / "tools" / "compare_orders.py"
 
 def hedger(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
+        [sys.executable, "-m", "streams", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

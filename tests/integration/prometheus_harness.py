@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from streams.cli.common import free_port
 
 # Grafana's variables, as the dashboard uses them, and what the tests put in
 # their place: every issuer, and windows that hold several 1 s scrapes.
@@ -56,13 +57,6 @@ def find_prometheus() -> str:
     if Path("/usr/bin/prometheus").is_file():
         return "/usr/bin/prometheus"
     raise PrometheusError("prometheus is not installed: run scripts/install-prometheus")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class LocalPrometheus:

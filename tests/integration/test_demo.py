@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from streams.cli.common import free_port
 from tests.factories import REPO
-from tests.integration.worker_harness import free_port
 
 pytestmark = pytest.mark.kafka
 
@@ -19,7 +19,7 @@ def test_demo_runs_the_loop_and_stops_cleanly() -> None:
         [
             sys.executable,
             "-m",
-            "streams.cli",
+            "streams",
             "demo",
             "--duration",
             "30",

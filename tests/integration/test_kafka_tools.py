@@ -1,4 +1,4 @@
-"""`publish` and `dump` (streams.kafka_io, streams.tools_cli) against the real local broker.
+"""`publish` and `dump` (streams.kafka_io, streams.cli.tools) against the real local broker.
 
 Expected values come from the example logs, read here with plain `json`, and
 the raw bytes on the wire are read back with a plain aiokafka consumer, so
@@ -21,6 +21,7 @@ from aiokafka.partitioner import murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.cli.tools import add_tool_commands
 from streams.kafka_io import (
     KafkaToolError,
     TopicNotFound,
@@ -29,8 +30,7 @@ from streams.kafka_io import (
     encode_value,
     publish_log,
 )
-from streams.replay import read_log
-from streams.tools_cli import add_tool_commands
+from streams.replay_log import read_log
 from tests.kafka_broker import LocalKafka, create_topic
 
 pytestmark = pytest.mark.kafka

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from streams.kafka_io import ensure_topics, publish_log
-from streams.replay import replay_files
+from streams.offline.replay import replay_files
 from streams.settings import load_config
 from tests.factories import EXAMPLES, REPO
 from tests.integration.prometheus_harness import LocalPrometheus, dashboard_queries
@@ -174,7 +174,7 @@ def test_sasl_password_never_reaches_a_log_line(kafka: LocalKafka, tmp_path: Pat
         [
             sys.executable,
             "-m",
-            "streams.cli",
+            "streams",
             "worker",
             "--config",
             str(CONFIG),

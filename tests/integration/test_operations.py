@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from streams.cli.ops import control_message, send_control
 from streams.kafka_io import dump_topic, ensure_topics, publish_log
-from streams.ops_cli import control_message, send_control
-from streams.replay import replay_files
+from streams.offline.replay import replay_files
 from streams.settings import load_config
 from tests.factories import REPO
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
@@ -149,7 +149,7 @@ def test_paper_venue_fills_close_orders_and_the_journal_replays_them(
         [
             sys.executable,
             "-m",
-            "streams.cli",
+            "streams",
             "paper-venue",
             "--bootstrap",
             kafka.bootstrap,

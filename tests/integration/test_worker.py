@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from streams.kafka_io import dump_topic, encode_value, ensure_topics, publish_log
-from streams.replay import replay_files
+from streams.offline.replay import replay_files
 from streams.settings import load_config
 from tests.factories import EXAMPLES, REPO
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle

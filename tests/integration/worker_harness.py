@@ -21,11 +21,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-
+from streams.cli.common import free_port
+from streams.kafka_io import committed_lag, lag_by_partition
 from tests.factories import REPO
-from tests.integration.prometheus_harness import free_port
 
 TOPIC_FIELDS = (
     "loan_bookings",
@@ -72,7 +70,7 @@ class WorkerProcess:
             [
                 sys.executable,
                 "-m",
-                "streams.cli",
+                "streams",
                 "worker",
                 "--config",
                 str(self.config),
@@ -145,42 +143,6 @@ class WorkerProcess:
         return "\n".join(
             p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log"))
         )
-
-
-async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    """Messages the group has not committed yet, over all partitions of `topics`."""
-    return sum((await lag_by_partition(bootstrap, group, topics)).values())
-
-
-async def lag_by_partition(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
-    """Uncommitted messages per "topic[partition]" (only those with any)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
-        ]
-        ends = await consumer.end_offsets(partitions)
-        lags = {}
-        for tp, end in ends.items():
-            meta = committed.get(tp)
-            behind = end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
-            if behind:
-                lags[f"{tp.topic}[{tp.partition}]"] = behind
-        return lags
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return consumer.partitions_for_topic(topic) or set()
 
 
 def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float = 1.0) -> None:

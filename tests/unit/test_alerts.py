@@ -3,7 +3,7 @@
 config/alerts.yml is loaded by config/prometheus.yml and mounted beside it by
 docker-compose.yml; every alert has a `promtool test rules` case in
 config/alerts.test.yml that sees it fire, and a README Runbook entry. Metric
-names are those of streams/metrics.py, save the ones other work is adding
+names are those of streams/observe/metrics.py, save the ones other work is adding
 (`PENDING_METRICS`), which must then not be defined yet under another type.
 """
 
@@ -30,7 +30,7 @@ from tests.unit.test_deploy_files import (
 ALERTS = ROOT / "config" / "alerts.yml"
 ALERT_TESTS = ROOT / "config" / "alerts.test.yml"
 README = ROOT / "README.md"
-# Gauges (0/1, or a Unix time) the alerts expect and other work adds to streams/metrics.py.
+# Gauges (0/1, or a Unix time) the alerts expect and other work adds to streams/observe/metrics.py.
 PENDING_METRICS = {
     "hedger_group_in_breach",
     "hedger_seller_blocked",
@@ -120,7 +120,9 @@ def test_alert_metric_names_exist_or_are_pending() -> None:
             if name in PENDING_METRICS:
                 assert defined.get(name) in (None, "gauge"), f"{name} must be a gauge"
                 continue
-            assert name in known, f"{rule['alert']}: {name} is not a metric of streams/metrics.py"
+            assert name in known, (
+                f"{rule['alert']}: {name} is not a metric of streams/observe/metrics.py"
+            )
     used = " ".join(rule["expr"] for rule in alert_rules())
     assert PENDING_METRICS <= set(re.findall(r"hedger_[a-z_]+", used))
 

@@ -3,7 +3,7 @@
 docker-compose.yml, the Dockerfile, config/prometheus.yml and the Grafana
 provisioning and dashboard are checked offline: ports, service names, mounted
 paths, the datasource uid, and every metric name the dashboard queries
-against the names `streams/metrics.py` defines. With promtool installed
+against the names `streams/observe/metrics.py` defines. With promtool installed
 (scripts/install-prometheus), the Prometheus config and every dashboard
 expression are also parsed by Prometheus itself; without it those two tests
 skip, except in CI (CI=true), where they fail.
@@ -25,8 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.settings import load_config
-from streams.worker_settings import TopicNames
+from streams.settings import TopicNames, load_config
 from tests.integration.prometheus_harness import dashboard_panels, dashboard_queries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +38,7 @@ DATASOURCES = ROOT / "config" / "grafana" / "provisioning" / "datasources" / "pr
 DASHBOARD_PROVIDERS = (
     ROOT / "config" / "grafana" / "provisioning" / "dashboards" / "cds-hedger.yaml"
 )
-METRICS_SOURCE = ROOT / "streams" / "metrics.py"
+METRICS_SOURCE = ROOT / "streams" / "observe" / "metrics.py"
 
 SERVICES = {"kafka", "hedger-worker", "publish-sample", "prometheus", "grafana"}
 WORKER = "hedger-worker"
@@ -186,7 +185,7 @@ def image_path_to_repo(path: str) -> Path | None:
 
 
 def defined_metrics() -> dict[str, str | None]:
-    """Metric names defined in streams/metrics.py, with their type where it can be told.
+    """Metric names defined in streams/observe/metrics.py, with their type where it can be told.
 
     Names are every `hedger_...` string literal; the type comes from the
     constructor the literal is the first argument of (Counter, Gauge,
@@ -465,7 +464,7 @@ def test_dashboard_metric_names_are_defined_by_the_code() -> None:
     assert "hedger_ready" in known and "hedger_orders_total" in known
     for title, expr in dashboard_queries(DASHBOARD):
         for name in re.findall(r"hedger_[a-z_]+", expr):
-            assert name in known, f"{title}: {name} is not a metric of streams/metrics.py"
+            assert name in known, f"{title}: {name} is not a metric of streams/observe/metrics.py"
 
 
 def test_dashboard_expressions_parse(tmp_path: Path) -> None:

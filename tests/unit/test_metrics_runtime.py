@@ -8,7 +8,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hedger.outcomes import Status
-from streams.metrics import Metrics
+from streams.observe.metrics import Metrics
 from tests.factories import example_config
 
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from hedger.engine import HedgingEngine
 from hedger.outcomes import Status
-from streams.paper_venue import plan_reports
+from streams.venue.paper_venue import plan_reports
 from tests.factories import booked, make_config
 
 

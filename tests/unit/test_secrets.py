@@ -7,8 +7,8 @@ import logging
 import structlog
 from pydantic import SecretStr
 
-from streams import logs
-from streams.worker_settings import WorkerSettings
+from streams.observe import logs
+from streams.settings import WorkerSettings
 
 SECRET = "correct-horse-battery-staple"  # noqa: S105 - a test value
 

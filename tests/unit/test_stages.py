@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hedger.decoding import parse_json
-from streams.envelopes import Source
-from streams.stages import BufferedTable, IssuerStage, LoanStage, Output, RouteStage, Tally
-from streams.worker_settings import TopicNames
+from streams.live.stages import BufferedTable, IssuerStage, LoanStage, Output, RouteStage
+from streams.observer import Origin, Tally
+from streams.settings import TopicNames
 from tests.factories import EXAMPLES, example_config
 
 TOPICS = TopicNames()
@@ -102,7 +102,7 @@ class Pipeline:
         while self.position["route"] < end:
             i = self.position["route"]
             topic, payload = self.inputs[i]
-            self.emit(i, [self.route.handle(Source(topic, 0, i), payload)])
+            self.emit(i, [self.route.handle(Origin(topic, 0, i), payload)])
             self.position["route"] += 1
             self.drain()
 

@@ -1,55 +1,60 @@
-"""The `hedger` command line: replay, check-config (and the daemon commands).
+"""`hedger replay` and `hedger check-config`: the offline commands.
 
-Owns: argument parsing, exit codes and terminal output. Each command parses
-its arguments, builds the adapters and calls the core; no business rule
-lives here. Imports the standard library, rich and `streams`/`hedger`.
+Owns: their arguments and terminal output (progress bar, summary tables);
+the work is done by `streams.offline.replay` and `streams.settings`. Imports
+the standard library, rich, prometheus_client's text writer, `hedger.config`
+and `streams` (never the live worker).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import write_to_textfile
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hedger.config import ConfigError
-from streams.daemon_cli import add_commands
-from streams.demo import add_demo_command
-from streams.ops_cli import add_ops_commands
-from streams.replay import CorruptLog, replay_files
-from streams.report import orders_table, print_summary, terminal
+from streams.cli.common import (
+    DEFAULT_CONFIG,
+    EXIT_CORRUPT_LOG,
+    EXIT_OK,
+    Commands,
+    fail,
+)
+from streams.observe.metrics import Metrics
+from streams.offline.replay import replay_files
+from streams.offline.report import orders_table, print_summary, terminal
+from streams.replay_log import CorruptLog
 from streams.settings import load_config, load_config_with_warnings
-from streams.tools_cli import add_tool_commands
-
-EXIT_OK = 0
-EXIT_USAGE = 2  # bad arguments, missing files, invalid configuration
-EXIT_CORRUPT_LOG = 3
-
-DEFAULT_CONFIG = "config/hedger.toml"
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> int:
-    """Print an error on stderr and return the exit code."""
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    return code
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    """`hedger replay LOG`: the offline kernel over a recorded log."""
+def run_replay(
+    config_path: str | Path,
+    log_path: str | Path,
+    orders_out: str | Path,
+    dead_letters_out: str | Path,
+    *,
+    control: bool = False,
+    metrics_out: str | None = None,
+    sellers_out: str | None = None,
+    quiet: bool = False,
+) -> int:
+    """Replay a log file with the offline kernel; print the summary; return the exit code."""
     try:
-        config = load_config(args.config)
+        config = load_config(config_path)
     except ConfigError as exc:
         return fail(str(exc))
-    log = Path(args.log)
+    log = Path(log_path)
     if not log.is_file():
         return fail(f"{log}: no such log file")
     console = terminal()
     progress: Progress | None = None
     on_line: Callable[[int], None] | None = None
-    if sys.stderr.isatty() and not args.quiet:
+    if sys.stderr.isatty() and not quiet:
         total = sum(1 for _ in log.open("rb"))
         progress = Progress(
             TextColumn("replaying"),
@@ -68,20 +73,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         progress.start()
     metrics = None
-    if args.metrics_out:
-        from streams.metrics import Metrics
-
+    if metrics_out:
         metrics = Metrics(config, clock=None)  # offline: no wall clock, no lag or latency
     try:
         engine, stats = replay_files(
             config,
             log,
-            Path(args.orders_out),
-            Path(args.dead_letters_out),
+            Path(orders_out),
+            Path(dead_letters_out),
             on_line,
             metrics,
-            args.control,
-            Path(args.sellers_out) if args.sellers_out else None,
+            control,
+            Path(sellers_out) if sellers_out else None,
         )
     except CorruptLog as exc:
         return fail(f"{log}: corrupt log at {exc}", EXIT_CORRUPT_LOG)
@@ -92,18 +95,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.stop()
-    if metrics is not None:
-        from prometheus_client import write_to_textfile
-
-        write_to_textfile(args.metrics_out, metrics.registry)
-    if not args.quiet:
+    if metrics is not None and metrics_out:
+        write_to_textfile(metrics_out, metrics.registry)
+    if not quiet:
         if stats.recent_orders:
             console.print(orders_table(list(stats.recent_orders), "Orders (latest)"))
         print_summary(
             console,
             stats,
             engine.views(),
-            config.is_halted,
+            stats.halted(engine),
             engine.group_views(),
             engine.seller_report(),
             engine.expired_open(),
@@ -111,11 +112,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
         n_orders = sum(stats.orders.values())
         console.print(
             f"{stats.lines:,} lines: {n_orders:,} orders and {stats.cancels:,} cancel requests "
-            f"→ {args.orders_out}, "
-            f"{sum(stats.dead_letters.values()):,} dead letters → {args.dead_letters_out}",
+            f"→ {orders_out}, "
+            f"{sum(stats.dead_letters.values()):,} dead letters → {dead_letters_out}",
             highlight=False,
         )
     return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """`hedger replay LOG`: the offline kernel over a recorded log."""
+    return run_replay(
+        args.config,
+        args.log,
+        args.orders_out,
+        args.dead_letters_out,
+        control=args.control,
+        metrics_out=args.metrics_out,
+        sellers_out=args.sellers_out,
+        quiet=args.quiet,
+    )
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -141,13 +156,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every `hedger` command."""
-    parser = argparse.ArgumentParser(
-        prog="hedger", description="CDS hedging bot for issuer concentration limits."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def add_replay_commands(commands: Commands) -> None:
+    """Register `replay` and `check-config` on the `hedger` parser."""
     replay = commands.add_parser("replay", help="replay a recorded event log offline")
     replay.add_argument("log", help="replay log (JSON lines of {topic, key, value})")
     replay.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration")
@@ -168,21 +178,3 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file")
     check.set_defaults(func=cmd_check_config)
-
-    add_commands(commands)
-    add_tool_commands(commands)
-    add_ops_commands(commands)
-    add_demo_command(commands)
-
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `hedger` console script."""
-    args = build_parser().parse_args(argv)
-    code: int = args.func(args)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

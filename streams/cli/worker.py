@@ -1,8 +1,9 @@
 """`hedger worker`: the live daemon on Kafka.
 
-Owns: parsing the worker's arguments into `WorkerSettings`, creating missing
-topics, and running the Faust worker until SIGTERM/SIGINT. Imports faust,
-aiokafka and `streams`.
+Owns: parsing the worker's arguments into `WorkerSettings` (flags over
+`HEDGER_*` over defaults), creating missing topics, and running the Faust
+worker until SIGTERM/SIGINT. Imports faust, `hedger.config` and `streams`
+(`settings`, `kafka_io`, `observe.logs`, `live.app`, `cli.common`).
 """
 
 from __future__ import annotations
@@ -11,55 +12,34 @@ import argparse
 import asyncio
 import gc
 import logging
-from typing import Any
 
 import faust
 
 from hedger.config import ConfigError
-from streams import logs
-from streams.app import Worker
+from streams.cli.common import (
+    DEFAULT_CONFIG,
+    Commands,
+    add_kafka_arguments,
+    fail,
+    kafka_settings,
+)
 from streams.kafka_io import ensure_topics
-from streams.settings import load_config
-from streams.worker_settings import TopicNames, WorkerSettings
-
-
-def client_security(settings: WorkerSettings) -> dict[str, Any]:
-    """aiokafka keyword arguments for the configured security protocol."""
-    if not settings.security_protocol.startswith("SASL"):
-        return {"security_protocol": settings.security_protocol}
-    assert settings.sasl_password is not None
-    return {
-        "security_protocol": settings.security_protocol,
-        "sasl_mechanism": settings.sasl_mechanism,
-        "sasl_plain_username": settings.sasl_username,
-        "sasl_plain_password": settings.sasl_password.get_secret_value(),
-    }
-
-
-def worker_settings(args: argparse.Namespace) -> WorkerSettings:
-    """Command-line values over `HEDGER_*` environment variables over defaults."""
-    given: dict[str, Any] = {"bootstrap": args.bootstrap}
-    for name in ("metrics_port", "metrics_bind", "partitions", "app_id", "data_dir"):
-        value = getattr(args, name, None)
-        if value is not None:
-            given[name] = value
-    return WorkerSettings(**given)
+from streams.live.app import Worker
+from streams.observe import logs
+from streams.settings import SettingsError, TopicNames, WorkerSettings, load_config
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
-    from streams.cli import fail
-
     try:
         config = load_config(args.config)
-    except ConfigError as exc:
+        settings = worker_settings(args)
+    except (ConfigError, SettingsError) as exc:
         return fail(str(exc))
-    settings = worker_settings(args)
-    secret = settings.sasl_password.get_secret_value() if settings.sasl_password else None
     logs.configure(
         json=args.log_format == "json" if args.log_format else None,
         level=args.log_level,
-        secrets=[secret],
+        secrets=[settings.secret()],
     )
     log = logs.get_logger("hedger.worker")
     log.info("worker.starting", config=str(args.config), settings=settings.masked())
@@ -68,7 +48,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         loop.run_until_complete(
             ensure_topics(
-                settings.bootstrap,
+                settings,
                 [
                     topics.loan_bookings,
                     topics.cds_executions,
@@ -77,7 +57,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     topics.control,
                 ],
                 settings.partitions,
-                **client_security(settings),
             )
         )
     except Exception as exc:  # any connection failure ends the same way
@@ -126,11 +105,20 @@ def quiet_libraries(level: str) -> None:
         logging.getLogger(name).setLevel(level.upper())
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the daemon commands on the `hedger` parser."""
+def worker_settings(args: argparse.Namespace) -> WorkerSettings:
+    """Command-line values over `HEDGER_*` environment variables over defaults."""
+    given = {
+        name: getattr(args, name, None)
+        for name in ("metrics_port", "metrics_bind", "partitions", "app_id", "data_dir")
+    }
+    return kafka_settings(args, WorkerSettings, **given)
+
+
+def add_worker_command(commands: Commands) -> None:
+    """Register `worker` on the `hedger` parser."""
     worker = commands.add_parser("worker", help="run the live daemon on Kafka")
-    worker.add_argument("--config", default="config/hedger.toml", help="TOML configuration")
-    worker.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka HOST:PORT")
+    worker.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration")
+    add_kafka_arguments(worker)
     worker.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
     worker.add_argument("--metrics-bind", help="address for /metrics (default 127.0.0.1)")
     worker.add_argument("--partitions", type=int, help="partitions of the internal topics")

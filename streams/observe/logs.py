@@ -4,7 +4,7 @@ Owns: logging configuration for the bot and for the libraries under it
 (Faust, aiokafka go through the same renderer), the redaction of secrets from
 every line, and `LogObserver`, which writes one INFO line per order and one
 WARNING per dead letter — never an INFO line per event. Imports structlog,
-the standard library, `hedger` and `streams.envelopes`.
+the standard library, `hedger` and `streams.observer`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from hedger.control import ControlCommand
 from hedger.issuer import RiskView
 from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder
-from streams.envelopes import Source
-from streams.stages import DeadLettered, NullObserver
+from streams.observer import DeadLettered, NullObserver, Origin
 
 REDACTED = "**********"
 
@@ -134,7 +133,7 @@ class LogObserver(NullObserver):
             offset=dead.source.offset,
         )
 
-    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
+    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Origin) -> None:
         for order in orders:
             self.log.info(
                 "order.emitted",

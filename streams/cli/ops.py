@@ -1,8 +1,10 @@
 """Operator commands: `hedger control` (the kill switch) and `hedger paper-venue`.
 
 Owns: their arguments, the control message they publish, and running the
-paper venue until Ctrl-C/SIGTERM or `--duration`. Imports aiokafka, rich, the
-standard library and `streams`/`hedger`.
+paper venue until Ctrl-C/SIGTERM or `--duration`; connection and topic names
+come from `streams.settings` (flags over `HEDGER_*` over defaults). Imports
+aiokafka, rich, the standard library, `hedger.control` and `streams`
+(`cli.common`, `settings`, `venue.paper_venue`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import signal
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -19,8 +20,17 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
 
-from hedger.control import CONTROL_COMMANDS, CONTROL_TOPIC
-from streams.paper_venue import run_venue
+from hedger.control import CONTROL_COMMANDS
+from streams.cli.common import (
+    EXIT_OK,
+    Commands,
+    add_kafka_arguments,
+    fail,
+    kafka_settings,
+    stop_event,
+)
+from streams.settings import KafkaSettings, SettingsError, connection
+from streams.venue.paper_venue import run_venue
 
 
 def control_message(command: str, issuer: str | None, operator: str, reason: str) -> dict[str, Any]:
@@ -39,8 +49,13 @@ def control_message(command: str, issuer: str | None, operator: str, reason: str
     return value
 
 
-async def send_control(bootstrap: str, topic: str, value: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def send_control(
+    kafka: KafkaSettings | str, topic: str | None, value: dict[str, Any]
+) -> None:
+    """Publish a control command (to the settings' control topic unless `topic` is given)."""
+    kafka = connection(kafka)
+    topic = topic or kafka.topics.control
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
     try:
         key = value.get("issuer_id", "*").encode()
@@ -51,38 +66,33 @@ async def send_control(bootstrap: str, topic: str, value: dict[str, Any]) -> Non
 
 def cmd_control(args: argparse.Namespace) -> int:
     """`hedger control halt|resume`: send a kill-switch command."""
-    from streams.cli import fail
-
+    try:
+        kafka = kafka_settings(args, KafkaSettings)
+    except SettingsError as exc:
+        return fail(str(exc))
     try:
         value = control_message(args.action, args.issuer, args.operator, args.reason)
-        asyncio.run(send_control(args.bootstrap, args.topic, value))
+        asyncio.run(send_control(kafka, args.topic, value))
     except Exception as exc:  # validation or Kafka: one message either way
         return fail(f"control command not sent: {exc}")
     target = args.issuer or "all issuers"
     Console().print(
         f"{args.action} sent for {target} by {args.operator}: {args.reason}", highlight=False
     )
-    return 0
-
-
-def stop_event(duration: float = 0) -> asyncio.Event:
-    """An event set by Ctrl-C, SIGTERM or, if given, after `duration` seconds."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if duration:
-        loop.call_later(duration, stop.set)
-    return stop
+    return EXIT_OK
 
 
 def cmd_paper_venue(args: argparse.Namespace) -> int:
     """`hedger paper-venue`: answer the bot's orders until stopped."""
+    try:
+        kafka = kafka_settings(args, KafkaSettings)
+    except SettingsError as exc:
+        return fail(str(exc))
 
     async def main() -> int:
         stop = stop_event(args.duration)
         return await run_venue(
-            args.bootstrap,
+            kafka,
             orders_topic=args.orders_topic,
             executions_topic=args.executions_topic,
             seed=args.seed,
@@ -93,26 +103,26 @@ def cmd_paper_venue(args: argparse.Namespace) -> int:
 
     answered = asyncio.run(main())
     Console().print(f"paper venue: answered {answered} orders", highlight=False)
-    return 0
+    return EXIT_OK
 
 
-def add_ops_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_ops_commands(commands: Commands) -> None:
     """Register `control` and `paper-venue` on the `hedger` parser."""
     control = commands.add_parser("control", help="halt or resume hedging (kill switch)")
     control.add_argument("action", choices=["halt", "resume"])
     control.add_argument("--issuer", help="one issuer (default: all issuers)")
     control.add_argument("--reason", required=True, help="why: shown in metrics and logs")
     control.add_argument("--operator", default=getpass.getuser(), help="who (default: $USER)")
-    control.add_argument("--bootstrap", default="127.0.0.1:9092")
-    control.add_argument("--topic", default=CONTROL_TOPIC)
+    add_kafka_arguments(control)
+    control.add_argument("--topic", help="control topic (default: HEDGER_TOPIC_CONTROL)")
     control.set_defaults(func=cmd_control)
 
     venue = commands.add_parser("paper-venue", help="simulated venue answering the orders")
-    venue.add_argument("--bootstrap", default="127.0.0.1:9092")
+    add_kafka_arguments(venue)
     venue.add_argument("--seed", type=int, default=7)
     venue.add_argument("--fill-ratio", type=float, default=0.9, help="share of orders filled")
     venue.add_argument("--latency-ms", type=int, default=200, help="delay before each report")
-    venue.add_argument("--orders-topic", default="cds-hedge-orders")
-    venue.add_argument("--executions-topic", default="cds-executions")
+    venue.add_argument("--orders-topic", help="default: HEDGER_TOPIC_ORDERS")
+    venue.add_argument("--executions-topic", help="default: HEDGER_TOPIC_CDS_EXECUTIONS")
     venue.add_argument("--duration", type=float, default=0, help="stop after S seconds")
     venue.set_defaults(func=cmd_paper_venue)

@@ -1,8 +1,8 @@
 """Human-readable summaries for the terminal: per-issuer risk and replay counts.
 
-Owns: rendering `RiskView`s, groups, sellers and `ReplayStats` as rich tables. Presentation
-only; figures come from the core. Imports rich, the standard library and
-`hedger`/`streams.replay`.
+Owns: rendering `RiskView`s, groups, sellers and `ReplayStats` as rich
+tables. Presentation only; figures come from the core. Imports rich, the
+standard library, `hedger` and `streams.offline.replay`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hedger.issuer import RiskView
 from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder
 from hedger.sellers import SellerStatus
-from streams.replay import ReplayStats
+from streams.offline.replay import ReplayStats
 
 
 def _money(value: Decimal) -> str:

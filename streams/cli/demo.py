@@ -5,9 +5,11 @@ venue; publishing the sample booking log at a pace a person can follow; the
 live view (per-issuer residual against limit, recent orders and fills,
 events per second, read from the worker's /metrics and the order and
 execution topics); and stopping everything on Ctrl-C or after --duration.
-Without Java it says so and runs the offline replay instead. Imports
-aiokafka, rich, prometheus_client's parser, the standard library and
-`streams`.
+Without Java it says so and runs the offline replay instead. Topic names
+come from `streams.settings` (`HEDGER_TOPIC_*`, passed on to the worker it
+starts); the broker is the local one it starts (PLAINTEXT). Imports aiokafka,
+rich, prometheus_client's parser, the standard library and `streams`
+(`cli.common`, `cli.replay`, `settings`, `venue.paper_venue`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from streams.ops_cli import stop_event
-from streams.paper_venue import run_venue
+from streams.cli.common import Commands, fail, free_port, stop_event
+from streams.cli.replay import run_replay
+from streams.settings import KafkaSettings, SettingsError, load_settings
+from streams.venue.paper_venue import run_venue
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "desk-day.jsonl"
 BAR = 24
 
@@ -49,14 +53,6 @@ def _kafka_local(*args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=300,
     )
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class View:
@@ -162,14 +158,14 @@ class View:
 
 
 async def _follow(
-    bootstrap: str,
+    kafka: KafkaSettings,
     topic: str,
     sink: deque[dict[str, Any]],
     view: View,
     counter: str,
     stop: asyncio.Event,
 ) -> None:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(topic, **kafka.client_options(), auto_offset_reset="earliest")
     await consumer.start()
     try:
         while not stop.is_set():
@@ -186,8 +182,8 @@ async def _follow(
         await consumer.stop()
 
 
-async def _publish(bootstrap: str, rate: float, view: View, stop: asyncio.Event) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def _publish(kafka: KafkaSettings, rate: float, view: View, stop: asyncio.Event) -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
     try:
         for line in SAMPLE.read_text().splitlines():
@@ -199,7 +195,7 @@ async def _publish(bootstrap: str, rate: float, view: View, stop: asyncio.Event)
             value = record["value"]
             payload = value.encode() if isinstance(value, str) else json.dumps(value).encode()
             await producer.send_and_wait(
-                "loan-bookings", payload, key=str(record.get("key")).encode()
+                kafka.topics.loan_bookings, payload, key=str(record.get("key")).encode()
             )
             view.published += 1
             await asyncio.sleep(1 / rate)
@@ -208,20 +204,19 @@ async def _publish(bootstrap: str, rate: float, view: View, stop: asyncio.Event)
 
 
 async def _run(
-    args: argparse.Namespace, bootstrap: str, metrics_url: str, console: Console
+    args: argparse.Namespace, kafka: KafkaSettings, metrics_url: str, console: Console
 ) -> None:
     stop = stop_event(args.duration)
     view = View()
+    topics = kafka.topics
     tasks = [
         asyncio.create_task(
-            run_venue(bootstrap, seed=args.seed, fill_ratio=0.85, latency_ms=300, stop=stop)
+            run_venue(kafka, seed=args.seed, fill_ratio=0.85, latency_ms=300, stop=stop)
         ),
-        asyncio.create_task(_publish(bootstrap, args.rate, view, stop)),
+        asyncio.create_task(_publish(kafka, args.rate, view, stop)),
+        asyncio.create_task(_follow(kafka, topics.orders, view.orders, view, "order_count", stop)),
         asyncio.create_task(
-            _follow(bootstrap, "cds-hedge-orders", view.orders, view, "order_count", stop)
-        ),
-        asyncio.create_task(
-            _follow(bootstrap, "cds-executions", view.fills, view, "report_count", stop)
+            _follow(kafka, topics.cds_executions, view.fills, view, "report_count", stop)
         ),
     ]
     start = time.monotonic()
@@ -252,42 +247,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "[yellow]Java is not installed, so no local Kafka can run here:[/] "
             "showing the offline replay of the sample log instead."
         )
-        from streams.cli import main
-
         out = REPO / "build"
         out.mkdir(exist_ok=True)
-        return main(
-            [
-                "replay",
-                str(SAMPLE),
-                "--config",
-                args.config,
-                "--orders-out",
-                str(out / "orders.jsonl"),
-                "--dead-letters-out",
-                str(out / "dead-letters.jsonl"),
-            ]
-        )
+        return run_replay(args.config, SAMPLE, out / "orders.jsonl", out / "dead-letters.jsonl")
     kafka_dir = REPO / "build" / "demo-kafka"
     shutil.rmtree(kafka_dir, ignore_errors=True)  # a fresh cluster: the demo starts clean
-    port = args.kafka_port or _free_port()
+    port = args.kafka_port or free_port()
+    try:
+        # the broker started here: plain text on localhost; topic names from HEDGER_TOPIC_*
+        kafka = load_settings(
+            KafkaSettings, bootstrap=f"127.0.0.1:{port}", security_protocol="PLAINTEXT"
+        )
+    except SettingsError as exc:
+        return fail(str(exc))
     console.print(f"starting Kafka on 127.0.0.1:{port} (scripts/kafka-local) ...")
     started = _kafka_local("start", "--port", str(port), "--dir", str(kafka_dir))
     if started.returncode != 0:
         console.print(f"[red]Kafka did not start:[/]\n{started.stderr[-2000:]}")
         return 1
-    bootstrap = f"127.0.0.1:{port}"
     worker_log = (REPO / "build" / "demo-worker.log").open("wb")
     worker = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "streams.cli",
+            "streams",
             "worker",
             "--config",
             args.config,
             "--bootstrap",
-            bootstrap,
+            kafka.bootstrap,
+            "--security-protocol",
+            kafka.security_protocol,
             "--metrics-port",
             str(args.metrics_port),
             "--data-dir",
@@ -316,7 +306,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"worker ready: {metrics_url}/metrics  (logs: build/demo-worker.log); "
             "paper venue answering; publishing the sample log. Ctrl-C stops."
         )
-        asyncio.run(_run(args, bootstrap, metrics_url + "/metrics", console))
+        asyncio.run(_run(args, kafka, metrics_url + "/metrics", console))
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -328,7 +318,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_demo_command(commands: Commands) -> None:
     """Register `hedger demo`."""
     demo = commands.add_parser("demo", help="Kafka + worker + paper venue, watched live")
     demo.add_argument("--config", default=str(REPO / "config" / "hedger.toml"))

@@ -4,7 +4,7 @@ Owns: every metric name and label, the bound on issuer labels, and the
 `Metrics` observer that the worker's stages and the offline replay call.
 Runtime figures only the worker has (consumer lag, recovery, commit age)
 are read at scrape time by `WorkerCollector`. Imports prometheus_client,
-the standard library, `hedger` and `streams.envelopes`.
+the standard library, `hedger` and `streams.observer`.
 
 Label cardinality: `issuer` takes the configured issuers plus at most
 `MAX_UNLISTED_ISSUERS` others, first seen first served; later unlisted issuers
@@ -37,8 +37,7 @@ from hedger.control import ControlCommand
 from hedger.issuer import RiskView
 from hedger.orders import HedgeOrder
 from hedger.outcomes import Status
-from streams.envelopes import Source
-from streams.stages import DeadLettered, NullObserver
+from streams.observer import DeadLettered, NullObserver, Origin
 
 # `*_created` series double the exposition for nothing a dashboard uses.
 disable_created_metrics()
@@ -210,7 +209,7 @@ class Metrics(NullObserver):
     def on_dead_letter(self, dead: DeadLettered) -> None:
         self.dead_letters.labels(dead.reason, dead.stage).inc()
 
-    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
+    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Origin) -> None:
         fx = self.config.fx
         for order in orders:
             labels = (order.side.value, order.reason.value)

@@ -1,9 +1,11 @@
 """The Faust application of the live worker: topics, tables and three agents.
 
-Owns: wiring `streams.stages` to Kafka — which topic feeds which stage, the
-changelog-backed tables each stage writes, and sending the stages' outputs.
-Agents only translate messages and call the stages; no business rule lives
-here. Imports faust and `streams`.
+Owns: wiring `streams.live.stages` to Kafka — which topic feeds which stage,
+the changelog-backed tables each stage writes, and sending the stages'
+outputs — and the Faust settings of the app (connection and credentials
+come from `streams.settings`). Agents only translate messages and call the
+stages; no business rule lives here. Imports faust, `hedger.config`,
+`streams.settings`, `streams.observer`, `streams.observe` and `streams.live`.
 
 Topology (SPEC §1 splits the state by loan and by issuer):
 
@@ -25,20 +27,12 @@ from faust.sensors import Sensor
 from faust.types import EventT
 
 from hedger.config import HedgerConfig
-from streams.envelopes import Source
-from streams.http import make_app, serve
-from streams.logs import LogObserver, get_logger
-from streams.metrics import Metrics, WorkerCollector
-from streams.stages import (
-    BufferedTable,
-    FanOut,
-    IssuerStage,
-    LoanStage,
-    Observer,
-    Output,
-    RouteStage,
-)
-from streams.worker_settings import WorkerSettings
+from streams.live.stages import BufferedTable, IssuerStage, LoanStage, Output, RouteStage
+from streams.observe.http import make_app, serve
+from streams.observe.logs import LogObserver, get_logger
+from streams.observe.metrics import Metrics, WorkerCollector
+from streams.observer import FanOut, Observer, Origin
+from streams.settings import WorkerSettings
 
 RAW: dict[str, Any] = {
     "key_type": bytes,
@@ -53,7 +47,7 @@ TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
 def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
     """Faust settings from the worker settings (explained where not obvious)."""
     options: dict[str, Any] = {
-        "broker": f"kafka://{settings.bootstrap}",
+        **settings.faust_options(),  # broker URL and SASL/TLS credentials
         "store": settings.store,
         "datadir": settings.data_dir,
         "topic_partitions": settings.partitions,
@@ -70,14 +64,6 @@ def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
         "worker_redirect_stdouts": False,
         "producer_acks": -1,
     }
-    if settings.security_protocol.startswith("SASL"):
-        assert settings.sasl_username is not None and settings.sasl_password is not None
-        options["broker_credentials"] = faust.SASLCredentials(
-            username=settings.sasl_username,
-            password=settings.sasl_password.get_secret_value(),
-            mechanism=settings.sasl_mechanism,
-            ssl_context=None,
-        )
     return options
 
 
@@ -221,7 +207,7 @@ class Worker:
             for event in events:
                 message = event.message
                 stamp = int(message.timestamp * 1000) if message.timestamp else None
-                source = Source(message.topic, message.partition, message.offset, stamp)
+                source = Origin(message.topic, message.partition, message.offset, stamp)
                 outputs.append(self.route.handle(source, message.value))
             await self._send(outputs)
             self._track(events)
@@ -229,7 +215,7 @@ class Worker:
     async def _control(self, stream: Any) -> None:
         async for event in stream.events():  # rare: no batching
             message = event.message
-            source = Source(message.topic, message.partition, message.offset)
+            source = Origin(message.topic, message.partition, message.offset)
             await self._send(self.route.handle_control(source, message.value))
 
     async def _loans(self, stream: Any) -> None:

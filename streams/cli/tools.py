@@ -1,8 +1,10 @@
 """The `hedger publish` and `hedger dump` commands: replay logs to and from Kafka.
 
-Owns: their arguments, exit codes and terminal output; the work is done by
-`streams.kafka_io`. `add_tool_commands` adds them to the `hedger` parser.
-Imports the standard library, rich, aiokafka's errors and `streams`.
+Owns: their arguments and terminal output; the work is done by
+`streams.kafka_io`, the connection comes from `streams.settings` (flags over
+`HEDGER_*` over defaults). `add_tool_commands` adds them to the `hedger`
+parser. Imports the standard library, rich, aiokafka's errors and `streams`
+(`cli.common`, `kafka_io`, `replay_log`, `offline.report`, `settings`).
 """
 
 from __future__ import annotations
@@ -12,22 +14,22 @@ import asyncio
 from pathlib import Path
 
 from aiokafka.errors import KafkaError
-from rich.console import Console
 from rich.table import Table
 
+from streams.cli.common import (
+    EXIT_CORRUPT_LOG,
+    EXIT_KAFKA,
+    EXIT_OK,
+    EXIT_USAGE,
+    Commands,
+    add_kafka_arguments,
+    fail,
+    kafka_settings,
+)
 from streams.kafka_io import KafkaToolError, TopicNotFound, dump_topic, publish_log
-from streams.replay import CorruptLog
-from streams.report import terminal
-
-EXIT_OK = 0
-EXIT_KAFKA = 1  # the broker failed or refused (unreachable, create failed, stalled)
-EXIT_USAGE = 2  # bad arguments, missing files, a topic that does not exist
-EXIT_CORRUPT_LOG = 3
-
-
-def _fail(message: str, code: int) -> int:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return code
+from streams.offline.report import terminal
+from streams.replay_log import CorruptLog
+from streams.settings import KafkaSettings, SettingsError
 
 
 def _topic_map(pairs: list[str] | None) -> dict[str, str]:
@@ -44,18 +46,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
     """`hedger publish LOG`: produce a replay log's records to their topics."""
     log = Path(args.log)
     if not log.is_file():
-        return _fail(f"{log}: no such log file", EXIT_USAGE)
+        return fail(f"{log}: no such log file", EXIT_USAGE)
     if args.partitions is not None and args.partitions < 1:
-        return _fail("--partitions must be at least 1", EXIT_USAGE)
+        return fail("--partitions must be at least 1", EXIT_USAGE)
     try:
         rename = _topic_map(args.rename)
-    except ValueError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        kafka = kafka_settings(args, KafkaSettings)
+    except (ValueError, SettingsError) as exc:
+        return fail(str(exc), EXIT_USAGE)
     try:
         stats = asyncio.run(
             publish_log(
                 log,
-                args.bootstrap,
+                kafka,
                 topics=set(args.topic) if args.topic else None,
                 create_partitions=args.partitions,
                 topic_map=rename,
@@ -63,16 +66,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
             )
         )
     except CorruptLog as exc:
-        return _fail(f"{log}: corrupt log at {exc}; nothing published", EXIT_CORRUPT_LOG)
+        return fail(f"{log}: corrupt log at {exc}; nothing published", EXIT_CORRUPT_LOG)
     except UnicodeDecodeError as exc:
-        return _fail(f"{log}: not UTF-8 text: {exc}; nothing published", EXIT_CORRUPT_LOG)
+        return fail(f"{log}: not UTF-8 text: {exc}; nothing published", EXIT_CORRUPT_LOG)
     except OSError as exc:
-        return _fail(f"cannot read {log}: {exc}", EXIT_USAGE)
+        return fail(f"cannot read {log}: {exc}", EXIT_USAGE)
     except (KafkaError, KafkaToolError) as exc:
-        message = f"publishing to {args.bootstrap} failed: {exc}"
-        return _fail(message, EXIT_KAFKA)
+        message = f"publishing to {kafka.bootstrap} failed: {exc}"
+        return fail(message, EXIT_KAFKA)
     console = terminal()
-    table = Table(title=f"Published to {args.bootstrap}", title_justify="left")
+    table = Table(title=f"Published to {kafka.bootstrap}", title_justify="left")
     table.add_column("topic")
     table.add_column("messages", justify="right")
     for topic, count in sorted(stats.published.items()):
@@ -80,7 +83,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         table.add_row(f"{topic}{created}", f"{count:,}")
     console.print(table)
     skipped = sum(stats.skipped.values())
-    summary = f"{log}: {stats.total:,} messages → {args.bootstrap}"
+    summary = f"{log}: {stats.total:,} messages → {kafka.bootstrap}"
     if skipped:
         summary += f", {skipped:,} lines of other topics skipped"
     console.print(summary, highlight=False)
@@ -90,24 +93,26 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_dump(args: argparse.Namespace) -> int:
     """`hedger dump TOPIC`: write a topic's messages as a replay log."""
     try:
-        count = asyncio.run(
-            dump_topic(args.topic, args.bootstrap, Path(args.out), journal=args.journal)
-        )
+        kafka = kafka_settings(args, KafkaSettings)
+    except SettingsError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    try:
+        count = asyncio.run(dump_topic(args.topic, kafka, Path(args.out), journal=args.journal))
     except TopicNotFound as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return fail(str(exc), EXIT_USAGE)
     except (KafkaError, KafkaToolError) as exc:
-        return _fail(f"dumping {args.topic} failed: {exc}", EXIT_KAFKA)
+        return fail(f"dumping {args.topic} failed: {exc}", EXIT_KAFKA)
     except OSError as exc:
-        return _fail(f"cannot write {args.out}: {exc}", EXIT_USAGE)
+        return fail(f"cannot write {args.out}: {exc}", EXIT_USAGE)
     terminal().print(f"{count:,} messages of {args.topic} → {args.out}", highlight=False)
     return EXIT_OK
 
 
-def add_tool_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_tool_commands(commands: Commands) -> None:
     """Add `publish` and `dump` to the `hedger` subcommands."""
     publish = commands.add_parser("publish", help="produce a replay log's records to Kafka")
     publish.add_argument("log", help="replay log (JSON lines of {topic, key, value})")
-    publish.add_argument("--bootstrap", required=True, metavar="HOST:PORT")
+    add_kafka_arguments(publish)
     publish.add_argument(
         "--topic",
         action="append",
@@ -133,7 +138,7 @@ def add_tool_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
 
     dump = commands.add_parser("dump", help="write a Kafka topic as a replay log")
     dump.add_argument("topic")
-    dump.add_argument("--bootstrap", required=True, metavar="HOST:PORT")
+    add_kafka_arguments(dump)
     dump.add_argument("--out", required=True, metavar="FILE", help="replay log to write")
     dump.add_argument(
         "--journal",

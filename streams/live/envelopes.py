@@ -3,7 +3,7 @@
 Owns: the JSON shape of `hedger-loans`/`hedger-journal` entries — the input
 topic, the original event object and where it came from — and of the
 records on `hedger-dead-letters`, which keep the original payload byte for
-byte. Imports the standard library only.
+byte. Imports the standard library and `streams.observer` (for `Origin`).
 """
 
 from __future__ import annotations
@@ -12,14 +12,7 @@ import base64
 import json
 from typing import Any, NamedTuple
 
-
-class Source(NamedTuple):
-    """Where an input event was read: topic, partition, offset, Kafka timestamp."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None = None  # for the event-in -> order-out latency
+from streams.observer import Origin
 
 
 class Entry(NamedTuple):
@@ -30,7 +23,7 @@ class Entry(NamedTuple):
     # dead letter can quote it byte for byte, and `hedger dump` writes it as
     # a raw-string value that `hedger replay` parses like the original.
     value: str
-    source: Source
+    source: Origin
 
 
 def encode_entry(entry: Entry) -> bytes:
@@ -44,13 +37,13 @@ def encode_entry(entry: Entry) -> bytes:
 def decode_entry(payload: bytes) -> Entry:
     """Inverse of `encode_entry` (payloads written by the worker itself)."""
     data = json.loads(payload)
-    return Entry(data["topic"], data["value"], Source(*data["source"]))
+    return Entry(data["topic"], data["value"], Origin(*data["source"]))
 
 
 def dead_letter(
     reason: str,
     detail: str,
-    source: Source,
+    source: Origin,
     payload: bytes | None,
     *,
     stage: str,

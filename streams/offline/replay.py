@@ -1,10 +1,12 @@
 """Offline replay of a recorded event log (SPEC §9) through the core.
 
-Owns: reading the log line by line, feeding each input event to
-`HedgingEngine`, writing orders and dead letters as JSON lines, and counting
-what happened. It is the backtest half of backtest-live parity: the worker
-drives the very same engine functions. Imports the standard library,
-`hedger`, and the observer protocol of `streams.stages`.
+Owns: feeding each input event of a log (read by `streams.replay_log`) to
+`HedgingEngine`, applying `hedger-control` lines when asked, writing orders
+and dead letters as JSON lines, counting what happened, and telling an
+observer (metrics) what the worker's stages would tell it — halts included.
+It is the backtest half of backtest-live parity: the worker drives the very
+same engine functions. Imports the standard library, `hedger`,
+`streams.observer` and `streams.replay_log`; never the live worker.
 """
 
 from __future__ import annotations
@@ -14,37 +16,18 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 from hedger.config import HedgerConfig
 from hedger.control import CONTROL_TOPIC
-from hedger.decoding import parse_json
 from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
 from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder, OrderRecord
 from hedger.outcomes import Rejected, Status
-from streams.envelopes import Source
-from streams.stages import DeadLettered, Observer
+from streams.observer import DeadLettered, Observer, Origin
+from streams.replay_log import LogRecord, read_log
 
 RECENT_ORDERS = 25  # orders kept for the summary; the file has them all
-
-
-class CorruptLog(ValueError):
-    """A log line that is not a valid envelope: the replay stops (SPEC §9)."""
-
-    def __init__(self, line_no: int, problem: str) -> None:
-        super().__init__(f"line {line_no}: {problem}")
-        self.line_no = line_no
-
-
-class LogRecord(NamedTuple):
-    """One envelope of a replay log."""
-
-    line_no: int
-    topic: str
-    key: Any
-    value: Any
-    scope: int | None = None  # journal partition, in a dumped journal
 
 
 @dataclass
@@ -59,27 +42,13 @@ class ReplayStats:
     dead_letters: Counter[str] = field(default_factory=Counter)
     orders: Counter[tuple[str, str]] = field(default_factory=Counter)
     recent_orders: deque[HedgeOrder] = field(default_factory=lambda: deque(maxlen=RECENT_ORDERS))
+    # The journal partition each issuer's last applied event came from: a halt
+    # for all issuers applies per partition, as in the worker.
+    scopes: dict[str, int | None] = field(default_factory=dict)
 
-
-def read_log(stream: IO[str]) -> Iterator[LogRecord]:
-    """Envelopes in file order; blank lines are skipped but keep their number."""
-    for line_no, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            envelope = parse_json(line)
-        except Rejected:
-            raise CorruptLog(line_no, "not strict JSON") from None
-        if not isinstance(envelope, dict):
-            raise CorruptLog(line_no, "not a JSON object")
-        topic = envelope.get("topic")
-        if not isinstance(topic, str):
-            raise CorruptLog(line_no, "no string 'topic'")
-        if "value" not in envelope:
-            raise CorruptLog(line_no, "no 'value'")
-        partition = envelope.get("partition")
-        scope = partition if type(partition) is int else None
-        yield LogRecord(line_no, topic, envelope.get("key"), envelope["value"], scope)
+    def halted(self, engine: HedgingEngine) -> Callable[[str], bool]:
+        """Whether an issuer ends the replay halted (configuration or operator)."""
+        return lambda issuer_id: engine.is_halted(issuer_id, self.scopes.get(issuer_id))
 
 
 def dead_letter_record(record: LogRecord, outcome: Outcome) -> dict[str, Any]:
@@ -120,12 +89,16 @@ def replay(
             on_line(record.line_no)
         if control and record.topic == CONTROL_TOPIC:
             try:
-                engine.control(record.value, record.scope)
+                command = engine.control(record.value, record.scope)
                 stats.control += 1
             except Rejected as exc:
                 outcome = Outcome(Status.DEAD_LETTER, None, exc.reason, exc.detail)
                 dead[exc.reason.value] += 1
                 dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
+                continue
+            if observer is not None:
+                # as the worker's issuer stage: a halt for all is scoped to its partition
+                observer.on_control(command, record.scope if command.issuer_id is None else None)
             continue
         if record.topic not in INPUT_TOPICS:
             stats.skipped_topics += 1
@@ -134,6 +107,8 @@ def replay(
         if observer is not None:
             observe(engine, record, outcome, observer)
         outcomes[outcome.status] += 1
+        if outcome.status is Status.APPLIED and outcome.issuer_id is not None:
+            stats.scopes[outcome.issuer_id] = record.scope
         if outcome.status is Status.DEAD_LETTER:
             assert outcome.reason is not None
             dead[outcome.reason.value] += 1
@@ -150,7 +125,7 @@ def replay(
 
 def observe(engine: HedgingEngine, record: LogRecord, outcome: Outcome, observer: Observer) -> None:
     """Tell an observer (metrics) what one replayed event did, as the worker's stages do."""
-    source = Source(record.topic, 0, record.line_no)
+    source = Origin(record.topic, 0, record.line_no)
     observer.on_event(
         "replay", record.topic, outcome.status, outcome.reason.value if outcome.reason else None
     )

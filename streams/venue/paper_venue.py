@@ -4,8 +4,9 @@ Owns: how the venue answers an order — full fills, a partial fill followed by
 the fill of the rest, or a reject — decided by a random generator seeded with
 (seed, order id), so the same seed and orders give the same answers whatever
 order they arrive in; and the asyncio loop that consumes `cds-hedge-orders`
-and produces SPEC `execution.report` events on `cds-executions`. Imports
-aiokafka, the standard library and `streams`.
+and produces SPEC `execution.report` events on `cds-executions` (names and
+connection from `streams.settings.KafkaSettings`). Imports aiokafka, the
+standard library and `streams.settings`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.settings import KafkaSettings, connection
 
 COUNTERPARTIES = ("INSURER-A", "INSURER-B", "FUND-C", "DEALER-D")
 PARTIAL_SHARE = 0.35  # of filled orders, how many fill in two steps
@@ -65,26 +68,33 @@ def plan_reports(order: dict[str, Any], seed: int, fill_ratio: float) -> list[di
 
 
 async def run_venue(
-    bootstrap: str,
+    kafka: KafkaSettings | str,
     *,
-    orders_topic: str = "cds-hedge-orders",
-    executions_topic: str = "cds-executions",
+    orders_topic: str | None = None,
+    executions_topic: str | None = None,
     seed: int = 7,
     fill_ratio: float = 0.9,
     latency_ms: int = 200,
     group_id: str = "hedger-paper-venue",
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Answer every order until `stop` is set; return how many orders were answered."""
+    """Answer every order until `stop` is set; return how many orders were answered.
+
+    Topics default to the settings' `orders` and `cds_executions` names.
+    """
     stop = stop if stop is not None else asyncio.Event()
+    kafka = connection(kafka)
+    orders_topic = orders_topic or kafka.topics.orders
+    executions = executions_topic or kafka.topics.cds_executions
+    options = kafka.client_options()
     consumer = AIOKafkaConsumer(
         orders_topic,
-        bootstrap_servers=bootstrap,
+        **options,
         group_id=group_id,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
     await consumer.start()
     await producer.start()
     answered: set[str] = set()
@@ -94,7 +104,7 @@ async def run_venue(
         for report in plan_reports(order, seed, fill_ratio):
             await asyncio.sleep(latency_ms / 1000)
             await producer.send_and_wait(
-                executions_topic, json.dumps(report).encode(), key=order["issuer_id"].encode()
+                executions, json.dumps(report).encode(), key=order["issuer_id"].encode()
             )
 
     try:

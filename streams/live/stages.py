@@ -4,7 +4,7 @@ Owns: what each stage does with one message and which keys of its table it
 writes — routing (stateless), loan checks (state per `loan_id`) and the
 issuer book with the decision (state per `issuer_id`) — plus the crash-safety
 protocol of the issuer table. Business rules come from `hedger`; Kafka and
-Faust stay in `streams.app`, which feeds messages in and sends `Output`s out.
+Faust stay in `streams.live.app`, which feeds messages in and sends `Output`s out.
 So every stage is testable with a dict for a table.
 
 Tables are written through `BufferedTable`: writes of a batch are coalesced
@@ -27,15 +27,16 @@ be ahead of the committed offsets. That is made safe per stage:
   were fully applied: their stored orders (`d` keys) are emitted again,
   identical, since an order can be lost in flight after its state was written.
 
-May import the standard library, `hedger` and `streams.envelopes`/`streams.book_codec`.
+What stages report goes to an `Observer` (`streams.observer`). May import the
+standard library, `hedger`, `streams.observer`, `streams.settings` (topic names)
+and `streams.live.envelopes`/`streams.live.book_codec`.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator, MutableMapping
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from hedger.config import HedgerConfig
 from hedger.control import (
@@ -46,13 +47,13 @@ from hedger.control import (
 from hedger.decoding import decode_control, decode_event, parse_json, validate_event
 from hedger.engine import HedgingEngine, Outcome
 from hedger.events import LoanEvent
-from hedger.issuer import IssuerBook, RiskView
+from hedger.issuer import IssuerBook
 from hedger.loans import LoanChange, LoanState, apply_loan_event
-from hedger.orders import HedgeOrder
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
-from streams.book_codec import aggregate_to_json, load_aggregate, loan_from_json, loan_to_json
-from streams.envelopes import Entry, Source, dead_letter, decode_entry, encode_entry
-from streams.worker_settings import TopicNames
+from streams.live.book_codec import aggregate_to_json, load_aggregate, loan_from_json, loan_to_json
+from streams.live.envelopes import Entry, dead_letter, decode_entry, encode_entry
+from streams.observer import DeadLettered, Observer, Origin
+from streams.settings import TopicNames
 
 
 class BufferedTable:
@@ -103,97 +104,12 @@ class Output(NamedTuple):
     partition: int | None = None
 
 
-class DeadLettered(NamedTuple):
-    """What observers learn of a dead letter."""
-
-    stage: str
-    source: Source
-    reason: str
-    detail: str
-    event_id: str | None
-    issuer_id: str | None
-
-
-class Observer(Protocol):
-    """What stages report; metrics and logs implement it (no-op by default)."""
-
-    def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None: ...
-    def on_dead_letter(self, dead: DeadLettered) -> None: ...
-    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None: ...
-    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None: ...
-    def on_control(self, command: ControlCommand, partition: int | None) -> None: ...
-
-
-class FanOut:
-    """Several observers behind one (metrics and logs)."""
-
-    def __init__(self, *observers: Observer) -> None:
-        self.observers = observers
-
-    def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
-        for observer in self.observers:
-            observer.on_event(stage, topic, status, reason)
-
-    def on_dead_letter(self, dead: DeadLettered) -> None:
-        for observer in self.observers:
-            observer.on_dead_letter(dead)
-
-    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
-        for observer in self.observers:
-            observer.on_orders(orders, view, source)
-
-    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
-        for observer in self.observers:
-            observer.on_view(view, halted, open_orders, occurred_at)
-
-    def on_control(self, command: ControlCommand, partition: int | None) -> None:
-        for observer in self.observers:
-            observer.on_control(command, partition)
-
-
-class NullObserver:
-    """Every `Observer` call, doing nothing: observers override what they need."""
-
-    def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
-        return None
-
-    def on_dead_letter(self, dead: DeadLettered) -> None:
-        return None
-
-    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
-        return None
-
-    def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None:
-        return None
-
-    def on_control(self, command: ControlCommand, partition: int | None) -> None:
-        return None
-
-
-class Tally(NullObserver):
-    """A minimal observer: counts outcomes (used by tests and as the default)."""
-
-    def __init__(self) -> None:
-        self.events: Counter[tuple[str, str, str]] = Counter()
-        self.orders: list[HedgeOrder] = []
-        self.controls: list[ControlCommand] = []
-
-    def on_event(self, stage: str, topic: str, status: Status, reason: str | None) -> None:
-        self.events[(stage, status.value, reason or "")] += 1
-
-    def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Source) -> None:
-        self.orders.extend(orders)
-
-    def on_control(self, command: ControlCommand, partition: int | None) -> None:
-        self.controls.append(command)
-
-
 def _dead(
     topics: TopicNames,
     observer: Observer,
     stage: str,
     exc: Rejected,
-    source: Source,
+    source: Origin,
     payload: bytes | None,
     event_id: str | None = None,
     issuer_id: str | None = None,
@@ -231,7 +147,7 @@ class RouteStage:
             topics.cds_executions: "cds-executions",
         }
 
-    def handle_control(self, source: Source, payload: bytes | None) -> list[Output]:
+    def handle_control(self, source: Origin, payload: bytes | None) -> list[Output]:
         """A kill-switch command goes to its issuer's journal partition, or to all."""
         try:
             if payload is None:
@@ -245,7 +161,7 @@ class RouteStage:
         key = ALL_ISSUERS.encode()
         return [Output(self.topics.journal, key, entry, p) for p in range(self.partitions)]
 
-    def handle(self, source: Source, payload: bytes | None) -> Output:
+    def handle(self, source: Origin, payload: bytes | None) -> Output:
         topic = self.input_topics[source.topic]  # the contract's name for this input
         value: Any = None
         try:
@@ -270,7 +186,7 @@ def _unreadable(
     observer: Observer,
     stage: str,
     exc: Exception,
-    source: Source,
+    source: Origin,
     payload: bytes | None,
 ) -> Output:
     """An internal message that no longer reads (foreign writer, or a changed
@@ -299,7 +215,7 @@ class LoanStage:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
 
     def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
-        internal = Source(self.topics.loans, partition, offset)
+        internal = Origin(self.topics.loans, partition, offset)
         try:
             entry = decode_entry(payload)
             source = entry.source
@@ -458,7 +374,7 @@ class IssuerStage:
 
     def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
         self._ensure_loaded()
-        internal = Source(self.topics.journal, partition, offset)
+        internal = Origin(self.topics.journal, partition, offset)
         try:
             entry = decode_entry(payload)
             source = entry.source

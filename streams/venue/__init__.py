@@ -1,0 +1,1 @@
+"""Simulated execution venues: the paper venue answering the bot's orders."""
