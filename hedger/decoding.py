@@ -34,10 +34,14 @@ def parse_json(payload: str | bytes | bytearray) -> Any:
     try:
         if not isinstance(payload, str):
             payload = payload.decode("utf-8")
+        elif not payload.isascii():
+            # A text holding lone surrogates stands for bytes that were not
+            # UTF-8 (a dump keeps them so): invalid_json, as on the wire.
+            payload.encode("utf-8")
         return _STRICT.decode(payload)
-    # ValueError covers JSONDecodeError, bad UTF-8 (UnicodeDecodeError) and
-    # over-long integers;
-    # RecursionError covers absurdly deep nesting.
+    # ValueError covers JSONDecodeError, bad UTF-8 (UnicodeDecodeError and
+    # UnicodeEncodeError) and over-long integers; RecursionError covers
+    # absurdly deep nesting.
     except (ValueError, RecursionError, TypeError) as exc:
         raise Rejected(Reason.INVALID_JSON, f"payload is not JSON: {exc}") from None
 

@@ -155,6 +155,8 @@ def test_bad_config_fails_naming_the_field(tmp_path: Path) -> None:
         '{"topic": 5, "value": {}}',
         '{"topic": "loan-bookings"}',
         "{broken",
+        '{"topic": "loan-bookings", "value": [1,}',
+        '{"topic": "loan-bookings", "value": ' + "[" * 5000 + "]" * 4999 + "}",
     ],
 )
 def test_corrupt_log_line_stops_the_replay_naming_it(line: str, tmp_path: Path) -> None:
@@ -215,3 +217,27 @@ def test_replay_metrics_out_matches_the_replay(tmp_path: Path) -> None:
     assert samples[("hedger_issuer_exposure_base", (("issuer", "NBIS"),))] == 2_000_000_000
     assert samples[("hedger_issuer_halted", (("issuer", "NBIS"),))] == 1
     assert samples[("hedger_issuer_limit_base", (("issuer", "CRWV"),))] == 750_000_000
+
+
+def test_payloads_the_parser_cannot_hold_are_dead_letters_not_a_corrupt_log(
+    tmp_path: Path,
+) -> None:
+    """As on the wire: too deep, too long an integer, or not UTF-8 is invalid_json."""
+    good = json.loads((EXAMPLES / "walkthrough.jsonl").read_text().splitlines()[0])
+    lines = [
+        '{"topic": "loan-bookings", "key": "k", "value": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"topic": "cds-executions", "value": {"schema_version": 1, "n": ' + "7" * 5000 + "}}",
+        # a raw payload holding a byte that is not UTF-8, as a dump keeps it
+        json.dumps({"topic": "loan-bookings", "value": '{"event_id": "\udcff"}'}),
+        json.dumps(good),
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+    result = replay(log, tmp_path)
+    assert result.returncode == 0, result.stderr
+    dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").open()]
+    assert [(d["line"], d["reason"]) for d in dead] == [
+        (1, "invalid_json"),
+        (2, "invalid_json"),
+        (3, "invalid_json"),
+    ]
