@@ -40,6 +40,20 @@ from hedger.sellers import SellerLedger, SellerStatus
 __all__ = ["INPUT_TOPICS", "Changes", "GroupView", "HedgingEngine", "Outcome"]
 
 
+class GroupView(NamedTuple):
+    """A group's measures (SPEC §4): R_G, the sum of its members' residuals, against L_G."""
+
+    group_id: str
+    residual: Decimal
+    limit: Decimal
+    in_breach: bool  # R_G > L_G x trigger_ratio
+
+    @property
+    def utilisation(self) -> Decimal:
+        """R_G / L_G."""
+        return self.residual / self.limit
+
+
 class Changes(NamedTuple):
     """What an applied event changed, for a store that persists state per key."""
 
@@ -61,6 +75,8 @@ class Outcome(NamedTuple):
     records: tuple[OrderRecord, ...] = ()  # new orders and cancel requests, as emitted
     views: tuple[RiskView, ...] = ()  # the measures each decision started from
     changes: Changes = Changes()
+    groups: tuple[GroupView, ...] = ()  # each decided group's R_G when its decision started
+    sellers: tuple[SellerStatus, ...] = ()  # every seller the event re-evaluated
 
     @property
     def orders(self) -> tuple[HedgeOrder, ...]:
@@ -84,24 +100,11 @@ class Outcome(NamedTuple):
         return None if self.event is None else self.event.event_id
 
 
-class GroupView(NamedTuple):
-    """A group's measures (SPEC §4): R_G, the sum of its members' residuals, against L_G."""
-
-    group_id: str
-    residual: Decimal
-    limit: Decimal
-    in_breach: bool  # R_G > L_G x trigger_ratio
-
-    @property
-    def utilisation(self) -> Decimal:
-        """R_G / L_G."""
-        return self.residual / self.limit
-
-
 class _Decided(NamedTuple):
     records: list[OrderRecord]
     views: list[RiskView]
     touched: set[str]
+    group: GroupView | None
 
 
 class HedgingEngine:
@@ -117,6 +120,7 @@ class HedgingEngine:
         self.sellers = SellerLedger(config)
         self.ticks: set[str] = set()
         self.emitted = 0  # orders emitted so far: their emission order across units
+        self.expired_open = 0  # expired orders not yet closed by a report
 
     # -- operator halts ------------------------------------------------
 
@@ -143,10 +147,9 @@ class HedgingEngine:
 
     def restore_emitted(self) -> None:
         """After loading books from a store: continue the emission order past every open order."""
-        self.emitted = max(
-            (order.seq + 1 for book in self.books.values() for order in book.open_orders.values()),
-            default=0,
-        )
+        orders = [order for book in self.books.values() for order in book.open_orders.values()]
+        self.emitted = max((order.seq + 1 for order in orders), default=0)
+        self.expired_open = sum(1 for order in orders if order.expired)
 
     def restore_sellers(self, blocked: set[str]) -> None:
         """After loading books from a store: rebuild seller exposures from the parts."""
@@ -192,10 +195,11 @@ class HedgingEngine:
             loan = (event.loan_id, state)
             book.apply_loan_change(change)
         elif isinstance(event, ExecutionReport):
-            was_open = event.order_id in book.open_orders
+            order = book.open_orders.get(event.order_id)
             parts = book.apply_report(event)
-            if was_open and event.order_id not in book.open_orders:
+            if order is not None and event.order_id not in book.open_orders:
                 closed = event.order_id
+                self.expired_open -= 1 if order.expired else 0
         else:
             assert isinstance(event, ProtectionBooked)
             parts = book.apply_protection(event)
@@ -208,7 +212,7 @@ class HedgingEngine:
         if not isinstance(event, LoanEvent):
             decided.touched.add(issuer)
         # Status changes apply from the next event on: this decision saw the old one.
-        changed = self.sellers.evaluate(sorted({p.seller for p in parts}), event.as_of)
+        evaluated, changed = self.sellers.evaluate(sorted({p.seller for p in parts}), event.as_of)
         changes = Changes(
             loan=loan,
             issuers=tuple(sorted(decided.touched)),
@@ -222,6 +226,8 @@ class HedgingEngine:
             records=tuple(decided.records),
             views=tuple(decided.views),
             changes=changes,
+            groups=() if decided.group is None else (decided.group,),
+            sellers=tuple(evaluated),
         )
 
     def _tick(self, tick: ClockTick, scope: int | None) -> Outcome:
@@ -232,6 +238,7 @@ class HedgingEngine:
         units = sorted({config.unit_of(i) for i, book in self.books.items() if book.has_state()})
         records: list[OrderRecord] = []
         views: list[RiskView] = []
+        groups: list[GroupView] = []
         touched: set[str] = set()
         for unit in units:
             trigger = Trigger(
@@ -241,14 +248,22 @@ class HedgingEngine:
             records += decided.records
             views += decided.views
             touched |= decided.touched
+            if decided.group is not None:
+                groups.append(decided.group)
         for view in views:
             self.last_as_of[view.issuer_id] = tick.as_of
-        changed = self.sellers.evaluate(self.sellers.known(), tick.as_of)
+        evaluated, changed = self.sellers.evaluate(self.sellers.known(), tick.as_of)
         changes = Changes(
             issuers=tuple(sorted(touched)), tick=tick.event_id, sellers=tuple(changed)
         )
         return Outcome(
-            Status.APPLIED, tick, records=tuple(records), views=tuple(views), changes=changes
+            Status.APPLIED,
+            tick,
+            records=tuple(records),
+            views=tuple(views),
+            changes=changes,
+            groups=tuple(groups),
+            sellers=tuple(evaluated),
         )
 
     def _decide(
@@ -277,6 +292,7 @@ class HedgingEngine:
                     CancelRequest(order_id, issuer, trigger.event_id, trigger.occurred_at)
                 )
                 touched.add(issuer)
+            self.expired_open += len(expired)
         group = config.group_of(next(iter(books))) if books else None
         decision = UnitDecision(config, group, books, trigger, self.sellers.blocked)
         for issuer in sorted(books) if stepping is None else stepping:
@@ -288,7 +304,12 @@ class HedgingEngine:
             self.emitted += 1
             touched.add(order.issuer_id)
             records.append(order)
-        return _Decided(records, list(decision.views.values()), touched)
+        summary = None
+        if group is not None:
+            limit = config.group_limit(group)
+            start = sum((view.residual for view in decision.views.values()), ZERO)
+            summary = GroupView(group, start, limit, start > limit * config.risk.trigger_ratio)
+        return _Decided(records, list(decision.views.values()), touched, summary)
 
     # -- reports -------------------------------------------------------
 
@@ -311,15 +332,6 @@ class HedgingEngine:
             GroupView(g, r, self.config.group_limit(g), r > self.config.group_limit(g) * trigger)
             for g, r in sorted(residuals.items())
         ]
-
-    def expired_open(self) -> int:
-        """Expired orders still open (a venue may still fill them)."""
-        return sum(
-            1
-            for book in self.books.values()
-            for order in book.open_orders.values()
-            if order.expired
-        )
 
     def seller_report(self) -> list[SellerStatus]:
         """SPEC §9: every known seller at the as-of date of the last applied event."""

@@ -70,18 +70,21 @@ class SellerLedger:
         limit = self.config.seller_limit(seller)
         return SellerStatus(seller, exposure, limit, limit is not None and exposure >= limit)
 
-    def evaluate(self, sellers: Iterable[str], as_of: date) -> list[SellerStatus]:
-        """Re-evaluate these sellers at D; return those whose blocked status changed."""
-        changed = []
+    def evaluate(
+        self, sellers: Iterable[str], as_of: date
+    ) -> tuple[list[SellerStatus], list[SellerStatus]]:
+        """Re-evaluate these sellers at D: every status, and those whose blocked flag changed."""
+        evaluated, changed = [], []
         for seller in sellers:
             status = self.status(seller, as_of)
+            evaluated.append(status)
             if status.blocked != (seller in self.blocked):
                 changed.append(status)
                 if status.blocked:
                     self.blocked.add(seller)
                 else:
                     self.blocked.discard(seller)
-        return changed
+        return evaluated, changed
 
     def known(self) -> list[str]:
         """Every seller configured or that ever had a part, sorted by id."""

@@ -107,7 +107,7 @@ def run_replay(
             stats.halted(engine),
             engine.group_views(),
             engine.seller_report(),
-            engine.expired_open(),
+            engine.expired_open,
         )
         n_orders = sum(stats.orders.values())
         console.print(

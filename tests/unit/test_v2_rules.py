@@ -76,9 +76,11 @@ def test_an_order_expires_at_exactly_ttl_days_and_not_one_day_before() -> None:
     )
     # An order expires once; it stays open for reports: a late fill still lands.
     assert wires(engine.process(CLOCK, tick("k-6", "2026-01-08"))) == []
+    assert engine.expired_open == 1
     fill = engine.process(EXECUTIONS, report(order_id, "filled", "110000000", day="2026-01-09"))
     assert fill.status is Status.APPLIED
     assert engine.books["ACME"].buckets  # the protection exists
+    assert engine.expired_open == 0
 
 
 def test_halted_issuers_orders_do_not_expire() -> None:
