@@ -6,7 +6,8 @@ implement), `NullObserver` (every call a no-op, to override), `FanOut`
 `DeadLettered` (what observers learn of a dead letter) and `Origin` (where an
 input event was read). The live worker (`streams.live`) and the offline
 replay (`streams.offline`) both call it; `streams.observe` implements it; so
-none of them imports another. Imports the standard library and `hedger`.
+none of them imports another; `report_applied` is the one way both report
+an applied event. Imports the standard library and `hedger`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections import Counter
 from typing import NamedTuple, Protocol
 
 from hedger.control import ControlCommand
+from hedger.engine import GroupView, HedgingEngine, Outcome
 from hedger.issuer import RiskView
-from hedger.orders import HedgeOrder
+from hedger.orders import CancelRequest, HedgeOrder
 from hedger.outcomes import Status
+from hedger.sellers import SellerStatus
 
 
 class Origin(NamedTuple):
@@ -52,6 +55,10 @@ class Observer(Protocol):
     def on_orders(self, orders: list[HedgeOrder], view: RiskView, source: Origin) -> None: ...
     def on_view(self, view: RiskView, halted: bool, open_orders: int, occurred_at: str) -> None: ...
     def on_control(self, command: ControlCommand, partition: int | None) -> None: ...
+    def on_group(self, view: GroupView) -> None: ...
+    def on_seller(self, status: SellerStatus, changed: bool) -> None: ...
+    def on_cancels(self, cancels: list[CancelRequest], expired_open: int) -> None: ...
+    def on_tick(self, occurred_at: str) -> None: ...
 
 
 class FanOut:
@@ -80,6 +87,22 @@ class FanOut:
         for observer in self.observers:
             observer.on_control(command, partition)
 
+    def on_group(self, view: GroupView) -> None:
+        for observer in self.observers:
+            observer.on_group(view)
+
+    def on_seller(self, status: SellerStatus, changed: bool) -> None:
+        for observer in self.observers:
+            observer.on_seller(status, changed)
+
+    def on_cancels(self, cancels: list[CancelRequest], expired_open: int) -> None:
+        for observer in self.observers:
+            observer.on_cancels(cancels, expired_open)
+
+    def on_tick(self, occurred_at: str) -> None:
+        for observer in self.observers:
+            observer.on_tick(occurred_at)
+
 
 class NullObserver:
     """Every `Observer` call, doing nothing: observers override what they need."""
@@ -99,6 +122,18 @@ class NullObserver:
     def on_control(self, command: ControlCommand, partition: int | None) -> None:
         return None
 
+    def on_group(self, view: GroupView) -> None:
+        return None
+
+    def on_seller(self, status: SellerStatus, changed: bool) -> None:
+        return None
+
+    def on_cancels(self, cancels: list[CancelRequest], expired_open: int) -> None:
+        return None
+
+    def on_tick(self, occurred_at: str) -> None:
+        return None
+
 
 class Tally(NullObserver):
     """A minimal observer: counts outcomes (used by tests and as the default)."""
@@ -116,3 +151,37 @@ class Tally(NullObserver):
 
     def on_control(self, command: ControlCommand, partition: int | None) -> None:
         self.controls.append(command)
+
+
+def report_applied(
+    observer: Observer,
+    engine: HedgingEngine,
+    outcome: Outcome,
+    scope: int | None,
+    source: Origin,
+) -> None:
+    """Tell an observer what one applied event did: the one path of the replay and the worker.
+
+    Every member view the decision started from, its orders and cancels, the
+    groups it decided, the sellers it re-evaluated, and a tick's time.
+    """
+    event = outcome.event
+    assert event is not None
+    occurred_at = event.occurred_at
+    for view in outcome.views:
+        book = engine.books[view.issuer_id]
+        halted = engine.is_halted(view.issuer_id, scope)
+        observer.on_view(view, halted, len(book.open_orders), occurred_at)
+    for group in outcome.groups:
+        observer.on_group(group)
+    changed = {status.seller for status in outcome.changes.sellers}
+    for status in outcome.sellers:
+        observer.on_seller(status, status.seller in changed)
+    orders = outcome.orders
+    if orders and outcome.views:
+        observer.on_orders(list(orders), outcome.views[0], source)
+    cancels = outcome.cancels
+    if cancels:
+        observer.on_cancels(list(cancels), engine.expired_open)
+    if outcome.changes.tick is not None:
+        observer.on_tick(occurred_at)

@@ -40,6 +40,17 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 
+def prom_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Samples of a Prometheus text exposition by (name, sorted labels)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
 def config_data(**sections: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of the base configuration with some keys of some sections replaced."""
     data = copy.deepcopy(BASE_CONFIG)

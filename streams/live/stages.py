@@ -52,7 +52,7 @@ from hedger.loans import LoanChange, LoanState, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
 from streams.live.book_codec import aggregate_to_json, load_aggregate, loan_from_json, loan_to_json
 from streams.live.envelopes import Entry, dead_letter, decode_entry, encode_entry
-from streams.observer import DeadLettered, Observer, Origin
+from streams.observer import DeadLettered, Observer, Origin, report_applied
 from streams.settings import TopicNames
 
 
@@ -412,14 +412,7 @@ class IssuerStage:
             return []
         self.observer.on_event("issuers", source.topic, Status.APPLIED, None)
         self._persist(partition, offset, outcome)
-        event = outcome.event
-        assert event is not None
-        for view in outcome.views:
-            book = self.engine.books[view.issuer_id]
-            halted = self.engine.is_halted(view.issuer_id, partition)
-            self.observer.on_view(view, halted, len(book.open_orders), event.occurred_at)
-        if outcome.orders and outcome.views:
-            self.observer.on_orders(list(outcome.orders), outcome.views[0], source)
+        report_applied(self.observer, self.engine, outcome, partition, source)
         return [
             Output(self.topics.orders, record.issuer_id.encode(), _order_bytes(record.to_wire()))
             for record in outcome.records

@@ -19,7 +19,8 @@ import structlog
 from hedger.control import ControlCommand
 from hedger.issuer import RiskView
 from hedger.numbers import to_cents
-from hedger.orders import HedgeOrder
+from hedger.orders import CancelRequest, HedgeOrder
+from hedger.sellers import SellerStatus
 from streams.observer import DeadLettered, NullObserver, Origin
 
 REDACTED = "**********"
@@ -113,7 +114,7 @@ def get_logger(name: str = "hedger") -> Any:
 
 
 class LogObserver(NullObserver):
-    """One INFO line per order, one WARNING per dead letter (Observer of the stages)."""
+    """One INFO line per order and cancel, one WARNING per dead letter, halt or blocked seller."""
 
     def __init__(self, logger: Any | None = None) -> None:
         self.log = logger if logger is not None else get_logger("hedger.worker")
@@ -150,6 +151,30 @@ class LogObserver(NullObserver):
                 residual_after=to_cents(order.residual_after),
                 limit=to_cents(order.limit),
             )
+
+    def on_cancels(self, cancels: list[CancelRequest], expired_open: int) -> None:
+        for cancel in cancels:
+            self.log.info(
+                "order.cancel_requested",
+                order_id=cancel.order_id,
+                issuer_id=cancel.issuer_id,
+                reason=cancel.reason,
+                event_id=cancel.trigger_event_id,
+                as_of=cancel.as_of,
+            )
+
+    def on_seller(self, status: SellerStatus, changed: bool) -> None:
+        if not changed:
+            return
+        fields = {
+            "seller": status.seller,
+            "exposure": to_cents(status.exposure),
+            "limit": None if status.limit is None else to_cents(status.limit),
+        }
+        if status.blocked:
+            self.log.warning("seller.blocked", **fields)
+        else:
+            self.log.info("seller.unblocked", **fields)
 
     def on_control(self, command: ControlCommand, partition: int | None) -> None:
         fields = {

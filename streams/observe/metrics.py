@@ -8,7 +8,9 @@ the standard library, `hedger` and `streams.observer`.
 
 Label cardinality: `issuer` takes the configured issuers plus at most
 `MAX_UNLISTED_ISSUERS` others, first seen first served; later unlisted issuers
-share the label value `_other` and have no per-issuer gauges.
+share the label value `_other` and have no per-issuer gauges. `group` takes
+the configured groups only; `seller` the configured sellers plus at most as
+many others as issuers.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from prometheus_client.registry import Collector
 
 from hedger.config import HedgerConfig
 from hedger.control import ControlCommand
+from hedger.engine import GroupView
 from hedger.issuer import RiskView
-from hedger.orders import HedgeOrder
+from hedger.orders import CancelRequest, HedgeOrder
 from hedger.outcomes import Status
+from hedger.sellers import SellerStatus
 from streams.observer import DeadLettered, NullObserver, Origin
 
 # `*_created` series double the exposition for nothing a dashboard uses.
@@ -166,6 +170,60 @@ class Metrics(NullObserver):
             "Wall-clock time (Unix seconds) the worker last took an input event",
             registry=r,
         )
+        # -- contract v2: groups, sellers, expiry, the desk clock --------
+        self.group_residual = Gauge(
+            "hedger_group_residual_base",
+            "R_G: the sum of the group members' residuals, in the base currency",
+            ["group"],
+            registry=r,
+        )
+        self.group_limit = Gauge(
+            "hedger_group_limit_base", "L_G in the base currency", ["group"], registry=r
+        )
+        self.group_utilisation = Gauge(
+            "hedger_group_utilisation_ratio", "R_G / L_G", ["group"], registry=r
+        )
+        self.group_breach = Gauge(
+            "hedger_group_in_breach", "1 while R_G > L_G x trigger_ratio", ["group"], registry=r
+        )
+        self.seller_exposure = Gauge(
+            "hedger_seller_exposure_base",
+            "X_s: protection bought from the seller, in the base currency",
+            ["seller"],
+            registry=r,
+        )
+        self.seller_limit = Gauge(
+            "hedger_seller_limit_base",
+            "L_s in the base currency (no series: the seller has no limit)",
+            ["seller"],
+            registry=r,
+        )
+        self.seller_utilisation = Gauge(
+            "hedger_seller_utilisation_ratio", "X_s / L_s", ["seller"], registry=r
+        )
+        self.seller_blocked = Gauge(
+            "hedger_seller_blocked",
+            "1 while the seller is at or over its limit (excluded from buys)",
+            ["seller"],
+            registry=r,
+        )
+        self.cancels = Counter(
+            "hedger_cancel_requests", "Cancel requests sent for expired orders", registry=r
+        )
+        self.expired_open = Gauge(
+            "hedger_expired_orders_open",
+            "Orders that expired (no longer counted) and no report has closed yet",
+            registry=r,
+        )
+        self.last_tick = Gauge(
+            "hedger_clock_last_tick_timestamp_seconds",
+            "occurred_at (Unix seconds) of the last desk-clock tick applied",
+            registry=r,
+        )
+        self.known_sellers = set(config.sellers)
+        self.unlisted_sellers: set[str] = set()
+        for group_id in sorted(config.groups):
+            self.group_limit.labels(group_id).set(float(config.group_limit(group_id)))
         self.build_info = Gauge(
             "hedger_build_info",
             "Always 1: the package version and message contract version running",
@@ -260,6 +318,33 @@ class Metrics(NullObserver):
         self._open_total += open_orders - self._open.get(issuer_id, 0)
         self._open[issuer_id] = open_orders
         self.open_orders_total.set(self._open_total)
+
+    def on_group(self, view: GroupView) -> None:
+        group = view.group_id
+        self.group_residual.labels(group).set(float(view.residual))
+        self.group_limit.labels(group).set(float(view.limit))
+        self.group_utilisation.labels(group).set(float(view.utilisation))
+        self.group_breach.labels(group).set(1 if view.in_breach else 0)
+
+    def on_seller(self, status: SellerStatus, changed: bool) -> None:
+        seller = status.seller
+        if seller not in self.known_sellers and seller not in self.unlisted_sellers:
+            if len(self.unlisted_sellers) >= MAX_UNLISTED_ISSUERS:
+                return  # bounded label cardinality, as for issuers
+            self.unlisted_sellers.add(seller)
+        self.seller_exposure.labels(seller).set(float(status.exposure))
+        self.seller_blocked.labels(seller).set(1 if status.blocked else 0)
+        if status.limit is not None:
+            self.seller_limit.labels(seller).set(float(status.limit))
+            self.seller_utilisation.labels(seller).set(float(status.exposure / status.limit))
+
+    def on_cancels(self, cancels: list[CancelRequest], expired_open: int) -> None:
+        self.cancels.inc(len(cancels))
+        self.expired_open.set(expired_open)
+
+    def on_tick(self, occurred_at: str) -> None:
+        stamp = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
+        self.last_tick.set(stamp.timestamp())
 
     def on_control(self, command: ControlCommand, partition: int | None) -> None:
         key = (command.target, partition)

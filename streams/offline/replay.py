@@ -24,7 +24,7 @@ from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
 from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder, OrderRecord
 from hedger.outcomes import Rejected, Status
-from streams.observer import DeadLettered, Observer, Origin
+from streams.observer import DeadLettered, Observer, Origin, report_applied
 from streams.replay_log import LogRecord, read_log
 
 RECENT_ORDERS = 25  # orders kept for the summary; the file has them all
@@ -142,18 +142,7 @@ def observe(engine: HedgingEngine, record: LogRecord, outcome: Outcome, observer
             )
         )
     elif outcome.status is Status.APPLIED:
-        event = outcome.event
-        assert event is not None
-        for view in outcome.views:
-            book = engine.books[view.issuer_id]
-            observer.on_view(
-                view,
-                engine.is_halted(view.issuer_id, record.scope),
-                len(book.open_orders),
-                event.occurred_at,
-            )
-        if outcome.orders and outcome.views:
-            observer.on_orders(list(outcome.orders), outcome.views[0], source)
+        report_applied(observer, engine, outcome, record.scope, source)
 
 
 def order_line(order: OrderRecord) -> str:

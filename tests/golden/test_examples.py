@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import EXAMPLES, REPO, SHARED
+from tests.factories import EXAMPLES, REPO, SHARED, prom_samples
 
 COMPARE = SHARED / "tools" / "compare_orders.py"
 
@@ -186,8 +186,6 @@ def test_blank_lines_and_other_topics_are_skipped_but_counted(tmp_path: Path) ->
 
 
 def test_replay_metrics_out_matches_the_replay(tmp_path: Path) -> None:
-    from prometheus_client.parser import text_string_to_metric_families
-
     metrics = tmp_path / "final.prom"
     result = hedger(
         "replay",
@@ -203,11 +201,7 @@ def test_replay_metrics_out_matches_the_replay(tmp_path: Path) -> None:
         "--quiet",
     )
     assert result.returncode == 0, result.stderr
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(metrics.read_text())
-        for s in family.samples
-    }
+    samples = prom_samples(metrics.read_text())
     orders = (tmp_path / "o.jsonl").read_text().splitlines()
     dead = (tmp_path / "d.jsonl").read_text().splitlines()
     assert sum(v for (n, _), v in samples.items() if n == "hedger_orders_total") == len(orders)
@@ -241,3 +235,34 @@ def test_payloads_the_parser_cannot_hold_are_dead_letters_not_a_corrupt_log(
         (2, "invalid_json"),
         (3, "invalid_json"),
     ]
+
+
+def test_v2_metrics_out_show_sellers_cancels_and_the_clock(tmp_path: Path) -> None:
+    """Seller gauges equal the SPEC's seller report; cancels and the last tick are counted."""
+    metrics = tmp_path / "final.prom"
+    result = hedger(
+        "replay",
+        str(EXAMPLES / "desk-v2.jsonl"),
+        "--config",
+        str(EXAMPLES / "desk-v2.toml"),
+        "--orders-out",
+        str(tmp_path / "o.jsonl"),
+        "--dead-letters-out",
+        str(tmp_path / "d.jsonl"),
+        "--metrics-out",
+        str(metrics),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    samples = prom_samples(metrics.read_text())
+    for line in (EXAMPLES / "desk-v2.sellers.jsonl").open():
+        seller = json.loads(line)
+        labels = (("seller", seller["seller"]),)
+        assert samples[("hedger_seller_exposure_base", labels)] == float(seller["exposure"])
+        assert samples[("hedger_seller_blocked", labels)] == (1 if seller["blocked"] else 0)
+    expected = [json.loads(line) for line in (EXAMPLES / "desk-v2.orders.jsonl").open()]
+    cancels = sum(1 for record in expected if record["action"] == "cancel")
+    assert samples[("hedger_cancel_requests_total", ())] == cancels
+    # the log's last tick: w-39 at 2026-03-26T18:00:00Z
+    assert samples[("hedger_clock_last_tick_timestamp_seconds", ())] == 1_774_548_000
+    assert samples[("hedger_group_limit_base", (("group", "META-GROUP"),))] == 7_000_000_000

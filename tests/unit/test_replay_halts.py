@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.cli.main import main
-from tests.factories import EXAMPLES, booked
+from tests.factories import EXAMPLES, booked, prom_samples
 
 
 def _control(command: str, issuer: str | None, n: int) -> dict[str, Any]:
@@ -56,12 +55,7 @@ def _replay(tmp_path: Path, log: Path, capsys: pytest.CaptureFixture[str]) -> tu
     )
     out = capsys.readouterr().out
     assert code == 0, out
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(metrics.read_text())
-        for s in family.samples
-    }
-    return samples, out
+    return prom_samples(metrics.read_text()), out
 
 
 def _state(summary: str, issuer: str) -> str:
