@@ -87,3 +87,14 @@ def test_config_is_frozen() -> None:
     config = example_config()
     with pytest.raises(Exception, match="frozen"):
         config.risk.trigger_ratio = Decimal(2)  # type: ignore[misc]
+
+
+def test_the_projects_v2_desk_configuration_is_the_spec_examples() -> None:
+    import tomllib
+
+    from tests.factories import EXAMPLES, REPO
+
+    ours = config_from_mapping(tomllib.loads((REPO / "config" / "desk-v2.toml").read_text()))
+    spec = config_from_mapping(tomllib.loads((EXAMPLES / "desk-v2.toml").read_text()))
+    assert ours == spec
+    assert set(ours.groups) == {"META-GROUP", "ORCL-GROUP", "NBIS-GROUP"}
