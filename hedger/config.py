@@ -304,6 +304,11 @@ class HedgerConfig(BaseModel):
         return group.members if group is not None else (unit_id,)
 
     @cached_property
+    def halted_issuers(self) -> frozenset[str]:
+        """Issuers the configuration halts (looked up for every member of every decision)."""
+        return frozenset(i for i, settings in self.issuers.items() if settings.halted)
+
+    @cached_property
     def group_limit_table(self) -> dict[str, Decimal]:
         """`L_G = min(group limit, cap)`; without a group limit, the cap."""
         cap = self.risk.regulatory_limit
@@ -374,8 +379,7 @@ class HedgerConfig(BaseModel):
 
     def is_halted(self, issuer_id: str) -> bool:
         """Whether the configuration halts hedging for this issuer."""
-        issuer = self.issuers.get(issuer_id)
-        return issuer is not None and issuer.halted
+        return issuer_id in self.halted_issuers
 
 
 def config_from_mapping(data: Mapping[str, Any]) -> HedgerConfig:

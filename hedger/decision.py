@@ -17,7 +17,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import NamedTuple
 
 from hedger.calendar import standard_maturity, year_fraction
-from hedger.config import HedgerConfig, HedgeSettings
+from hedger.config import HedgerConfig, HedgeSettings, RiskSettings
 from hedger.events import Side
 from hedger.issuer import IssuerBook, RiskView, residual
 from hedger.numbers import ZERO
@@ -68,6 +68,21 @@ def buy_notional(need: Decimal, unit_value: Decimal, hedge: HedgeSettings) -> De
     return min(max(notional, hedge.min_order_notional), hedge.max_decision_notional)
 
 
+def step_due(
+    exposure: Decimal, coverage: Decimal, resid: Decimal, limit: Decimal, risk: RiskSettings
+) -> Side | None:
+    """Which issuer step is due (SPEC §5): BUY over the trigger, SELL to unwind, or none.
+
+    A buy when `R > L x trigger_ratio`; else an unwind when `C > 0` and
+    (`C > E` or `R < L x unwind_ratio`).
+    """
+    if resid > limit * risk.trigger_ratio:
+        return Side.BUY
+    if coverage > ZERO and (coverage > exposure or resid < limit * risk.unwind_ratio):
+        return Side.SELL
+    return None
+
+
 class _Draft(NamedTuple):
     """A leg before the decision ends: its figures after need every leg of the decision."""
 
@@ -86,6 +101,19 @@ class _Draft(NamedTuple):
 class UnitDecision:
     """One decision of one hedging unit; steps run in the SPEC's order, each seeing the last."""
 
+    __slots__ = (
+        "added",
+        "blocked",
+        "books",
+        "budget",
+        "config",
+        "drafts",
+        "group_id",
+        "group_limit",
+        "trigger",
+        "views",
+    )
+
     def __init__(
         self,
         config: HedgerConfig,
@@ -98,10 +126,11 @@ class UnitDecision:
         self.trigger, self.blocked = trigger, blocked
         # Every member's measures when the decision starts (after expiry);
         # later steps add the legs emitted so far through `added`.
-        self.views: dict[str, RiskView] = {
-            issuer: book.view(config, trigger.as_of) for issuer, book in books.items()
-        }
-        self.added: dict[str, Decimal] = dict.fromkeys(books, ZERO)
+        as_of = trigger.as_of
+        self.views: dict[str, RiskView] = {}
+        for issuer, book in books.items():
+            self.views[issuer] = book.view(config, as_of)
+        self.added: dict[str, Decimal] = {}  # per member: value of its legs so far
         self.budget = config.hedge.max_decision_notional
         self.drafts: list[_Draft] = []
         self.group_limit = None if group_id is None else config.group_limit(group_id)
@@ -110,11 +139,15 @@ class UnitDecision:
 
     def coverage(self, issuer: str) -> Decimal:
         """C of a member with every leg of this decision counted."""
-        return self.views[issuer].coverage + self.added[issuer]
+        view = self.views[issuer]
+        added = self.added.get(issuer)
+        return view.coverage if added is None else view.coverage + added
 
     def residual(self, issuer: str) -> Decimal:
         """R of a member with every leg of this decision counted."""
-        return residual(self.views[issuer].exposure, self.coverage(issuer))
+        view = self.views[issuer]
+        added = self.added.get(issuer)
+        return view.residual if added is None else residual(view.exposure, view.coverage + added)
 
     def group_residual(self) -> Decimal:
         """`R_G`: the members' residuals with every leg of this decision counted."""
@@ -127,12 +160,16 @@ class UnitDecision:
         view = self.views[issuer]
         risk = self.config.risk
         limit, exposure = view.limit, view.exposure
-        coverage = self.coverage(issuer)
-        resid = residual(exposure, coverage)
-        if resid > limit * risk.trigger_ratio:
+        added = self.added.get(issuer)
+        if added is None:  # the first step of this member: its view as it stands
+            coverage, resid = view.coverage, view.residual
+        else:
+            coverage = view.coverage + added
+            resid = residual(exposure, coverage)
+        step = step_due(exposure, coverage, resid, limit, risk)
+        if step is Side.BUY:
             self._buy(view, resid - limit * risk.target_ratio, OrderReason.LIMIT_BREACH)
-            return
-        if coverage > ZERO and (coverage > exposure or resid < limit * risk.unwind_ratio):
+        elif step is Side.SELL:
             reason = (
                 OrderReason.OVER_HEDGED if coverage > exposure else OrderReason.BELOW_UNWIND_BAND
             )
@@ -199,8 +236,9 @@ class UnitDecision:
                     None,
                 )
             )
-        self.added[view.issuer_id] += total * unit_value
-        return total * unit_value
+        value = total * unit_value
+        self.added[view.issuer_id] = self.added.get(view.issuer_id, ZERO) + value
+        return value
 
     def _unwind(self, issuer: str, view: RiskView, reason: OrderReason, excess: Decimal) -> None:
         book = self.books[issuer]
@@ -233,7 +271,7 @@ class UnitDecision:
                 )
             )
             excess -= notional * unit_value
-            self.added[issuer] -= notional * unit_value
+            self.added[issuer] = self.added.get(issuer, ZERO) - notional * unit_value
 
     # -- the records ---------------------------------------------------------
 

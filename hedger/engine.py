@@ -19,15 +19,15 @@ from typing import NamedTuple
 
 from hedger.config import HedgerConfig
 from hedger.control import ControlCommand, Halts
-from hedger.decision import Trigger, UnitDecision
+from hedger.decision import Trigger, UnitDecision, step_due
 from hedger.decoding import decode_control, decode_event
 from hedger.events import (
     INPUT_TOPICS,
+    LOAN_EVENT_TYPES,
     ClockTick,
     Event,
     ExecutionReport,
     IssuerEvent,
-    LoanEvent,
     ProtectionBooked,
 )
 from hedger.issuer import IssuerBook, PartChange, RiskView
@@ -100,9 +100,12 @@ class Outcome(NamedTuple):
         return None if self.event is None else self.event.event_id
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class _Decided(NamedTuple):
     records: list[OrderRecord]
-    views: list[RiskView]
+    views: tuple[RiskView, ...]
     touched: set[str]
     group: GroupView | None
 
@@ -121,6 +124,9 @@ class HedgingEngine:
         self.ticks: set[str] = set()
         self.emitted = 0  # orders emitted so far: their emission order across units
         self.expired_open = 0  # expired orders not yet closed by a report
+        # read on every decision: looked up once
+        self._ttl = config.hedge.order_ttl_days
+        self._groups = config.groups
 
     # -- operator halts ------------------------------------------------
 
@@ -129,6 +135,10 @@ class HedgingEngine:
         return self.config.is_halted(issuer_id) or (
             self.halts.halt_for(issuer_id, scope) is not None
         )
+
+    def any_halts(self) -> bool:
+        """Whether any halt is in force (most decisions need not look per member)."""
+        return bool(self.config.halted_issuers or self.halts.issuers or self.halts.everyone)
 
     def control(self, payload: object, scope: int | None = None) -> ControlCommand:
         """Apply a `hedger-control` command; raise `Rejected` if it is malformed."""
@@ -180,16 +190,18 @@ class HedgingEngine:
             return Outcome(Status.DEAD_LETTER, event, rejected.reason, rejected.detail)
         except Duplicate:
             return Outcome(Status.DUPLICATE, event)
-        self.last_applied = event.as_of
         return outcome
 
     def _issuer_event(self, event: IssuerEvent, scope: int | None) -> Outcome:
         issuer = event.issuer_id
-        book = self.book(issuer)
+        as_of = event.as_of
+        book = self.books.get(issuer)
+        if book is None:
+            book = self.books[issuer] = IssuerBook(issuer)
         loan: tuple[str, LoanState] | None = None
         closed: str | None = None
         parts: list[PartChange] = []
-        if isinstance(event, LoanEvent):
+        if isinstance(event, LOAN_EVENT_TYPES):
             state, change = apply_loan_event(event, self.loans.get(event.loan_id))
             self.loans[event.loan_id] = state
             loan = (event.loan_id, state)
@@ -203,31 +215,40 @@ class HedgingEngine:
         else:
             assert isinstance(event, ProtectionBooked)
             parts = book.apply_protection(event)
-        for part in parts:
-            self.sellers.apply(part)
-        self.last_as_of[issuer] = event.as_of
-        unit = self.config.unit_of(issuer)
-        trigger = Trigger(event.event_id, event.occurred_at, event.as_of, event.event_id)
-        decided = self._decide(unit, (issuer,), trigger, scope)
-        if not isinstance(event, LoanEvent):
-            decided.touched.add(issuer)
-        # Status changes apply from the next event on: this decision saw the old one.
-        evaluated, changed = self.sellers.evaluate(sorted({p.seller for p in parts}), event.as_of)
+        self.last_as_of[issuer] = self.last_applied = as_of
+        event_id = event.event_id
+        trigger = Trigger(event_id, event.occurred_at, as_of, event_id)
+        decided = self._decide(self.config.unit_of(issuer), (issuer,), trigger, scope)
+        touched = decided.touched
+        if loan is None:
+            touched.add(issuer)
+        evaluated: tuple[SellerStatus, ...] = ()
+        changed: tuple[SellerStatus, ...] = ()
+        if parts:
+            for part in parts:
+                self.sellers.apply(part)
+            # Status changes apply from the next event on: this decision saw the old one.
+            statuses = self.sellers.evaluate(sorted({p.seller for p in parts}), as_of)
+            evaluated, changed = tuple(statuses[0]), tuple(statuses[1])
         changes = Changes(
-            loan=loan,
-            issuers=tuple(sorted(decided.touched)),
-            closed_order=closed,
-            protection_event=event.event_id if isinstance(event, ProtectionBooked) else None,
-            sellers=tuple(changed),
+            loan,
+            tuple(touched) if len(touched) < 2 else tuple(sorted(touched)),
+            closed,
+            event_id if isinstance(event, ProtectionBooked) else None,
+            None,
+            changed,
         )
+        group = decided.group
         return Outcome(
             Status.APPLIED,
             event,
-            records=tuple(decided.records),
-            views=tuple(decided.views),
-            changes=changes,
-            groups=() if decided.group is None else (decided.group,),
-            sellers=tuple(evaluated),
+            None,
+            "",
+            tuple(decided.records),
+            decided.views,
+            changes,
+            () if group is None else (group,),
+            evaluated,
         )
 
     def _tick(self, tick: ClockTick, scope: int | None) -> Outcome:
@@ -252,6 +273,7 @@ class HedgingEngine:
                 groups.append(decided.group)
         for view in views:
             self.last_as_of[view.issuer_id] = tick.as_of
+        self.last_applied = tick.as_of
         evaluated, changed = self.sellers.evaluate(self.sellers.known(), tick.as_of)
         changes = Changes(
             issuers=tuple(sorted(touched)), tick=tick.event_id, sellers=tuple(changed)
@@ -275,11 +297,20 @@ class HedgingEngine:
         every member in ascending issuer id.
         """
         config = self.config
-        books = {m: self.books[m] for m in config.members_of(unit) if m in self.books}
-        halted = {m for m in books if self.is_halted(m, scope)}
+        all_books = self.books
+        group = unit if unit in self._groups else None
+        if group is None:  # an issuer alone: most units
+            book = all_books.get(unit)
+            books = {} if book is None else {unit: book}
+        else:
+            books = {m: all_books[m] for m in config.members_of(unit) if m in all_books}
+        halts = self.halts
+        halted: frozenset[str] | set[str] = _NONE
+        if config.halted_issuers or halts.issuers or halts.everyone:
+            halted = {m for m in books if self.is_halted(m, scope)}
         records: list[OrderRecord] = []
         touched: set[str] = set()
-        ttl = config.hedge.order_ttl_days
+        ttl = self._ttl
         if ttl is not None:
             expired = [
                 (order.seq, order.order_id, issuer)
@@ -293,13 +324,21 @@ class HedgingEngine:
                 )
                 touched.add(issuer)
             self.expired_open += len(expired)
-        group = config.group_of(next(iter(books))) if books else None
+        if group is None and len(books) == 1 and not halted:
+            # An issuer alone (most units): when no step is due there is no
+            # decision to make, and its view is all the outcome needs.
+            (book,) = books.values()
+            view = book.view(config, trigger.as_of)
+            risk = config.risk
+            if step_due(view.exposure, view.coverage, view.residual, view.limit, risk) is None:
+                return _Decided(records, (view,), touched, None)
         decision = UnitDecision(config, group, books, trigger, self.sellers.blocked)
         for issuer in sorted(books) if stepping is None else stepping:
             if issuer not in halted:
                 decision.issuer_step(issuer)
-        decision.group_step(halted)
-        for order in decision.orders():
+        if group is not None:
+            decision.group_step(halted)
+        for order in decision.orders() if decision.drafts else ():
             books[order.issuer_id].open_order(order, trigger.as_of, self.emitted)
             self.emitted += 1
             touched.add(order.issuer_id)
@@ -309,7 +348,7 @@ class HedgingEngine:
             limit = config.group_limit(group)
             start = sum((view.residual for view in decision.views.values()), ZERO)
             summary = GroupView(group, start, limit, start > limit * config.risk.trigger_ratio)
-        return _Decided(records, list(decision.views.values()), touched, summary)
+        return _Decided(records, tuple(decision.views.values()), touched, summary)
 
     # -- reports -------------------------------------------------------
 
