@@ -42,6 +42,7 @@ from streams.live.stages import (
     dead_output,
     failed,
 )
+from streams.observe.health import BrokerWatch, LibraryLogGate
 from streams.observe.http import make_app, serve
 from streams.observe.logs import LogObserver, get_logger
 from streams.observe.metrics import Metrics, WorkerCollector
@@ -118,12 +119,19 @@ class Worker:
         self.last_commit: float | None = None
         # Monotonic time each agent last finished a batch (or started).
         self.progress: dict[str, float] = {}
+        # Monotonic time each agent was last seen with no lag on its inputs.
+        self.idle_seen: dict[str, float] = {}
         self.metrics.registry.register(
             WorkerCollector(
                 self._lag, self._recovery_remaining, lambda: self.last_commit, self.ready
             )
         )
         app.sensors.add(_CommitSensor(self))
+        self.gate = LibraryLogGate(settings.log_summary_every)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self.gate)
+        self.broker = BrokerWatch(self.gate, settings.log_summary_every)
+        app.timer(2.0)(self._watch)
         if settings.metrics_port is not None:
             app.task(self._serve_http)
         n = settings.partitions
@@ -167,7 +175,12 @@ class Worker:
     # -- observability -------------------------------------------------
 
     def ready(self) -> bool:
-        """Recovered and consuming: what /ready reports."""
+        """What /ready and `hedger_ready` report: recovered, consuming, healthy.
+
+        Not ready before recovery completes, while the broker does not
+        answer, and while an agent is dead or stalled (finished no batch for
+        `stall_timeout` seconds although its input has lag).
+        """
         app = self.app
         recovery = app.tables.recovery
         return bool(
@@ -175,7 +188,58 @@ class Worker:
             and recovery.completed.is_set()
             and not app.in_recovery
             and not app.rebalancing
+            and self.broker.reachable
+            and not self.dead_agents()
+            and not self.stalled_agents()
         )
+
+    def dead_agents(self) -> list[str]:
+        """Our agents whose every actor has ended (none left to take a message)."""
+        dead = []
+        for name, agent in self.app.agents.items():
+            tasks = [getattr(actor, "actor_task", None) for actor in getattr(agent, "_actors", ())]
+            tasks = [task for task in tasks if task is not None]
+            if tasks and all(task.done() for task in tasks):
+                dead.append(name)
+        return dead
+
+    def stalled_agents(self) -> list[str]:
+        topics = self.settings.topics
+        agent_of = {
+            topics.loan_bookings: "route",
+            topics.cds_executions: "route",
+            topics.loans: "loans",
+            topics.journal: "issuers",
+        }
+        now = time.monotonic()
+        lagging: set[str] = set()
+        for topic, _, lag, _ in self._lag():
+            if lag > 0:
+                lagging.add(agent_of[topic])
+        for agent in {"route", "loans", "issuers"} - lagging:
+            self.idle_seen[agent] = now  # nothing to do is no stall
+        stalled = []
+        for agent in sorted(lagging):
+            last = max(self.progress.get(agent, now), self.idle_seen.get(agent, 0.0))
+            if now - last > self.settings.stall_timeout:
+                stalled.append(agent)
+        return stalled
+
+    async def _watch(self) -> None:
+        """Every 2 s: does the broker answer; is every agent alive."""
+        self.stalled_agents()  # keeps the idle times current
+        dead = self.dead_agents()
+        if dead and not self.app.should_stop:
+            fatal(",".join(dead), RuntimeError("agent ended"))
+        try:
+            client = self.app.producer._ensure_producer().client
+            await asyncio.wait_for(client.fetch_all_metadata(), timeout=5.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.broker.update(False, repr(exc))
+        else:
+            self.broker.update(True)
 
     def _lag(self) -> list[tuple[str, int, int, int]]:
         """Per partition: messages behind the end, and processed but not committed."""
