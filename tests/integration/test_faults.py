@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.kafka_io import dump_topic, ensure_topics
+from streams.kafka_io import dump_topic
 from streams.offline.replay import replay_files
 from streams.settings import load_config
 from tests.factories import REPO
+from tests.integration import test_operations
 from tests.integration.test_operations import booking, orders, publish_events
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
-from tests.kafka_broker import LocalKafka
 
 pytestmark = pytest.mark.kafka
 CONFIG = REPO / "config" / "hedger.toml"
@@ -69,13 +69,7 @@ class ReadyWatch:
         self._thread.join()
 
 
-@pytest.fixture
-def worker(kafka: LocalKafka, unique: str, tmp_path: Path):
-    process = WorkerProcess(kafka.bootstrap, unique, tmp_path, partitions=1)
-    asyncio.run(ensure_topics(kafka.bootstrap, [process.topics["loan_bookings"]], 1))
-    yield process
-    if process.process is not None:
-        process.kill()
+worker = test_operations.worker  # the fixture: one worker on one partition
 
 
 def oversize_booking() -> bytes:
