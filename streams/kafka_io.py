@@ -113,10 +113,13 @@ def decode_value(payload: bytes | None) -> object:
 
     Anything else (malformed JSON, an array, a number, invalid UTF-8) is the
     raw payload as a string, which `encode_value` turns back into the same
-    bytes. A null payload (tombstone) is `None`.
+    bytes (invalid UTF-8 as lone surrogates, which a replay rejects as
+    `invalid_json` like the worker). A null payload (tombstone) is the empty
+    string: the worker dead-letters a tombstone as `invalid_json`, and so
+    does a replay of the empty payload.
     """
     if payload is None:
-        return None
+        return ""
     try:
         parsed = parse_json(payload)
     except Rejected:
@@ -176,10 +179,12 @@ async def ensure_topics(
     topics: Iterable[str],
     partitions: int,
     replication_factor: int = 1,
+    configs: Mapping[str, dict[str, str]] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet; return those created (existing are left as is).
 
-    `kafka` is the connection (a bare HOST:PORT takes security from the environment).
+    `kafka` is the connection (a bare HOST:PORT takes security from the environment);
+    `configs` holds topic configurations by name (e.g. compaction of changelogs).
     """
     admin = AIOKafkaAdminClient(client_id="hedger-tools", **connection(kafka).client_options())
     try:
@@ -187,7 +192,11 @@ async def ensure_topics(
         missing = sorted(set(topics) - await _existing_topics(admin))
         if not missing:
             return []
-        new = [NewTopic(name, partitions, replication_factor) for name in missing]
+        configs = configs or {}
+        new = [
+            NewTopic(name, partitions, replication_factor, topic_configs=configs.get(name, {}))
+            for name in missing
+        ]
         try:
             response = await admin.create_topics(new)
         except TopicAlreadyExistsError:

@@ -228,6 +228,11 @@ class WorkerSettings(KafkaSettings):
     # How long a dead worker keeps its partitions before the group moves
     # them: Faust's 60 s default would stall a restarted worker for a minute.
     session_timeout: float = Field(default=10.0, gt=0)
+    # /ready turns 503 when an agent finished no batch for this long while
+    # its input has lag (a stalled agent), or when the broker does not answer.
+    stall_timeout: float = Field(default=30.0, gt=0)
+    # Seconds between the summary lines of a broker outage.
+    log_summary_every: float = Field(default=10.0, gt=0)
 
 
 S = TypeVar("S", bound=KafkaSettings)

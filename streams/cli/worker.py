@@ -24,7 +24,7 @@ from streams.cli.common import (
     kafka_settings,
 )
 from streams.kafka_io import ensure_topics
-from streams.live.app import Worker
+from streams.live.app import TABLES, Worker
 from streams.observe import logs
 from streams.settings import SettingsError, TopicNames, WorkerSettings, load_config
 
@@ -44,6 +44,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     log = logs.get_logger("hedger.worker")
     log.info("worker.starting", config=str(args.config), settings=settings.masked())
     topics: TopicNames = settings.topics
+    # Every topic, internal ones and changelogs included, exists before Faust
+    # subscribes: Faust ignores a missing topic, and workers starting together
+    # would race to create it (the broker may auto-create it with 1 partition).
+    changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(
@@ -55,8 +59,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     topics.orders,
                     topics.dead_letters,
                     topics.control,
+                    topics.loans,
+                    topics.journal,
+                    *changelogs,
                 ],
                 settings.partitions,
+                configs={name: {"cleanup.policy": "compact"} for name in changelogs},
             )
         )
     except Exception as exc:  # any connection failure ends the same way

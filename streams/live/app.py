@@ -18,16 +18,31 @@ Topology (SPEC §1 splits the state by loan and by issuer):
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import sys
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NoReturn, TypeAlias
 
 import faust
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faust.sensors import Sensor
 from faust.types import EventT
 
 from hedger.config import HedgerConfig
-from streams.live.stages import BufferedTable, IssuerStage, LoanStage, Output, RouteStage
+from streams.live.stages import (
+    PAYLOAD_TOO_LARGE,
+    BufferedTable,
+    IssuerStage,
+    LoanStage,
+    Output,
+    RouteStage,
+    dead_output,
+    failed,
+)
+from streams.observe.health import BrokerWatch, LibraryLogGate
 from streams.observe.http import make_app, serve
 from streams.observe.logs import LogObserver, get_logger
 from streams.observe.metrics import Metrics, WorkerCollector
@@ -40,6 +55,16 @@ RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
+# The two tables (loan stage, issuer stage); Faust names their changelogs
+# "{app id}-{table}-changelog".
+TABLES = ("hedger-loan-state", "hedger-issuer-state")
+# An output with the input it came from (None for table writes) and that input's payload.
+Sent: TypeAlias = tuple[Origin | None, bytes | None, Output]
+Step: TypeAlias = Callable[[Any], list[Output]]
+Handler: TypeAlias = Callable[[list[EventT]], list[Sent]]
+TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
+# Exit code of a worker that stopped on a failure it cannot handle in place.
+EXIT_AGENT_FAILED = 4
 # Tables take no serializer arguments: bytes types select the raw codec.
 TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
 
@@ -92,12 +117,21 @@ class Worker:
             topics.journal,
         )
         self.last_commit: float | None = None
+        # Monotonic time each agent last finished a batch (or started).
+        self.progress: dict[str, float] = {}
+        # Monotonic time each agent was last seen with no lag on its inputs.
+        self.idle_seen: dict[str, float] = {}
         self.metrics.registry.register(
             WorkerCollector(
                 self._lag, self._recovery_remaining, lambda: self.last_commit, self.ready
             )
         )
         app.sensors.add(_CommitSensor(self))
+        self.gate = LibraryLogGate(settings.log_summary_every)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self.gate)
+        self.broker = BrokerWatch(self.gate, settings.log_summary_every)
+        app.timer(2.0)(self._watch)
         if settings.metrics_port is not None:
             app.task(self._serve_http)
         n = settings.partitions
@@ -105,8 +139,8 @@ class Worker:
         control = app.topic(topics.control, **RAW)
         loans_topic = app.topic(topics.loans, partitions=n, internal=True, **RAW)
         journal_topic = app.topic(topics.journal, partitions=n, internal=True, **RAW)
-        loan_table = app.Table("hedger-loan-state", partitions=n, **TABLE)
-        issuer_table = app.Table("hedger-issuer-state", partitions=n, **TABLE)
+        loan_table = app.Table(TABLES[0], partitions=n, **TABLE)
+        issuer_table = app.Table(TABLES[1], partitions=n, **TABLE)
         self.route = RouteStage(config, topics, self.observer, n)
         self.loans = LoanStage(config, BufferedTable(loan_table.data), topics, self.observer)
         self.issuers = IssuerStage(config, BufferedTable(issuer_table.data), topics, self.observer)
@@ -118,26 +152,94 @@ class Worker:
         app.agent(control, name="hedger-control")(self._control)
         app.agent(loans_topic, name="hedger-loans")(self._loans)
         app.agent(journal_topic, name="hedger-issuers")(self._issuers)
-        # After a rebalance the tables hold other partitions: rebuild the books.
-        app.on_rebalance_complete.connect(self._on_rebalance)
-        app.timer(1.0)(self._load_when_ready)
+        # After a rebalance the tables hold other partitions: rebuild the
+        # books once recovery has filled the table, from the owned partitions
+        # only, and show their figures before the next message.
+        self.recovered = False
+        app.on_partitions_revoked.connect(self._on_rebalance)
+        app.on_partitions_assigned.connect(self._on_rebalance)
+        issuer_table.on_recover(self._on_recovered)
 
-    async def _on_rebalance(self, sender: Any = None, **kwargs: Any) -> None:
+    async def _on_rebalance(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.recovered = False
         self.issuers.invalidate()
 
-    async def _load_when_ready(self) -> None:
-        # Rebuild as soon as recovery ends, so recovered halts and risk show in
-        # /metrics before the next message; rollbacks go out with the next batch.
-        if not self.issuers.loaded and self.ready():
-            self.issuers.load()
+    async def _on_recovered(self) -> None:
+        journal = self.settings.topics.journal
+        assigned = self.app.consumer.assignment()
+        self.issuers.owned = {tp.partition for tp in assigned if tp.topic == journal}
+        self.issuers.invalidate()
+        self.issuers.load()
+        self.recovered = True
 
     # -- observability -------------------------------------------------
 
     def ready(self) -> bool:
-        """Recovered and consuming: what /ready reports."""
+        """What /ready and `hedger_ready` report: recovered, consuming, healthy.
+
+        Not ready before recovery completes, while the broker does not
+        answer, and while an agent is dead or stalled (finished no batch for
+        `stall_timeout` seconds although its input has lag).
+        """
         app = self.app
         recovery = app.tables.recovery
-        return bool(recovery.completed.is_set() and not app.in_recovery and not app.rebalancing)
+        return bool(
+            self.recovered
+            and recovery.completed.is_set()
+            and not app.in_recovery
+            and not app.rebalancing
+            and self.broker.reachable
+            and not self.dead_agents()
+            and not self.stalled_agents()
+        )
+
+    def dead_agents(self) -> list[str]:
+        """Our agents whose every actor has ended (none left to take a message)."""
+        dead = []
+        for name, agent in self.app.agents.items():
+            tasks = [getattr(actor, "actor_task", None) for actor in getattr(agent, "_actors", ())]
+            tasks = [task for task in tasks if task is not None]
+            if tasks and all(task.done() for task in tasks):
+                dead.append(name)
+        return dead
+
+    def stalled_agents(self) -> list[str]:
+        topics = self.settings.topics
+        agent_of = {
+            topics.loan_bookings: "route",
+            topics.cds_executions: "route",
+            topics.loans: "loans",
+            topics.journal: "issuers",
+        }
+        now = time.monotonic()
+        lagging: set[str] = set()
+        for topic, _, lag, _ in self._lag():
+            if lag > 0:
+                lagging.add(agent_of[topic])
+        for agent in {"route", "loans", "issuers"} - lagging:
+            self.idle_seen[agent] = now  # nothing to do is no stall
+        stalled = []
+        for agent in sorted(lagging):
+            last = max(self.progress.get(agent, now), self.idle_seen.get(agent, 0.0))
+            if now - last > self.settings.stall_timeout:
+                stalled.append(agent)
+        return stalled
+
+    async def _watch(self) -> None:
+        """Every 2 s: does the broker answer; is every agent alive."""
+        self.stalled_agents()  # keeps the idle times current
+        dead = self.dead_agents()
+        if dead and not self.app.should_stop:
+            fatal(",".join(dead), RuntimeError("agent ended"))
+        try:
+            client = self.app.producer._ensure_producer().client
+            await asyncio.wait_for(client.fetch_all_metadata(), timeout=5.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.broker.update(False, repr(exc))
+        else:
+            self.broker.update(True)
 
     def _lag(self) -> list[tuple[str, int, int, int]]:
         """Per partition: messages behind the end, and processed but not committed."""
@@ -180,10 +282,11 @@ class Worker:
             endpoints=["/metrics", "/health", "/ready"],
         )
 
-    def _track(self, events: list[EventT]) -> None:
+    def _track(self, agent: str, events: list[EventT]) -> None:
         for event in events:
             message = event.message
             self.positions[(message.topic, message.partition)] = message.offset + 1
+        self.progress[agent] = time.monotonic()
 
     def _batches(self, stream: Any) -> AsyncIterator[list[EventT]]:
         batch: AsyncIterator[list[EventT]] = stream.take_events(
@@ -191,53 +294,169 @@ class Worker:
         )
         return batch
 
-    async def _send(self, outputs: list[Output]) -> None:
-        send = self.app.producer.send
-        for output in outputs:
-            await send(output.topic, output.key, output.value, output.partition, None, None)
+    def _owned(self, events: list[EventT]) -> list[EventT]:
+        """The events of partitions still assigned to this worker.
 
-    async def _write(self, changelog: str, table: BufferedTable) -> None:
-        send = self.app.producer.send
-        for partition, key, value in table.drain():
-            await send(changelog, key, value, partition, None, None)
+        A batch taken before a rebalance may hold messages of partitions that
+        moved to another worker meanwhile: their new owner processes them
+        from the committed offset, so handling them here too would write
+        table keys of a partition this worker no longer owns.
+        """
+        assignment = self.app.consumer.assignment()
+        return [e for e in events if e.message.tp in assignment]
 
-    async def _route(self, stream: Any) -> None:
+    async def _run(self, agent: str, stream: Any, handle: Handler) -> None:
+        """Drive `handle` over the stream's batches: never commit what is not durable.
+
+        Faust acks a batch's events (its next commit covers them) as soon as
+        the agent asks for the next batch, even when the agent failed on it.
+        So every batch's outputs are awaited until the broker has them before
+        the next batch is taken, an event the stage fails on is dead-lettered
+        (`processing_error`) by the stage's own handler, and a failure outside
+        any event (the producer refusing, a bug here) ends the process at once
+        with exit code 4, before Faust can commit the batch: the supervisor
+        restarts the worker, which takes the batch again from the last commit.
+        """
+        self.progress[agent] = time.monotonic()
         async for events in self._batches(stream):
-            outputs = []
-            for event in events:
-                message = event.message
-                stamp = int(message.timestamp * 1000) if message.timestamp else None
-                source = Origin(message.topic, message.partition, message.offset, stamp)
-                outputs.append(self.route.handle(source, message.value))
-            await self._send(outputs)
-            self._track(events)
+            try:
+                owned = self._owned(events)
+                outputs = handle(owned)
+                await self._deliver(agent, outputs)
+                self._track(agent, owned)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                fatal(agent, exc)
 
-    async def _control(self, stream: Any) -> None:
-        async for event in stream.events():  # rare: no batching
+    async def _deliver(self, agent: str, outputs: list[Sent]) -> None:
+        """Send the outputs and wait until the broker has acknowledged every one.
+
+        An output refused for its size (by the producer or the broker) is
+        replaced by a dead letter of its input quoted by reference
+        (`payload_too_large`); any other failure is raised.
+        """
+        send = self.app.producer.send
+        pending = []
+        for _, _, output in outputs:
+            try:
+                sent = await send(
+                    output.topic, output.key, output.value, output.partition, None, None
+                )
+            except TOO_LARGE as exc:  # refused before sending
+                sent = _failed(exc)
+            pending.append(sent)
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        replacements = []
+        for (origin, payload, output), result in zip(outputs, results, strict=True):
+            if not isinstance(result, BaseException):
+                continue
+            if origin is None or not isinstance(result, TOO_LARGE):
+                raise result
+            detail = f"output of {len(output.value)} bytes to {output.topic} refused: {result!r}"
+            replacements.append(
+                dead_output(
+                    self.settings.topics,
+                    self.observer,
+                    agent,
+                    PAYLOAD_TOO_LARGE,
+                    detail,
+                    origin,
+                    payload,
+                    by_reference=True,
+                )
+            )
+        for output in replacements:
+            await (await send(output.topic, output.key, output.value, output.partition, None, None))
+
+    def _each(self, stage: str, events: list[EventT], handle: Step) -> tuple[list[Sent], bool]:
+        """Run `handle` on each event's message; an event it fails on is dead-lettered.
+
+        Returns the outputs and whether any event failed.
+        """
+        outputs: list[Sent] = []
+        broken = False
+        for event in events:
             message = event.message
             source = Origin(message.topic, message.partition, message.offset)
-            await self._send(self.route.handle_control(source, message.value))
+            try:
+                sent = handle(message)
+            except Exception as exc:
+                broken = True
+                topics, observer = self.settings.topics, self.observer
+                sent = [failed(topics, observer, stage, exc, source, message.value)]
+            outputs += [(source, message.value, output) for output in sent]
+        return outputs, broken
+
+    def _route_one(self, message: Any) -> list[Output]:
+        stamp = int(message.timestamp * 1000) if message.timestamp else None
+        source = Origin(message.topic, message.partition, message.offset, stamp)
+        return [self.route.handle(source, message.value)]
+
+    def _route_batch(self, events: list[EventT]) -> list[Sent]:
+        return self._each("route", events, self._route_one)[0]
+
+    def _control_batch(self, events: list[EventT]) -> list[Sent]:
+        def control(message: Any) -> list[Output]:
+            source = Origin(message.topic, message.partition, message.offset)
+            return self.route.handle_control(source, message.value)
+
+        return self._each("route", events, control)[0]
+
+    def _loans_batch(self, events: list[EventT]) -> list[Sent]:
+        stage = self.loans
+        outputs, _ = self._each(
+            "loans", events, lambda m: stage.handle(m.partition, m.offset, m.value)
+        )
+        return outputs + self._writes(self.changelogs["loans"], stage.table)
+
+    def _issuers_batch(self, events: list[EventT]) -> list[Sent]:
+        stage = self.issuers
+        outputs, broken = self._each(
+            "issuers", events, lambda m: stage.handle(m.partition, m.offset, m.value)
+        )
+        stage.finish_batch()
+        outputs += self._writes(self.changelogs["issuers"], stage.table)
+        if broken:
+            # The engine may hold a half-applied event: rebuild it from the
+            # table, which has every complete event's writes.
+            stage.invalidate()
+        return outputs
+
+    def _writes(self, changelog: str, table: BufferedTable) -> list[Sent]:
+        return [
+            (None, None, Output(changelog, key, value, partition))
+            for partition, key, value in table.drain()
+        ]
+
+    async def _route(self, stream: Any) -> None:
+        await self._run("route", stream, self._route_batch)
+
+    async def _control(self, stream: Any) -> None:
+        await self._run("control", stream, self._control_batch)
 
     async def _loans(self, stream: Any) -> None:
-        async for events in self._batches(stream):
-            outputs = []
-            for event in events:
-                message = event.message
-                outputs += self.loans.handle(message.partition, message.offset, message.value)
-            await self._send(outputs)
-            await self._write(self.changelogs["loans"], self.loans.table)
-            self._track(events)
+        await self._run("loans", stream, self._loans_batch)
 
     async def _issuers(self, stream: Any) -> None:
-        async for events in self._batches(stream):
-            outputs = []
-            for event in events:
-                message = event.message
-                outputs += self.issuers.handle(message.partition, message.offset, message.value)
-            self.issuers.finish_batch()
-            await self._send(outputs)
-            await self._write(self.changelogs["issuers"], self.issuers.table)
-            self._track(events)
+        await self._run("issuers", stream, self._issuers_batch)
+
+
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future
+
+
+def fatal(agent: str, exc: BaseException) -> NoReturn:
+    """End the process now, without letting Faust commit the batch in flight."""
+    log = get_logger("hedger.worker")
+    log.critical("agent.failed", agent=agent, error=repr(exc), exit_code=EXIT_AGENT_FAILED)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_AGENT_FAILED)
 
 
 class _CommitSensor(Sensor):  # type: ignore[misc]

@@ -9,10 +9,13 @@ byte. Imports the standard library and `streams.observer` (for `Origin`).
 from __future__ import annotations
 
 import base64
+import codecs
 import json
 from typing import Any, NamedTuple
 
 from streams.observer import Origin
+
+PREFIX_BYTES = 1_024  # of an oversize payload quoted by reference
 
 
 class Entry(NamedTuple):
@@ -49,11 +52,15 @@ def dead_letter(
     stage: str,
     event_id: str | None = None,
     issuer_id: str | None = None,
+    by_reference: bool = False,
 ) -> bytes:
     """A dead-letter record: reason, detail, source and the original payload.
 
     The payload is kept as text when it is UTF-8 (the usual case), else as
     base64 with `payload_encoding: "base64"`, so it survives byte for byte.
+    `by_reference` (a payload too large to copy into one message) keeps
+    only its size and first `PREFIX_BYTES` bytes as text, with
+    `payload_encoding: "reference"`: the original stays at `source`.
     """
     record: dict[str, Any] = {
         "reason": reason,
@@ -67,6 +74,13 @@ def dead_letter(
         record["issuer_id"] = issuer_id
     if payload is None:
         record["payload"] = None
+    elif by_reference:
+        record["payload"] = None
+        record["payload_encoding"] = "reference"
+        record["payload_size"] = len(payload)
+        # a character cut at the end is left out rather than replaced
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        record["payload_prefix"] = decoder.decode(payload[:PREFIX_BYTES])
     else:
         try:
             record["payload"] = payload.decode("utf-8")

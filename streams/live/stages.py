@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, MutableMapping
+from datetime import date
 from typing import Any, NamedTuple
 
 from hedger.config import HedgerConfig
@@ -104,6 +105,21 @@ class Output(NamedTuple):
     partition: int | None = None
 
 
+# What the producer may send in one message (Faust's `producer_max_request_size`
+# is 1,000,000 bytes and the broker's `message.max.bytes` about 1 MiB), less
+# room for the record's own framing.
+MAX_MESSAGE_BYTES = 1_000_000 - 1_024
+# Dead-letter reasons of the worker itself (not SPEC codes): an event that
+# made the worker fail, and one whose output would exceed the message limit.
+PROCESSING_ERROR = "processing_error"
+PAYLOAD_TOO_LARGE = "payload_too_large"
+
+
+def fits(key: bytes | None, value: bytes) -> bool:
+    """Whether a message of this key and value can be produced."""
+    return len(value) + (len(key) if key else 0) <= MAX_MESSAGE_BYTES
+
+
 def _dead(
     topics: TopicNames,
     observer: Observer,
@@ -114,20 +130,68 @@ def _dead(
     event_id: str | None = None,
     issuer_id: str | None = None,
 ) -> Output:
-    observer.on_event(stage, source.topic, Status.DEAD_LETTER, exc.reason.value)
-    observer.on_dead_letter(
-        DeadLettered(stage, source, exc.reason.value, exc.detail, event_id, issuer_id)
+    return dead_output(
+        topics, observer, stage, exc.reason.value, exc.detail, source, payload, event_id, issuer_id
     )
-    record = dead_letter(
-        exc.reason.value,
-        exc.detail,
-        source,
-        payload,
-        stage=stage,
-        event_id=event_id,
-        issuer_id=issuer_id,
-    )
-    return Output(topics.dead_letters, issuer_id.encode() if issuer_id else None, record)
+
+
+def dead_output(
+    topics: TopicNames,
+    observer: Observer,
+    stage: str,
+    reason: str,
+    detail: str,
+    source: Origin,
+    payload: bytes | None,
+    event_id: str | None = None,
+    issuer_id: str | None = None,
+    *,
+    by_reference: bool = False,
+) -> Output:
+    """A dead letter for `topics.dead_letters`, reported to the observer.
+
+    The payload is copied whole when the record fits in one message, else
+    quoted by reference (source, size and a prefix; see `dead_letter`).
+    """
+    observer.on_event(stage, source.topic, Status.DEAD_LETTER, reason)
+    observer.on_dead_letter(DeadLettered(stage, source, reason, detail, event_id, issuer_id))
+    key = issuer_id.encode() if issuer_id else None
+    args = (reason, detail, source, payload)
+    record = b""
+    if not by_reference:
+        record = dead_letter(*args, stage=stage, event_id=event_id, issuer_id=issuer_id)
+    if by_reference or not fits(key, record):
+        record = dead_letter(
+            *args, stage=stage, event_id=event_id, issuer_id=issuer_id, by_reference=True
+        )
+    return Output(topics.dead_letters, key, record)
+
+
+def failed(
+    topics: TopicNames,
+    observer: Observer,
+    stage: str,
+    exc: BaseException,
+    source: Origin,
+    payload: bytes | None,
+) -> Output:
+    """The dead letter of an event the stage failed on (a bug, never a SPEC case)."""
+    detail = f"{stage} stage failed: {exc!r}"[:1_000]
+    return dead_output(topics, observer, stage, PROCESSING_ERROR, detail, source, payload)
+
+
+def too_large(
+    topics: TopicNames,
+    observer: Observer,
+    stage: str,
+    what: str,
+    size: int,
+    source: Origin,
+    payload: bytes | None,
+) -> Output:
+    """The dead letter of an event whose output would exceed the message limit."""
+    detail = f"{what} of {size} bytes exceeds the {MAX_MESSAGE_BYTES}-byte message limit"
+    return dead_output(topics, observer, stage, PAYLOAD_TOO_LARGE, detail, source, payload)
 
 
 class RouteStage:
@@ -156,6 +220,18 @@ class RouteStage:
         except Rejected as exc:
             return [_dead(self.topics, self.observer, "route", exc, source, payload)]
         entry = encode_entry(Entry(CONTROL_TOPIC, payload.decode("utf-8"), source))
+        if not fits(ALL_ISSUERS.encode(), entry):
+            return [
+                too_large(
+                    self.topics,
+                    self.observer,
+                    "route",
+                    "the journal entry",
+                    len(entry),
+                    source,
+                    payload,
+                )
+            ]
         if command.issuer_id is not None:
             return [Output(self.topics.journal, command.issuer_id.encode(), entry)]
         key = ALL_ISSUERS.encode()
@@ -177,8 +253,13 @@ class RouteStage:
             )
         entry = encode_entry(Entry(topic, payload.decode("utf-8"), source))
         if isinstance(event, LoanEvent):
-            return Output(self.topics.loans, event.loan_id.encode(), entry)
-        return Output(self.topics.journal, event.issuer_id.encode(), entry)
+            output = Output(self.topics.loans, event.loan_id.encode(), entry)
+        else:
+            output = Output(self.topics.journal, event.issuer_id.encode(), entry)
+        if not fits(output.key, entry):
+            what = "the journal entry"
+            return too_large(self.topics, self.observer, "route", what, len(entry), source, payload)
+        return output
 
 
 def _unreadable(
@@ -281,7 +362,9 @@ class IssuerStage:
     from them), `a` an issuer's buckets, parts and open orders, `c` a closed
     order, `e` an applied protection booking, `t` an applied clock tick,
     `s` a seller's blocked status, `h` a halt, `d` the records an event
-    emitted, and `w` the watermark of a journal partition.
+    emitted, `v` the as-of date, time and partition of an issuer's last
+    measures (so /metrics shows them again after a restart), and `w` the
+    watermark of a journal partition.
     """
 
     def __init__(
@@ -292,6 +375,11 @@ class IssuerStage:
         self.watermarks: dict[int, int] = {}
         self.batch_offsets: dict[int, int] = {}
         self.loaded = False
+        # Journal partitions this worker owns (None: all the table holds). The
+        # memory store keeps keys of partitions that moved to another worker.
+        self.owned: set[int] | None = None
+        # Per issuer: the journal partition and `occurred_at` of its last view.
+        self._shown: dict[str, tuple[int, str]] = {}
 
     @property
     def books(self) -> dict[str, IssuerBook]:
@@ -314,12 +402,14 @@ class IssuerStage:
         self.engine = HedgingEngine(self.config)
         self.watermarks = {}
         self._blocked: set[str] = set()
+        self._shown = {}
+        owned = self.owned
         rows = [(json.loads(k), json.loads(v)) for k, v in list(self.table.data.items())]
         for (kind, _, name), data in rows:
-            if kind == "w":
+            if kind == "w" and (owned is None or int(name) in owned):
                 self.watermarks[int(name)] = data["v"]
         for (kind, issuer, name), data in rows:
-            if kind == "w":
+            if kind == "w" or (owned is not None and data["q"] not in owned):
                 continue
             if data["s"] > self.watermarks.get(data["q"], -1):
                 data = self._roll_back(_key(kind, issuer, name), data)  # a torn batch
@@ -329,6 +419,16 @@ class IssuerStage:
         self.engine.restore_emitted()
         self.engine.restore_sellers(self._blocked)
         self.loaded = True
+        self._show()
+
+    def _show(self) -> None:
+        """Report every recovered issuer's figures, as its last event did."""
+        engine = self.engine
+        for view in engine.views():
+            scope, occurred_at = self._shown[view.issuer_id]
+            halted = engine.is_halted(view.issuer_id, scope)
+            open_orders = len(engine.books[view.issuer_id].open_orders)
+            self.observer.on_view(view, halted, open_orders, occurred_at)
 
     def _roll_back(self, key: bytes, data: dict[str, Any]) -> dict[str, Any] | None:
         if data["p"] is None:
@@ -355,6 +455,11 @@ class IssuerStage:
                 self._blocked.add(name)
             return
         if kind == "d":
+            return
+        if kind == "v":
+            as_of, occurred_at, scope = value
+            engine.last_as_of[issuer] = date.fromisoformat(as_of)
+            self._shown[issuer] = (scope, occurred_at)
             return
         book = engine.book(issuer)
         if kind == "l":
@@ -436,6 +541,11 @@ class IssuerStage:
             self._put(stamp, "t", "", changes.tick, 1)
         for status in changes.sellers:
             self._put(stamp, "s", "", status.seller, status.blocked)
+        event = outcome.event
+        assert event is not None
+        for view in outcome.views:  # what /metrics shows of the issuer, after a restart too
+            shown = [view.as_of.isoformat(), event.occurred_at, partition]
+            self._put(stamp, "v", view.issuer_id, "", shown)
         if outcome.records:
             wires = [record.to_wire() for record in outcome.records]
             self._put(stamp, "d", str(partition), str(offset), wires)

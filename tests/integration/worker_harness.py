@@ -61,7 +61,7 @@ class WorkerProcess:
         self.starts = 0
         self.metrics_port = free_port()
 
-    def start(self, timeout: float = 90.0) -> WorkerProcess:
+    def start(self, timeout: float = 90.0, wait: bool = True) -> WorkerProcess:
         if self.starts == 0:
             atexit.register(self._kill_if_running)  # never leave a worker behind
         self.starts += 1
@@ -94,8 +94,15 @@ class WorkerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        if not wait:
+            return self
+        return self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 90.0) -> WorkerProcess:
+        """Wait until /ready answers 200 (raises if the worker exits first)."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
-        path = Path(log.name)
+        path = self.workdir / f"worker-{self.starts}.log"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited: {path.read_text()[-3000:]}")
