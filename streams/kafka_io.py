@@ -35,6 +35,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from hedger.decoding import parse_json
 from hedger.outcomes import Rejected
+from streams.outputs import atomic_bytes
 from streams.replay_log import LogRecord, read_log
 from streams.settings import KafkaSettings, connection
 
@@ -358,7 +359,7 @@ async def dump_topic(
         await consumer.start()
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
-        with Path(out_path).open("wb") as out:
+        with atomic_bytes(out_path) as out:  # whole or not at all; never a device
             for tp in partitions:
                 if starts[tp] >= ends[tp]:
                     continue

@@ -28,6 +28,7 @@ from streams.cli.common import (
 )
 from streams.kafka_io import KafkaToolError, TopicNotFound, dump_topic, publish_log
 from streams.offline.report import terminal
+from streams.outputs import OutputError, resolve_output
 from streams.replay_log import CorruptLog
 from streams.settings import KafkaSettings, SettingsError
 
@@ -94,7 +95,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
     """`hedger dump TOPIC`: write a topic's messages as a replay log."""
     try:
         kafka = kafka_settings(args, KafkaSettings)
-    except SettingsError as exc:
+        resolve_output(args.out)  # refused before anything is read
+    except (SettingsError, OutputError) as exc:
         return fail(str(exc), EXIT_USAGE)
     try:
         count = asyncio.run(dump_topic(args.topic, kafka, Path(args.out), journal=args.journal))
@@ -102,8 +104,10 @@ def cmd_dump(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     except (KafkaError, KafkaToolError) as exc:
         return fail(f"dumping {args.topic} failed: {exc}", EXIT_KAFKA)
+    except OutputError as exc:
+        return fail(str(exc), EXIT_USAGE)
     except OSError as exc:
-        return fail(f"cannot write {args.out}: {exc}", EXIT_USAGE)
+        return fail(f"{args.out}: cannot write: {exc.strerror or exc}", EXIT_USAGE)
     terminal().print(f"{count:,} messages of {args.topic} → {args.out}", highlight=False)
     return EXIT_OK
 
