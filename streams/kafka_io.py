@@ -177,10 +177,12 @@ async def ensure_topics(
     topics: Iterable[str],
     partitions: int,
     replication_factor: int = 1,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet; return those created (existing are left as is).
 
-    `kafka` is the connection (a bare HOST:PORT takes security from the environment).
+    `kafka` is the connection (a bare HOST:PORT takes security from the environment);
+    `configs` gives topic configurations by name (e.g. `{"retention.ms": "-1"}`).
     """
     admin = AIOKafkaAdminClient(client_id="hedger-tools", **connection(kafka).client_options())
     try:
@@ -188,7 +190,14 @@ async def ensure_topics(
         missing = sorted(set(topics) - await _existing_topics(admin))
         if not missing:
             return []
-        new = [NewTopic(name, partitions, replication_factor) for name in missing]
+        new = [
+            NewTopic(
+                name, partitions, replication_factor, topic_configs=dict(configs.get(name, {}))
+            )
+            if configs
+            else NewTopic(name, partitions, replication_factor)
+            for name in missing
+        ]
         try:
             response = await admin.create_topics(new)
         except TopicAlreadyExistsError:

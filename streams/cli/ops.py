@@ -27,6 +27,7 @@ from streams.cli.common import (
     add_kafka_arguments,
     fail,
     kafka_settings,
+    number_in,
     stop_event,
 )
 from streams.settings import KafkaSettings, SettingsError, connection
@@ -119,10 +120,16 @@ def add_ops_commands(commands: Commands) -> None:
 
     venue = commands.add_parser("paper-venue", help="simulated venue answering the orders")
     add_kafka_arguments(venue)
-    venue.add_argument("--seed", type=int, default=7)
-    venue.add_argument("--fill-ratio", type=float, default=0.9, help="share of orders filled")
-    venue.add_argument("--latency-ms", type=int, default=200, help="delay before each report")
+    venue.add_argument("--seed", type=int, default=7, help="seed of the venue's answers")
+    venue.add_argument(
+        "--fill-ratio", type=number_in(float, 0, 1), default=0.9, help="share of orders filled"
+    )
+    venue.add_argument(
+        "--latency-ms", type=number_in(int, 0), default=200, help="delay before each report"
+    )
     venue.add_argument("--orders-topic", help="default: HEDGER_TOPIC_ORDERS")
     venue.add_argument("--executions-topic", help="default: HEDGER_TOPIC_CDS_EXECUTIONS")
-    venue.add_argument("--duration", type=float, default=0, help="stop after S seconds")
+    venue.add_argument(
+        "--duration", type=number_in(float, 0), default=0, help="stop after S seconds (0: never)"
+    )
     venue.set_defaults(func=cmd_paper_venue)

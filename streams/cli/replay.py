@@ -30,7 +30,7 @@ from streams.offline.replay import replay_files
 from streams.offline.report import orders_table, print_summary, terminal
 from streams.outputs import OutputError, atomic_bytes, check_outputs
 from streams.replay_log import CorruptLog
-from streams.settings import load_config, load_config_with_warnings
+from streams.settings import load_config
 
 
 def run_replay(
@@ -149,12 +149,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """`hedger check-config FILE`: validate a configuration and show what it means."""
     try:
-        config, unknown = load_config_with_warnings(args.file)
+        config = load_config(args.file)  # an unknown key is an error (SPEC §8)
     except ConfigError as exc:
         return fail(str(exc))
     console = terminal()
-    for key in unknown:
-        console.print(f"[yellow]warning:[/] {args.file}: unknown key {key} is ignored")
     risk = config.risk
     console.print(
         f"{args.file}: OK — base {risk.base_currency}, regulatory limit "

@@ -23,8 +23,10 @@ from streams.cli.common import (
     EXIT_USAGE,
     Commands,
     add_kafka_arguments,
+    add_setting_flags,
     fail,
     kafka_settings,
+    number_in,
 )
 from streams.kafka_io import KafkaToolError, TopicNotFound, dump_topic, publish_log
 from streams.offline.report import terminal
@@ -48,8 +50,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
     log = Path(args.log)
     if not log.is_file():
         return fail(f"{log}: no such log file", EXIT_USAGE)
-    if args.partitions is not None and args.partitions < 1:
-        return fail("--partitions must be at least 1", EXIT_USAGE)
     try:
         rename = _topic_map(args.rename)
         kafka = kafka_settings(args, KafkaSettings)
@@ -63,7 +63,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
                 topics=set(args.topic) if args.topic else None,
                 create_partitions=args.partitions,
                 topic_map=rename,
-                replication_factor=args.replication_factor,
+                replication_factor=kafka.replication_factor,
             )
         )
     except CorruptLog as exc:
@@ -125,13 +125,11 @@ def add_tool_commands(commands: Commands) -> None:
     )
     publish.add_argument(
         "--partitions",
-        type=int,
+        type=number_in(int, 1),
         metavar="N",
         help="create missing topics with N partitions (default: broker auto-create)",
     )
-    publish.add_argument(
-        "--replication-factor", type=int, default=1, metavar="R", help="for created topics"
-    )
+    add_setting_flags(publish, KafkaSettings, ["replication_factor"], "Topics it creates")
     publish.add_argument(
         "--rename",
         action="append",

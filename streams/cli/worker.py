@@ -20,6 +20,7 @@ from streams.cli.common import (
     DEFAULT_CONFIG,
     Commands,
     add_kafka_arguments,
+    add_setting_flags,
     fail,
     kafka_settings,
 )
@@ -27,6 +28,23 @@ from streams.kafka_io import ensure_topics
 from streams.live.app import Worker
 from streams.observe import logs
 from streams.settings import SettingsError, TopicNames, WorkerSettings, load_config
+
+WORKER_FLAGS = (
+    "replication_factor",
+    "app_id",
+    "partitions",
+    "data_dir",
+    "metrics_port",
+    "metrics_bind",
+    "commit_interval",
+    "batch_size",
+    "batch_wait",
+    "session_timeout",
+    "retention_journal_ms",
+    "retention_orders_ms",
+    "retention_control_ms",
+)
+WORKER_GROUP = "Worker (flags over HEDGER_* environment variables over defaults)"
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -57,6 +75,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     topics.control,
                 ],
                 settings.partitions,
+                settings.replication_factor,
+                {
+                    topics.orders: {"retention.ms": str(settings.retention_orders_ms)},
+                    topics.control: {"retention.ms": str(settings.retention_control_ms)},
+                },
             )
         )
     except Exception as exc:  # any connection failure ends the same way
@@ -107,11 +130,7 @@ def quiet_libraries(level: str) -> None:
 
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:
     """Command-line values over `HEDGER_*` environment variables over defaults."""
-    given = {
-        name: getattr(args, name, None)
-        for name in ("metrics_port", "metrics_bind", "partitions", "app_id", "data_dir")
-    }
-    return kafka_settings(args, WorkerSettings, **given)
+    return kafka_settings(args, WorkerSettings)
 
 
 def add_worker_command(commands: Commands) -> None:
@@ -119,12 +138,14 @@ def add_worker_command(commands: Commands) -> None:
     worker = commands.add_parser("worker", help="run the live daemon on Kafka")
     worker.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration")
     add_kafka_arguments(worker)
-    worker.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
-    worker.add_argument("--metrics-bind", help="address for /metrics (default 127.0.0.1)")
-    worker.add_argument("--partitions", type=int, help="partitions of the internal topics")
-    worker.add_argument("--app-id", help="Kafka consumer group / Faust app id")
-    worker.add_argument("--data-dir", help="local state directory")
-    worker.add_argument("--log-level", default="info", help="log level (default info)")
+    add_setting_flags(worker, WorkerSettings, WORKER_FLAGS, WORKER_GROUP)
+    worker.add_argument(
+        "--log-level",
+        default="info",
+        type=str.lower,
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="log level",
+    )
     worker.add_argument(
         "--log-format",
         choices=["json", "console"],
