@@ -3,8 +3,11 @@
 Owns: the exit codes, `fail` (one error line on stderr), the connection
 flags every Kafka command takes (`add_kafka_arguments`) and turning them into
 settings with flags over environment over defaults (`kafka_settings`),
+the parser every command uses (`HedgerParser`: no abbreviations, defaults in
+`--help`, one-line usage errors), checking Kafka answers (`reach_kafka`),
 `stop_event` (Ctrl-C, SIGTERM or a duration) and `free_port`. Imports the
-standard library, rich and `streams.settings`; never another CLI module.
+standard library, rich, `streams.settings` and `streams.connectivity`;
+never another CLI module.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, NoReturn, TypeAlias, TypeVar
 
 from rich.console import Console
 
+from streams.connectivity import KafkaUnavailable, check_connection, quiet_kafka_logs
 from streams.settings import KafkaSettings, env_name, flag_name, load_settings
 
 EXIT_OK = 0
@@ -161,6 +165,20 @@ def number_in(
         return value
 
     return parse
+
+
+def reach_kafka(kafka: KafkaSettings) -> str | None:
+    """None once Kafka answers with these settings; else one line saying why it does not.
+
+    Also keeps aiokafka's own log lines off the tool's stderr: the line
+    returned says what they would.
+    """
+    quiet_kafka_logs()
+    try:
+        asyncio.run(check_connection(kafka))
+    except KafkaUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def stop_event(duration: float = 0) -> asyncio.Event:

@@ -27,6 +27,7 @@ from streams.cli.common import (
     fail,
     kafka_settings,
     number_in,
+    reach_kafka,
 )
 from streams.kafka_io import KafkaToolError, TopicNotFound, dump_topic, publish_log
 from streams.offline.report import terminal
@@ -55,6 +56,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
         kafka = kafka_settings(args, KafkaSettings)
     except (ValueError, SettingsError) as exc:
         return fail(str(exc), EXIT_USAGE)
+    problem = reach_kafka(kafka)
+    if problem is not None:
+        return fail(f"nothing published: {problem}", EXIT_KAFKA)
     try:
         stats = asyncio.run(
             publish_log(
@@ -98,6 +102,9 @@ def cmd_dump(args: argparse.Namespace) -> int:
         resolve_output(args.out)  # refused before anything is read
     except (SettingsError, OutputError) as exc:
         return fail(str(exc), EXIT_USAGE)
+    problem = reach_kafka(kafka)
+    if problem is not None:
+        return fail(f"nothing dumped: {problem}", EXIT_KAFKA)
     try:
         count = asyncio.run(dump_topic(args.topic, kafka, Path(args.out), journal=args.journal))
     except TopicNotFound as exc:

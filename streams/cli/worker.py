@@ -18,12 +18,15 @@ import faust
 from hedger.config import ConfigError
 from streams.cli.common import (
     DEFAULT_CONFIG,
+    EXIT_KAFKA,
     Commands,
     add_kafka_arguments,
     add_setting_flags,
     fail,
     kafka_settings,
+    reach_kafka,
 )
+from streams.connectivity import describe
 from streams.kafka_io import ensure_topics
 from streams.live.app import Worker
 from streams.observe import logs
@@ -61,6 +64,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     log = logs.get_logger("hedger.worker")
     log.info("worker.starting", config=str(args.config), settings=settings.masked())
+    problem = reach_kafka(settings)
+    if problem is not None:
+        log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, problem=problem)
+        return fail(problem, EXIT_KAFKA)
     topics: TopicNames = settings.topics
     loop = asyncio.new_event_loop()
     try:
@@ -82,9 +89,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 },
             )
         )
-    except Exception as exc:  # any connection failure ends the same way
-        log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, error=repr(exc))
-        return fail(f"cannot reach Kafka at {settings.bootstrap}: {exc!r}")
+    except Exception as exc:  # any failure to create the topics ends the same way
+        problem = f"cannot create topics on {settings.bootstrap}: {describe(exc, settings)}"
+        log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, problem=problem)
+        return fail(problem, EXIT_KAFKA)
     finally:
         loop.close()
     asyncio.set_event_loop(asyncio.new_event_loop())
