@@ -18,12 +18,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.factories import REPO
-from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
+from tests.integration.test_operations import booking
+from tests.integration.worker_harness import (
+    WorkerProcess,
+    read_jsonl,
+    start_paper_venue,
+    wait_until_idle,
+)
 from tests.kafka_broker import LocalKafka
 
 pytestmark = pytest.mark.kafka
@@ -69,25 +74,6 @@ def hedger(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
-def booking(n: int, issuer: str, notional: str) -> dict[str, Any]:
-    return {
-        "topic": "loan-bookings",
-        "key": f"SEC-{n}",
-        "value": {
-            "schema_version": 1,
-            "event_id": f"sec-{n}",
-            "event_type": "loan.booked",
-            "occurred_at": f"2026-04-01T10:00:{n:02d}Z",
-            "loan_id": f"SEC-{n}",
-            "sequence": 1,
-            "issuer_id": issuer,
-            "notional": notional,
-            "currency": "USD",
-            "maturity_date": "2030-06-30",
-        },
-    }
-
-
 def wait_for(worker: WorkerProcess, needle: str, present: bool = True, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -114,28 +100,7 @@ def test_the_whole_loop_runs_over_sasl_ssl(
     assert proc.returncode == 0, proc.stderr
 
     worker.start()
-    venue = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streams",
-            "paper-venue",
-            "--seed",
-            "3",
-            "--fill-ratio",
-            "1",
-            "--latency-ms",
-            "10",
-            "--orders-topic",
-            topics["orders"],
-            "--executions-topic",
-            topics["cds_executions"],
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    venue = start_paper_venue(worker, 3, "1", 10)
     try:
         proc = hedger(
             "control",
@@ -176,7 +141,7 @@ def test_the_whole_loop_runs_over_sasl_ssl(
             raise AssertionError(f"orders still open:\n{worker.scrape()}")
     finally:
         venue.send_signal(signal.SIGTERM)
-        venue_output = venue.communicate(timeout=60)[0]
+        venue_output = venue.communicate(timeout=60)[0].decode()
         outputs.append(venue_output)
     metrics = worker.scrape()
     assert worker.stop() == 0
@@ -190,7 +155,7 @@ def test_the_whole_loop_runs_over_sasl_ssl(
     orders = [line["value"] for line in read_jsonl(orders_file)]
     assert orders, "no order over SASL_SSL"
     assert {o["issuer_id"] for o in orders} == {"MSFT"}  # CRWV halted
-    assert orders[0]["trigger_event_id"] == "sec-3"  # later ones follow the venue's fills
+    assert orders[0]["trigger_event_id"] == "ops-3"  # later ones follow the venue's fills
 
     reports_file = tmp_path / "out" / "reports.jsonl"
     proc = hedger("dump", topics["cds_executions"], "--out", str(reports_file))
@@ -265,4 +230,4 @@ def test_a_plaintext_client_on_the_tls_port_reads_nothing(
 
     proc = hedger("dump", topic, "--out", str(out))  # the same command over SASL_SSL
     assert proc.returncode == 0, proc.stderr
-    assert [line["key"] for line in read_jsonl(out)] == ["SEC-7"]
+    assert [line["key"] for line in read_jsonl(out)] == ["OPS-7"]
