@@ -203,11 +203,12 @@ async def ensure_topics(
         except TopicAlreadyExistsError:
             return []
         created = []
-        for name, code, *_ in getattr(response, "topic_errors", ()):
+        for name, code, *rest in getattr(response, "topic_errors", ()):
             if code == 0:
                 created.append(name)
             elif code != TopicAlreadyExistsError.errno:
-                raise KafkaToolError(f"cannot create topic {name!r}: error code {code}")
+                reason = f": {rest[0]}" if rest and rest[0] else ""
+                raise KafkaToolError(f"cannot create topic {name!r}: error code {code}{reason}")
         return created
     finally:
         await admin.close()

@@ -212,3 +212,14 @@ def test_the_readme_replay_command_works_on_a_fresh_clone(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "build" / "orders.jsonl").stat().st_size > 0
     assert (tmp_path / "build" / "dead-letters.jsonl").is_file()
+
+
+def test_the_replication_factor_reaches_faust_internal_topics_and_changelogs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streams.live.app import faust_settings
+
+    monkeypatch.setenv("HEDGER_REPLICATION_FACTOR", "3")
+    assert faust_settings(load_settings(WorkerSettings))["topic_replication_factor"] == 3
+    monkeypatch.delenv("HEDGER_REPLICATION_FACTOR")
+    assert faust_settings(load_settings(WorkerSettings))["topic_replication_factor"] == 1
