@@ -35,6 +35,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from hedger.decoding import parse_json
 from hedger.outcomes import Rejected
+from streams.outputs import atomic_bytes
 from streams.replay_log import LogRecord, read_log
 from streams.settings import KafkaSettings, connection
 
@@ -179,12 +180,13 @@ async def ensure_topics(
     topics: Iterable[str],
     partitions: int,
     replication_factor: int = 1,
-    configs: Mapping[str, dict[str, str]] | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet; return those created (existing are left as is).
 
     `kafka` is the connection (a bare HOST:PORT takes security from the environment);
-    `configs` holds topic configurations by name (e.g. compaction of changelogs).
+    `configs` gives topic configurations by name (e.g. compaction of changelogs,
+    `{"retention.ms": "-1"}`).
     """
     admin = AIOKafkaAdminClient(client_id="hedger-tools", **connection(kafka).client_options())
     try:
@@ -192,9 +194,12 @@ async def ensure_topics(
         missing = sorted(set(topics) - await _existing_topics(admin))
         if not missing:
             return []
-        configs = configs or {}
         new = [
-            NewTopic(name, partitions, replication_factor, topic_configs=configs.get(name, {}))
+            NewTopic(
+                name, partitions, replication_factor, topic_configs=dict(configs.get(name, {}))
+            )
+            if configs
+            else NewTopic(name, partitions, replication_factor)
             for name in missing
         ]
         try:
@@ -202,11 +207,12 @@ async def ensure_topics(
         except TopicAlreadyExistsError:
             return []
         created = []
-        for name, code, *_ in getattr(response, "topic_errors", ()):
+        for name, code, *rest in getattr(response, "topic_errors", ()):
             if code == 0:
                 created.append(name)
             elif code != TopicAlreadyExistsError.errno:
-                raise KafkaToolError(f"cannot create topic {name!r}: error code {code}")
+                reason = f": {rest[0]}" if rest and rest[0] else ""
+                raise KafkaToolError(f"cannot create topic {name!r}: error code {code}{reason}")
         return created
     finally:
         await admin.close()
@@ -367,7 +373,7 @@ async def dump_topic(
         await consumer.start()
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
-        with Path(out_path).open("wb") as out:
+        with atomic_bytes(out_path) as out:  # whole or not at all; never a device
             for tp in partitions:
                 if starts[tp] >= ends[tp]:
                     continue

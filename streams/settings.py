@@ -49,13 +49,12 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 def load_config(path: str | Path) -> HedgerConfig:
-    """Read and validate a configuration file; raise `ConfigError` on any problem."""
-    config, _ = load_config_with_warnings(path)
-    return config
+    """Read and validate a configuration file; raise `ConfigError` on any problem.
 
-
-def load_config_with_warnings(path: str | Path) -> tuple[HedgerConfig, list[str]]:
-    """Like `load_config`, plus the keys the contract does not know (ignored)."""
+    A key the contract does not define is refused (SPEC §8), never ignored:
+    a typo such as `halt = true` must not silently lift a halt. Every such
+    key is named, on one line.
+    """
     file = Path(path)
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -65,8 +64,13 @@ def load_config_with_warnings(path: str | Path) -> tuple[HedgerConfig, list[str]
         raise ConfigError(f"{file}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    unknown = unknown_keys(data)
+    if len(unknown) > 1:
+        raise ConfigError(
+            f"{file}: unknown keys {', '.join(unknown)} (SPEC §8 defines no such keys)"
+        )
     try:
-        return config_from_mapping(data), unknown_keys(data)
+        return config_from_mapping(data)
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from None
 
@@ -104,6 +108,10 @@ class KafkaSettings(BaseSettings):
     sasl_password: SecretStr | None = None
     sasl_password_file: Path | None = None  # read once, at validation
     ssl_cafile: Path | None = None  # CA bundle for SSL/SASL_SSL (default: the system's)
+    # Replicas of every topic the bot creates: inputs and outputs, internal
+    # topics and table changelogs. 1 suits one local broker; a production
+    # cluster of 3 or more brokers wants 3 (with min.insync.replicas=2).
+    replication_factor: int = Field(default=1, ge=1, le=32767)
     topics: TopicNames = Field(default_factory=TopicNames)
 
     @field_validator("bootstrap")
@@ -233,6 +241,20 @@ class WorkerSettings(KafkaSettings):
     stall_timeout: float = Field(default=30.0, gt=0)
     # Seconds between the summary lines of a broker outage.
     log_summary_every: float = Field(default=10.0, gt=0)
+    # retention.ms of the topics the worker creates (-1: kept forever).
+    # The journal is the record replayed for audit and backtest-live parity,
+    # the control topic the record of operator halts: both kept forever by
+    # default. Orders: 30 days (consumers read them within seconds).
+    retention_journal_ms: int = Field(default=-1, ge=-1)
+    retention_orders_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=-1)
+    retention_control_ms: int = Field(default=-1, ge=-1)
+
+    @field_validator("retention_journal_ms", "retention_orders_ms", "retention_control_ms")
+    @classmethod
+    def _check_retention(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (forever) or a positive number of milliseconds")
+        return value
 
 
 S = TypeVar("S", bound=KafkaSettings)
@@ -241,16 +263,30 @@ S = TypeVar("S", bound=KafkaSettings)
 def load_settings(cls: type[S], **given: Any) -> S:
     """Settings from `given` (command-line values; None means not given) over the environment.
 
-    Raises `SettingsError` with one line naming the first bad setting.
+    Raises `SettingsError` with one line naming the first bad setting (its
+    variable, and its flag when the value came from one).
     """
     values = {name: value for name, value in given.items() if value is not None}
     try:
         return cls(**values)
     except ValidationError as exc:
-        raise SettingsError(_one_line(exc)) from None
+        raise SettingsError(_one_line(exc, set(values))) from None
 
 
-def _one_line(exc: ValidationError) -> str:
+def flag_name(field: str) -> str:
+    """The command-line flag of a setting: `sasl_username` -> `--sasl-username`."""
+    return "--" + field.replace("_", "-")
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting: `sasl_username` -> `HEDGER_SASL_USERNAME`."""
+    return ENV_PREFIX + field.upper()
+
+
+_SECRET_FIELDS = frozenset({"sasl_password"})
+
+
+def _one_line(exc: ValidationError, flags: set[str]) -> str:
     """The first error as `HEDGER_NAME: problem`, without the offending input if secret."""
     error = exc.errors(include_url=False, include_context=False)[0]
     loc = [str(part) for part in error["loc"]]
@@ -260,10 +296,14 @@ def _one_line(exc: ValidationError) -> str:
     if loc[0] == "topics" and len(loc) > 1:
         name = TOPIC_ENV_PREFIX + loc[1].upper()
     else:
-        name = ENV_PREFIX + loc[0].upper()
+        name = env_name(loc[0])
+        if loc[0] in flags:
+            name += f" ({flag_name(loc[0])})"
     message = message[0].lower() + message[1:]
-    if error["type"] == "literal_error" and isinstance(error.get("input"), str):
-        message += f", not {error['input']!r}"  # never a secret: those are free text
+    given = error.get("input")
+    if error["type"] != "value_error" and loc[0] not in _SECRET_FIELDS:
+        if isinstance(given, str | int | float) and not isinstance(given, bool):
+            message += f", not {given!r}"
     return f"{name}: {message}"
 
 

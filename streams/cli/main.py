@@ -7,21 +7,30 @@ one, so there is no circle. Imports the standard library and `streams.cli`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
+from streams.cli.common import HedgerParser
 from streams.cli.demo import add_demo_command
 from streams.cli.ops import add_ops_commands
 from streams.cli.replay import add_replay_commands
 from streams.cli.tools import add_tool_commands
 from streams.cli.worker import add_worker_command
+from streams.observe.metrics import CONTRACT_VERSION, build_version
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> HedgerParser:
     """The argument parser of every `hedger` command."""
-    parser = argparse.ArgumentParser(
-        prog="hedger", description="CDS hedging bot for issuer concentration limits."
+    parser = HedgerParser(
+        prog="hedger",
+        description="CDS hedging bot for issuer concentration limits. Exit codes: 0 success, "
+        "1 Kafka failed or refused, 2 bad arguments, settings, files or configuration, "
+        "3 a corrupt log line.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"hedger {build_version()} (contract version {CONTRACT_VERSION})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     add_replay_commands(commands)

@@ -18,17 +18,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 from rich.console import Console
 
 from hedger.control import CONTROL_COMMANDS
 from streams.cli.common import (
+    EXIT_KAFKA,
     EXIT_OK,
     Commands,
     add_kafka_arguments,
     fail,
     kafka_settings,
+    number_in,
+    reach_kafka,
     stop_event,
 )
+from streams.connectivity import describe
 from streams.settings import KafkaSettings, SettingsError, connection
 from streams.venue.paper_venue import run_venue
 
@@ -56,8 +62,8 @@ async def send_control(
     kafka = connection(kafka)
     topic = topic or kafka.topics.control
     producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
-    await producer.start()
     try:
+        await producer.start()  # stop() below also cleans up a failed start
         key = value.get("issuer_id", "*").encode()
         await producer.send_and_wait(topic, json.dumps(value).encode(), key=key)
     finally:
@@ -68,13 +74,20 @@ def cmd_control(args: argparse.Namespace) -> int:
     """`hedger control halt|resume`: send a kill-switch command."""
     try:
         kafka = kafka_settings(args, KafkaSettings)
+        value = control_message(args.action, args.issuer, args.operator, args.reason)
     except SettingsError as exc:
         return fail(str(exc))
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in error["loc"])
+        return fail(f"control command not sent: {where}: {error['msg']}")
+    problem = reach_kafka(kafka)
+    if problem is not None:
+        return fail(f"control command not sent: {problem}", EXIT_KAFKA)
     try:
-        value = control_message(args.action, args.issuer, args.operator, args.reason)
         asyncio.run(send_control(kafka, args.topic, value))
-    except Exception as exc:  # validation or Kafka: one message either way
-        return fail(f"control command not sent: {exc}")
+    except (KafkaError, OSError) as exc:
+        return fail(f"control command not sent: {describe(exc, kafka)}", EXIT_KAFKA)
     target = args.issuer or "all issuers"
     Console().print(
         f"{args.action} sent for {target} by {args.operator}: {args.reason}", highlight=False
@@ -88,6 +101,9 @@ def cmd_paper_venue(args: argparse.Namespace) -> int:
         kafka = kafka_settings(args, KafkaSettings)
     except SettingsError as exc:
         return fail(str(exc))
+    problem = reach_kafka(kafka)
+    if problem is not None:
+        return fail(f"paper venue not started: {problem}", EXIT_KAFKA)
 
     async def main() -> int:
         stop = stop_event(args.duration)
@@ -101,7 +117,10 @@ def cmd_paper_venue(args: argparse.Namespace) -> int:
             stop=stop,
         )
 
-    answered = asyncio.run(main())
+    try:
+        answered = asyncio.run(main())
+    except (KafkaError, OSError) as exc:
+        return fail(f"paper venue stopped: {describe(exc, kafka)}", EXIT_KAFKA)
     Console().print(f"paper venue: answered {answered} orders", highlight=False)
     return EXIT_OK
 
@@ -119,10 +138,16 @@ def add_ops_commands(commands: Commands) -> None:
 
     venue = commands.add_parser("paper-venue", help="simulated venue answering the orders")
     add_kafka_arguments(venue)
-    venue.add_argument("--seed", type=int, default=7)
-    venue.add_argument("--fill-ratio", type=float, default=0.9, help="share of orders filled")
-    venue.add_argument("--latency-ms", type=int, default=200, help="delay before each report")
+    venue.add_argument("--seed", type=int, default=7, help="seed of the venue's answers")
+    venue.add_argument(
+        "--fill-ratio", type=number_in(float, 0, 1), default=0.9, help="share of orders filled"
+    )
+    venue.add_argument(
+        "--latency-ms", type=number_in(int, 0), default=200, help="delay before each report"
+    )
     venue.add_argument("--orders-topic", help="default: HEDGER_TOPIC_ORDERS")
     venue.add_argument("--executions-topic", help="default: HEDGER_TOPIC_CDS_EXECUTIONS")
-    venue.add_argument("--duration", type=float, default=0, help="stop after S seconds")
+    venue.add_argument(
+        "--duration", type=number_in(float, 0), default=0, help="stop after S seconds (0: never)"
+    )
     venue.set_defaults(func=cmd_paper_venue)

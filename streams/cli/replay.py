@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from prometheus_client import write_to_textfile
+from prometheus_client import generate_latest
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -28,8 +28,9 @@ from streams.cli.common import (
 from streams.observe.metrics import Metrics
 from streams.offline.replay import replay_files
 from streams.offline.report import orders_table, print_summary, terminal
+from streams.outputs import OutputError, atomic_bytes, check_outputs
 from streams.replay_log import CorruptLog
-from streams.settings import load_config, load_config_with_warnings
+from streams.settings import load_config
 
 
 def run_replay(
@@ -51,6 +52,10 @@ def run_replay(
     log = Path(log_path)
     if not log.is_file():
         return fail(f"{log}: no such log file")
+    try:
+        check_outputs([log, config_path], [orders_out, dead_letters_out, metrics_out, sellers_out])
+    except OutputError as exc:
+        return fail(str(exc))
     console = terminal()
     progress: Progress | None = None
     on_line: Callable[[int], None] | None = None
@@ -86,6 +91,8 @@ def run_replay(
             control,
             Path(sellers_out) if sellers_out else None,
         )
+    except OutputError as exc:
+        return fail(str(exc))
     except CorruptLog as exc:
         return fail(f"{log}: corrupt log at {exc}", EXIT_CORRUPT_LOG)
     except OSError as exc:
@@ -96,7 +103,13 @@ def run_replay(
         if progress is not None:
             progress.stop()
     if metrics is not None and metrics_out:
-        write_to_textfile(metrics_out, metrics.registry)
+        try:
+            with atomic_bytes(metrics_out) as out:
+                out.write(generate_latest(metrics.registry))
+        except OutputError as exc:
+            return fail(str(exc))
+        except OSError as exc:
+            return fail(f"{metrics_out}: cannot write: {exc.strerror or exc}")
     if not quiet:
         if stats.recent_orders:
             console.print(orders_table(list(stats.recent_orders), "Orders (latest)"))
@@ -136,12 +149,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """`hedger check-config FILE`: validate a configuration and show what it means."""
     try:
-        config, unknown = load_config_with_warnings(args.file)
+        config = load_config(args.file)  # an unknown key is an error (SPEC §8)
     except ConfigError as exc:
         return fail(str(exc))
     console = terminal()
-    for key in unknown:
-        console.print(f"[yellow]warning:[/] {args.file}: unknown key {key} is ignored")
     risk = config.risk
     console.print(
         f"{args.file}: OK — base {risk.base_currency}, regulatory limit "

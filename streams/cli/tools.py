@@ -23,11 +23,15 @@ from streams.cli.common import (
     EXIT_USAGE,
     Commands,
     add_kafka_arguments,
+    add_setting_flags,
     fail,
     kafka_settings,
+    number_in,
+    reach_kafka,
 )
 from streams.kafka_io import KafkaToolError, TopicNotFound, dump_topic, publish_log
 from streams.offline.report import terminal
+from streams.outputs import OutputError, resolve_output
 from streams.replay_log import CorruptLog
 from streams.settings import KafkaSettings, SettingsError
 
@@ -47,13 +51,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     log = Path(args.log)
     if not log.is_file():
         return fail(f"{log}: no such log file", EXIT_USAGE)
-    if args.partitions is not None and args.partitions < 1:
-        return fail("--partitions must be at least 1", EXIT_USAGE)
     try:
         rename = _topic_map(args.rename)
         kafka = kafka_settings(args, KafkaSettings)
     except (ValueError, SettingsError) as exc:
         return fail(str(exc), EXIT_USAGE)
+    problem = reach_kafka(kafka)
+    if problem is not None:
+        return fail(f"nothing published: {problem}", EXIT_KAFKA)
     try:
         stats = asyncio.run(
             publish_log(
@@ -62,7 +67,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
                 topics=set(args.topic) if args.topic else None,
                 create_partitions=args.partitions,
                 topic_map=rename,
-                replication_factor=args.replication_factor,
+                replication_factor=kafka.replication_factor,
             )
         )
     except CorruptLog as exc:
@@ -94,16 +99,22 @@ def cmd_dump(args: argparse.Namespace) -> int:
     """`hedger dump TOPIC`: write a topic's messages as a replay log."""
     try:
         kafka = kafka_settings(args, KafkaSettings)
-    except SettingsError as exc:
+        resolve_output(args.out)  # refused before anything is read
+    except (SettingsError, OutputError) as exc:
         return fail(str(exc), EXIT_USAGE)
+    problem = reach_kafka(kafka)
+    if problem is not None:
+        return fail(f"nothing dumped: {problem}", EXIT_KAFKA)
     try:
         count = asyncio.run(dump_topic(args.topic, kafka, Path(args.out), journal=args.journal))
     except TopicNotFound as exc:
         return fail(str(exc), EXIT_USAGE)
     except (KafkaError, KafkaToolError) as exc:
         return fail(f"dumping {args.topic} failed: {exc}", EXIT_KAFKA)
+    except OutputError as exc:
+        return fail(str(exc), EXIT_USAGE)
     except OSError as exc:
-        return fail(f"cannot write {args.out}: {exc}", EXIT_USAGE)
+        return fail(f"{args.out}: cannot write: {exc.strerror or exc}", EXIT_USAGE)
     terminal().print(f"{count:,} messages of {args.topic} → {args.out}", highlight=False)
     return EXIT_OK
 
@@ -121,13 +132,11 @@ def add_tool_commands(commands: Commands) -> None:
     )
     publish.add_argument(
         "--partitions",
-        type=int,
+        type=number_in(int, 1),
         metavar="N",
         help="create missing topics with N partitions (default: broker auto-create)",
     )
-    publish.add_argument(
-        "--replication-factor", type=int, default=1, metavar="R", help="for created topics"
-    )
+    add_setting_flags(publish, KafkaSettings, ["replication_factor"], "Topics it creates")
     publish.add_argument(
         "--rename",
         action="append",

@@ -18,15 +18,36 @@ import faust
 from hedger.config import ConfigError
 from streams.cli.common import (
     DEFAULT_CONFIG,
+    EXIT_KAFKA,
     Commands,
     add_kafka_arguments,
+    add_setting_flags,
     fail,
     kafka_settings,
+    reach_kafka,
 )
+from streams.connectivity import describe
 from streams.kafka_io import ensure_topics
 from streams.live.app import TABLES, Worker
 from streams.observe import logs
 from streams.settings import SettingsError, TopicNames, WorkerSettings, load_config
+
+WORKER_FLAGS = (
+    "replication_factor",
+    "app_id",
+    "partitions",
+    "data_dir",
+    "metrics_port",
+    "metrics_bind",
+    "commit_interval",
+    "batch_size",
+    "batch_wait",
+    "session_timeout",
+    "retention_journal_ms",
+    "retention_orders_ms",
+    "retention_control_ms",
+)
+WORKER_GROUP = "Worker (flags over HEDGER_* environment variables over defaults)"
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -43,6 +64,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     log = logs.get_logger("hedger.worker")
     log.info("worker.starting", config=str(args.config), settings=settings.masked())
+    problem = reach_kafka(settings)
+    if problem is not None:
+        log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, problem=problem)
+        return fail(problem, EXIT_KAFKA)
     topics: TopicNames = settings.topics
     # Every topic, internal ones and changelogs included, exists before Faust
     # subscribes: Faust ignores a missing topic, and workers starting together
@@ -64,12 +89,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     *changelogs,
                 ],
                 settings.partitions,
-                configs={name: {"cleanup.policy": "compact"} for name in changelogs},
+                settings.replication_factor,
+                {
+                    **{name: {"cleanup.policy": "compact"} for name in changelogs},
+                    topics.orders: {"retention.ms": str(settings.retention_orders_ms)},
+                    topics.control: {"retention.ms": str(settings.retention_control_ms)},
+                },
             )
         )
-    except Exception as exc:  # any connection failure ends the same way
-        log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, error=repr(exc))
-        return fail(f"cannot reach Kafka at {settings.bootstrap}: {exc!r}")
+    except Exception as exc:  # any failure to create the topics ends the same way
+        problem = f"cannot create topics on {settings.bootstrap}: {describe(exc, settings)}"
+        log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, problem=problem)
+        return fail(problem, EXIT_KAFKA)
     finally:
         loop.close()
     asyncio.set_event_loop(asyncio.new_event_loop())
@@ -115,11 +146,7 @@ def quiet_libraries(level: str) -> None:
 
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:
     """Command-line values over `HEDGER_*` environment variables over defaults."""
-    given = {
-        name: getattr(args, name, None)
-        for name in ("metrics_port", "metrics_bind", "partitions", "app_id", "data_dir")
-    }
-    return kafka_settings(args, WorkerSettings, **given)
+    return kafka_settings(args, WorkerSettings)
 
 
 def add_worker_command(commands: Commands) -> None:
@@ -127,12 +154,14 @@ def add_worker_command(commands: Commands) -> None:
     worker = commands.add_parser("worker", help="run the live daemon on Kafka")
     worker.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration")
     add_kafka_arguments(worker)
-    worker.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
-    worker.add_argument("--metrics-bind", help="address for /metrics (default 127.0.0.1)")
-    worker.add_argument("--partitions", type=int, help="partitions of the internal topics")
-    worker.add_argument("--app-id", help="Kafka consumer group / Faust app id")
-    worker.add_argument("--data-dir", help="local state directory")
-    worker.add_argument("--log-level", default="info", help="log level (default info)")
+    add_setting_flags(worker, WorkerSettings, WORKER_FLAGS, WORKER_GROUP)
+    worker.add_argument(
+        "--log-level",
+        default="info",
+        type=str.lower,
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="log level",
+    )
     worker.add_argument(
         "--log-format",
         choices=["json", "console"],

@@ -76,7 +76,8 @@ def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
         "store": settings.store,
         "datadir": settings.data_dir,
         "topic_partitions": settings.partitions,
-        "topic_replication_factor": 1,
+        # Internal topics and table changelogs (HEDGER_REPLICATION_FACTOR).
+        "topic_replication_factor": settings.replication_factor,
         # A standby replica needs a second worker; recovery reads the changelog.
         "table_standby_replicas": 0,
         # Commit often: offsets bound how much is redelivered after a crash.
@@ -138,7 +139,13 @@ class Worker:
         inputs = app.topic(topics.loan_bookings, topics.cds_executions, **RAW)
         control = app.topic(topics.control, **RAW)
         loans_topic = app.topic(topics.loans, partitions=n, internal=True, **RAW)
-        journal_topic = app.topic(topics.journal, partitions=n, internal=True, **RAW)
+        journal_topic = app.topic(
+            topics.journal,
+            partitions=n,
+            internal=True,
+            config={"retention.ms": str(settings.retention_journal_ms)},
+            **RAW,
+        )
         loan_table = app.Table(TABLES[0], partitions=n, **TABLE)
         issuer_table = app.Table(TABLES[1], partitions=n, **TABLE)
         self.route = RouteStage(config, topics, self.observer, n)

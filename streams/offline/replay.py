@@ -6,7 +6,8 @@ and dead letters as JSON lines, counting what happened, and telling an
 observer (metrics) what the worker's stages would tell it — halts included.
 It is the backtest half of backtest-live parity: the worker drives the very
 same engine functions. Imports the standard library, `hedger`,
-`streams.observer` and `streams.replay_log`; never the live worker.
+`streams.observer`, `streams.outputs` and `streams.replay_log`; never the
+live worker. Output files are written whole or not at all (`streams.outputs`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder, OrderRecord
 from hedger.outcomes import Rejected, Status
 from streams.observer import DeadLettered, Observer, Origin, report_applied
+from streams.outputs import atomic_text
 from streams.replay_log import LogRecord, read_log
 
 RECENT_ORDERS = 25  # orders kept for the summary; the file has them all
@@ -200,11 +202,11 @@ def replay_files(
     with (
         few_collections(),
         log.open(encoding="utf-8") as stream,
-        orders_path.open("w", encoding="utf-8") as orders_out,
-        dead_path.open("w", encoding="utf-8") as dead_out,
+        atomic_text(orders_path) as orders_out,
+        atomic_text(dead_path) as dead_out,
     ):
         stats = replay(engine, stream, orders_out, dead_out, on_line, observer, control)
     if sellers_path is not None:
-        with sellers_path.open("w", encoding="utf-8") as sellers_out:
+        with atomic_text(sellers_path) as sellers_out:
             sellers_out.writelines(seller_lines(engine))
     return engine, stats

@@ -95,8 +95,6 @@ async def run_venue(
         isolation_level="read_committed",
     )
     producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
-    await consumer.start()
-    await producer.start()
     answered: set[str] = set()
     pending: set[asyncio.Task[None]] = set()
 
@@ -108,6 +106,9 @@ async def run_venue(
             )
 
     try:
+        # inside the try: a failed start still stops (closes) both clients
+        await consumer.start()
+        await producer.start()
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=200)
             for messages in batches.values():

@@ -32,6 +32,18 @@ def kafka() -> Iterator[LocalKafka]:
         broker.stop()
 
 
+@pytest.fixture(scope="session")
+def secure_kafka() -> Iterator[LocalKafka]:
+    """A broker of its own with a SASL_SSL (SCRAM-SHA-512) listener beside PLAINTEXT."""
+    if shutil.which("java") is None and os.environ.get("CI") != "true":
+        pytest.skip("Java is not installed: the local Kafka broker cannot start")
+    broker = LocalKafka(sasl_ssl=True).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 @pytest.fixture
 def unique() -> str:
     """A prefix that makes topic and group names unique to one test."""

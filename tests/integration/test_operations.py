@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,12 @@ from streams.kafka_io import dump_topic, ensure_topics, publish_log
 from streams.offline.replay import replay_files
 from streams.settings import load_config
 from tests.factories import REPO
-from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
+from tests.integration.worker_harness import (
+    WorkerProcess,
+    read_jsonl,
+    start_paper_venue,
+    wait_until_idle,
+)
 from tests.kafka_broker import LocalKafka
 
 pytestmark = pytest.mark.kafka
@@ -145,30 +147,7 @@ def test_paper_venue_fills_close_orders_and_the_journal_replays_them(
         )
     )
     worker.start()
-    venue = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streams",
-            "paper-venue",
-            "--bootstrap",
-            kafka.bootstrap,
-            "--seed",
-            "11",
-            "--fill-ratio",
-            "0.8",
-            "--latency-ms",
-            "20",
-            "--orders-topic",
-            worker.topics["orders"],
-            "--executions-topic",
-            worker.topics["cds_executions"],
-        ],
-        cwd=REPO,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    venue = start_paper_venue(worker, 11, "0.8", 20, "--bootstrap", kafka.bootstrap)
     try:
         asyncio.run(
             publish_log(

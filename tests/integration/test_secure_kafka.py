@@ -1,6 +1,6 @@
 """The local broker's SASL_SSL listener (`scripts/kafka-local start --sasl-ssl-port`).
 
-A broker of its own for this module (the session broker is PLAINTEXT only):
+A broker of its own (the session `secure_kafka` fixture; the `kafka` one is PLAINTEXT only):
 SCRAM-SHA-512 over TLS with the throw-away CA at `<dir>/ca.pem`. The right
 password round-trips a message; a wrong one is refused by the broker as an
 authentication failure; a PLAINTEXT client on the TLS port reads nothing; the
@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -24,17 +21,6 @@ from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 from tests.kafka_broker import LocalKafka, create_topic
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module")
-def secure_kafka() -> Iterator[LocalKafka]:
-    if shutil.which("java") is None and os.environ.get("CI") != "true":
-        pytest.skip("Java is not installed: the local Kafka broker cannot start")
-    broker = LocalKafka(sasl_ssl=True).start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

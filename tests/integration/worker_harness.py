@@ -152,6 +152,35 @@ class WorkerProcess:
         )
 
 
+def start_paper_venue(
+    worker: WorkerProcess, seed: int, fill_ratio: str, latency_ms: int, *extra: str
+) -> subprocess.Popen[bytes]:
+    """`hedger paper-venue` on the worker's orders and executions topics (stdout+stderr piped)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams",
+            "paper-venue",
+            *extra,
+            "--seed",
+            str(seed),
+            "--fill-ratio",
+            fill_ratio,
+            "--latency-ms",
+            str(latency_ms),
+            "--orders-topic",
+            worker.topics["orders"],
+            "--executions-topic",
+            worker.topics["cds_executions"],
+        ],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float = 1.0) -> None:
     """Wait until the worker has committed every stage's input up to its end."""
     topics = [

@@ -1,0 +1,105 @@
+"""Replication factor and retention are settings, applied to the topics the worker creates.
+
+On the session's single broker: the worker creates its output and control
+topics with `HEDGER_RETENTION_*_MS` and Faust the journal with its own;
+`--replication-factor 2` (more replicas than brokers) stops the worker with
+one line naming the refusal, which shows the setting reaches topic creation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from streams.kafka_io import ensure_topics
+from tests.factories import REPO
+from tests.integration.worker_harness import WorkerProcess
+from tests.kafka_broker import LocalKafka
+
+pytestmark = pytest.mark.kafka
+
+
+async def retention_ms(bootstrap: str, topics: list[str]) -> dict[str, str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in topics]
+        found: dict[str, str] = {}
+        for response in await admin.describe_configs(resources):
+            for _code, _msg, _type, name, entries in response.resources:
+                for entry in entries:
+                    if entry[0] == "retention.ms":
+                        found[name] = entry[1]
+        return found
+    finally:
+        await admin.close()
+
+
+def test_the_worker_creates_topics_with_the_retention_settings(
+    kafka: LocalKafka, unique: str, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(
+        kafka.bootstrap,
+        unique,
+        tmp_path,
+        partitions=1,
+        extra_env={
+            "HEDGER_RETENTION_ORDERS_MS": "3600000",
+            "HEDGER_RETENTION_CONTROL_MS": "-1",
+            "HEDGER_RETENTION_JOURNAL_MS": "-1",
+            "HEDGER_REPLICATION_FACTOR": "1",
+        },
+    )
+    asyncio.run(ensure_topics(kafka.bootstrap, [worker.topics["loan_bookings"]], 1))
+    worker.start()
+    try:
+        names = [worker.topics[t] for t in ("orders", "control", "journal", "dead_letters")]
+        found = asyncio.run(retention_ms(kafka.bootstrap, names))
+    finally:
+        assert worker.stop() == 0
+    assert found[worker.topics["orders"]] == "3600000"
+    assert found[worker.topics["control"]] == "-1"
+    assert found[worker.topics["journal"]] == "-1"
+    assert found[worker.topics["dead_letters"]] == "604800000"  # not a setting: broker default
+
+
+def test_more_replicas_than_brokers_stops_the_worker_in_one_line(
+    kafka: LocalKafka, unique: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
+    env["HEDGER_TOPIC_ORDERS"] = f"{unique}-orders"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams",
+            "worker",
+            "--config",
+            str(REPO / "config" / "hedger.toml"),
+            "--bootstrap",
+            kafka.bootstrap,
+            "--replication-factor",
+            "2",
+            "--log-format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    lines = [x for x in proc.stderr.splitlines() if x.strip() and not x.startswith("{")]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: cannot create topics on ")
+    assert "replication factor" in lines[0].lower(), lines[0]
+    assert "Traceback" not in proc.stderr
