@@ -30,6 +30,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.genlog import BENCH_CONFIG, generate
+from streams.cli.common import free_port
 from streams.kafka_io import committed_lag, ensure_topics, publish_log
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,6 +226,28 @@ async def latency(
     return latencies
 
 
+def kafka_local(command: str, state: Path) -> str:
+    """`scripts/kafka-local start|stop` on a free port with its own state folder.
+
+    Returns the bootstrap address the script prints last on a start.
+    """
+    port_file = state.with_suffix(".port")
+    if command == "start":
+        port_file.write_text(str(free_port()))
+    port = port_file.read_text()
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "kafka-local"), command, "--port", port, "--dir", str(state)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        sys.exit(f"scripts/kafka-local {command} failed: {proc.stderr.strip() or proc.stdout}")
+    lines = proc.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -239,10 +262,8 @@ def main() -> None:
     broker = None
     bootstrap = args.bootstrap
     if bootstrap is None:
-        from tests.kafka_broker import LocalKafka
-
-        broker = LocalKafka().start()
-        bootstrap = broker.bootstrap
+        broker = work / "kafka"
+        bootstrap = kafka_local("start", broker)
     try:
         log = work / "bookings.jsonl"
         log.write_text("\n".join(generate(args.events, 50)) + "\n")
@@ -295,7 +316,7 @@ def main() -> None:
             )
     finally:
         if broker is not None:
-            broker.stop()
+            kafka_local("stop", broker)
 
 
 if __name__ == "__main__":

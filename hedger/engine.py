@@ -121,7 +121,12 @@ class HedgingEngine:
         self.last_applied: date | None = None  # D of the last applied event
         self.halts = Halts()
         self.sellers = SellerLedger(config)
-        self.ticks: set[str] = set()
+        # Applied ticks, per journal partition: the live worker fans a tick out
+        # to every partition, and each applies it to its own units.
+        self.ticks: set[tuple[int | None, str]] = set()
+        # The journal partition each unit's entries come from (live, or a
+        # dumped journal); a tick with a scope visits only that scope's units.
+        self.unit_scopes: dict[str, int | None] = {}
         self.emitted = 0  # orders emitted so far: their emission order across units
         self.expired_open = 0  # expired orders not yet closed by a report
         # read on every decision: looked up once
@@ -177,7 +182,7 @@ class HedgingEngine:
 
         `scope` is the journal partition an entry came from, in the live
         worker or when replaying a dumped journal: halts for all issuers
-        apply per partition.
+        apply per partition, and a tick re-checks that partition's units.
         """
         event: Event | None = None
         try:
@@ -218,7 +223,10 @@ class HedgingEngine:
         self.last_as_of[issuer] = self.last_applied = as_of
         event_id = event.event_id
         trigger = Trigger(event_id, event.occurred_at, as_of, event_id)
-        decided = self._decide(self.config.unit_of(issuer), (issuer,), trigger, scope)
+        unit = self.config.unit_of(issuer)
+        if scope is not None:
+            self.unit_scopes[unit] = scope
+        decided = self._decide(unit, (issuer,), trigger, scope)
         touched = decided.touched
         if loan is None:
             touched.add(issuer)
@@ -252,11 +260,13 @@ class HedgingEngine:
         )
 
     def _tick(self, tick: ClockTick, scope: int | None) -> Outcome:
-        if tick.event_id in self.ticks:
+        if (scope, tick.event_id) in self.ticks:
             raise Duplicate
-        self.ticks.add(tick.event_id)
+        self.ticks.add((scope, tick.event_id))
         config = self.config
         units = sorted({config.unit_of(i) for i, book in self.books.items() if book.has_state()})
+        if scope is not None:  # one journal partition's copy: its own units only
+            units = [unit for unit in units if self.unit_scopes.get(unit) == scope]
         records: list[OrderRecord] = []
         views: list[RiskView] = []
         groups: list[GroupView] = []

@@ -35,7 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hedger.config import ConfigError, HedgerConfig, config_from_mapping, unknown_keys
 from hedger.control import CONTROL_TOPIC
-from hedger.events import EXECUTION_TOPIC, LOAN_TOPIC
+from hedger.events import CLOCK_TOPIC, EXECUTION_TOPIC, LOAN_TOPIC
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 ENV_PREFIX = "HEDGER_"
@@ -89,8 +89,9 @@ class TopicNames(BaseSettings):
 
     loan_bookings: str = LOAN_TOPIC
     cds_executions: str = EXECUTION_TOPIC
+    desk_clock: str = CLOCK_TOPIC  # v2: clock.tick, no key
     loans: str = "hedger-loans"  # internal: loan events keyed by loan_id
-    journal: str = "hedger-journal"  # internal: every valid event keyed by issuer_id
+    journal: str = "hedger-journal"  # internal: every valid event keyed by hedging unit
     orders: str = "cds-hedge-orders"
     dead_letters: str = "hedger-dead-letters"
     control: str = CONTROL_TOPIC

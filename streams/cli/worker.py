@@ -81,6 +81,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 [
                     topics.loan_bookings,
                     topics.cds_executions,
+                    topics.desk_clock,
                     topics.orders,
                     topics.dead_letters,
                     topics.control,

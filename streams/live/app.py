@@ -114,6 +114,7 @@ class Worker:
         self.positions_topics = (
             topics.loan_bookings,
             topics.cds_executions,
+            topics.desk_clock,
             topics.loans,
             topics.journal,
         )
@@ -136,7 +137,7 @@ class Worker:
         if settings.metrics_port is not None:
             app.task(self._serve_http)
         n = settings.partitions
-        inputs = app.topic(topics.loan_bookings, topics.cds_executions, **RAW)
+        inputs = app.topic(topics.loan_bookings, topics.cds_executions, topics.desk_clock, **RAW)
         control = app.topic(topics.control, **RAW)
         loans_topic = app.topic(topics.loans, partitions=n, internal=True, **RAW)
         journal_topic = app.topic(
@@ -215,6 +216,7 @@ class Worker:
         agent_of = {
             topics.loan_bookings: "route",
             topics.cds_executions: "route",
+            topics.desk_clock: "route",
             topics.loans: "loans",
             topics.journal: "issuers",
         }
@@ -398,7 +400,7 @@ class Worker:
     def _route_one(self, message: Any) -> list[Output]:
         stamp = int(message.timestamp * 1000) if message.timestamp else None
         source = Origin(message.topic, message.partition, message.offset, stamp)
-        return [self.route.handle(source, message.value)]
+        return self.route.handle(source, message.value)
 
     def _route_batch(self, events: list[EventT]) -> list[Sent]:
         return self._each("route", events, self._route_one)[0]

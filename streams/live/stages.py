@@ -47,7 +47,7 @@ from hedger.control import (
 )
 from hedger.decoding import decode_control, decode_event, parse_json, validate_event
 from hedger.engine import HedgingEngine, Outcome
-from hedger.events import LoanEvent
+from hedger.events import CLOCK_TOPIC, EXECUTION_TOPIC, LOAN_TOPIC, ClockTick, LoanEvent
 from hedger.issuer import IssuerBook
 from hedger.loans import LoanChange, LoanState, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
@@ -194,11 +194,18 @@ def too_large(
     return dead_output(topics, observer, stage, PAYLOAD_TOO_LARGE, detail, source, payload)
 
 
+# The key of a tick's journal copies (each is sent to an explicit partition).
+CLOCK_KEY = CLOCK_TOPIC.encode()
+
+
 class RouteStage:
     """Stage 1, stateless: validate an input message and route it by its key.
 
     Loan events go to the loan stage keyed by `loan_id`; execution events go
-    straight to the journal keyed by `issuer_id`; the rest is dead-lettered.
+    straight to the journal keyed by their hedging unit (a group's members
+    share one partition, so the group step is local); a desk-clock tick goes
+    to every journal partition, where each re-checks its own units; the rest
+    is dead-lettered.
     """
 
     def __init__(
@@ -207,8 +214,9 @@ class RouteStage:
         self.config, self.topics, self.observer = config, topics, observer
         self.partitions = partitions  # of the journal: a halt for all goes to each
         self.input_topics = {
-            topics.loan_bookings: "loan-bookings",
-            topics.cds_executions: "cds-executions",
+            topics.loan_bookings: LOAN_TOPIC,
+            topics.cds_executions: EXECUTION_TOPIC,
+            topics.desk_clock: CLOCK_TOPIC,
         }
 
     def handle_control(self, source: Origin, payload: bytes | None) -> list[Output]:
@@ -233,11 +241,12 @@ class RouteStage:
                 )
             ]
         if command.issuer_id is not None:
-            return [Output(self.topics.journal, command.issuer_id.encode(), entry)]
+            unit = self.config.unit_of(command.issuer_id)
+            return [Output(self.topics.journal, unit.encode(), entry)]
         key = ALL_ISSUERS.encode()
         return [Output(self.topics.journal, key, entry, p) for p in range(self.partitions)]
 
-    def handle(self, source: Origin, payload: bytes | None) -> Output:
+    def handle(self, source: Origin, payload: bytes | None) -> list[Output]:
         topic = self.input_topics[source.topic]  # the contract's name for this input
         value: Any = None
         try:
@@ -248,18 +257,27 @@ class RouteStage:
         except Rejected as exc:
             # name the event and issuer in logs when the payload says them
             event_id, issuer_id = _ids(value)
-            return _dead(
-                self.topics, self.observer, "route", exc, source, payload, event_id, issuer_id
-            )
+            return [
+                _dead(
+                    self.topics, self.observer, "route", exc, source, payload, event_id, issuer_id
+                )
+            ]
         entry = encode_entry(Entry(topic, payload.decode("utf-8"), source))
-        if isinstance(event, LoanEvent):
-            output = Output(self.topics.loans, event.loan_id.encode(), entry)
+        if isinstance(event, ClockTick):
+            outputs = [
+                Output(self.topics.journal, CLOCK_KEY, entry, p) for p in range(self.partitions)
+            ]
+        elif isinstance(event, LoanEvent):
+            outputs = [Output(self.topics.loans, event.loan_id.encode(), entry)]
         else:
-            output = Output(self.topics.journal, event.issuer_id.encode(), entry)
-        if not fits(output.key, entry):
+            unit = self.config.unit_of(event.issuer_id)
+            outputs = [Output(self.topics.journal, unit.encode(), entry)]
+        if not fits(outputs[0].key, entry):
             what = "the journal entry"
-            return too_large(self.topics, self.observer, "route", what, len(entry), source, payload)
-        return output
+            return [
+                too_large(self.topics, self.observer, "route", what, len(entry), source, payload)
+            ]
+        return outputs
 
 
 def _unreadable(
@@ -308,7 +326,8 @@ class LoanStage:
         key = event.loan_id.encode()
         stored = self.table.get(key)
         state, last_offset = (None, -1) if stored is None else _loan_row(stored)
-        forward = Output(self.topics.journal, event.issuer_id.encode(), payload)
+        unit = self.config.unit_of(event.issuer_id)  # the journal is keyed by hedging unit
+        forward = Output(self.topics.journal, unit.encode(), payload)
         if state is not None and offset <= last_offset and event.issuer_id == state.issuer_id:
             # Seen before a crash: forward it again; the issuer stage
             # deduplicates by sequence.
@@ -344,6 +363,11 @@ def _loan_row(stored: bytes) -> tuple[LoanState, int]:
 def _key(kind: str, issuer: str, name: str = "") -> bytes:
     # JSON arrays: identifiers may contain any character, so no separator is safe.
     return json.dumps([kind, issuer, name]).encode()
+
+
+# Table kinds whose keys name an issuer (loan, aggregate, closed order,
+# protection booking, last view).
+_ISSUER_KINDS = frozenset({"l", "a", "c", "e", "v"})
 
 
 def _watermark_key(partition: int) -> bytes:
@@ -416,6 +440,9 @@ class IssuerStage:
                 if data is None:
                     continue
             self._load_key(kind, issuer, name, data["v"])
+            if kind in _ISSUER_KINDS:
+                # every key of a unit lives in the unit's journal partition
+                self.engine.unit_scopes[self.config.unit_of(issuer)] = data["q"]
         self.engine.restore_emitted()
         self.engine.restore_sellers(self._blocked)
         self.loaded = True
@@ -448,7 +475,7 @@ class IssuerStage:
                 self.observer.on_control(command, scope)  # a recovered halt shows again
             return
         if kind == "t":
-            engine.ticks.add(name)
+            engine.ticks.add((int(issuer), name))  # a tick is applied per partition
             return
         if kind == "s":
             if value:
@@ -538,7 +565,7 @@ class IssuerStage:
         if changes.protection_event is not None:
             self._put(stamp, "e", issuer, changes.protection_event, 1)
         if changes.tick is not None:
-            self._put(stamp, "t", "", changes.tick, 1)
+            self._put(stamp, "t", str(partition), changes.tick, 1)
         for status in changes.sellers:
             self._put(stamp, "s", "", status.seller, status.blocked)
         event = outcome.event

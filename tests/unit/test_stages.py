@@ -102,7 +102,7 @@ class Pipeline:
         while self.position["route"] < end:
             i = self.position["route"]
             topic, payload = self.inputs[i]
-            self.emit(i, [self.route.handle(Origin(topic, 0, i), payload)])
+            self.emit(i, self.route.handle(Origin(topic, 0, i), payload))
             self.position["route"] += 1
             self.drain()
 
