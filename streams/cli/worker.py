@@ -93,6 +93,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 settings.replication_factor,
                 {
                     **{name: {"cleanup.policy": "compact"} for name in changelogs},
+                    topics.journal: {"retention.ms": str(settings.retention_journal_ms)},
                     topics.orders: {"retention.ms": str(settings.retention_orders_ms)},
                     topics.control: {"retention.ms": str(settings.retention_control_ms)},
                 },
