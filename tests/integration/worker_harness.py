@@ -28,6 +28,7 @@ from tests.factories import REPO
 TOPIC_FIELDS = (
     "loan_bookings",
     "cds_executions",
+    "desk_clock",
     "loans",
     "journal",
     "orders",
@@ -184,7 +185,8 @@ def start_paper_venue(
 def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float = 1.0) -> None:
     """Wait until the worker has committed every stage's input up to its end."""
     topics = [
-        worker.topics[name] for name in ("loan_bookings", "cds_executions", "loans", "journal")
+        worker.topics[name]
+        for name in ("loan_bookings", "cds_executions", "desk_clock", "loans", "journal")
     ]
     deadline = time.monotonic() + timeout
     processed_idle = 0
