@@ -23,10 +23,11 @@ import json
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.genlog import BENCH_CONFIG, generate
+from benchmarks.replay_bench import best_of
 from hedger.config import HedgerConfig, config_from_mapping
 from hedger.engine import HedgingEngine
 from streams.offline.replay import replay_files
@@ -97,16 +98,6 @@ def closed_loop(bookings: list[str], config: HedgerConfig) -> Iterator[str]:
             for order in outcome.orders:
                 pending.append((n + RESPONSE_DELAY, order.to_wire()))
             yield out
-
-
-def best_of(repeat: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def tick_cost(units: int, repeat: int) -> float:

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,13 +186,14 @@ def test_blank_lines_and_other_topics_are_skipped_but_counted(tmp_path: Path) ->
     assert "skipped (other topic)" in result.stdout
 
 
-def test_replay_metrics_out_matches_the_replay(tmp_path: Path) -> None:
+def replay_metrics(example: str, config: str, tmp_path: Path) -> dict[Any, float]:
+    """`hedger replay --metrics-out` of an example: its final metric samples."""
     metrics = tmp_path / "final.prom"
     result = hedger(
         "replay",
-        str(EXAMPLES / "walkthrough.jsonl"),
+        str(EXAMPLES / f"{example}.jsonl"),
         "--config",
-        str(EXAMPLES / "hedger.toml"),
+        str(EXAMPLES / config),
         "--orders-out",
         str(tmp_path / "o.jsonl"),
         "--dead-letters-out",
@@ -201,7 +203,11 @@ def test_replay_metrics_out_matches_the_replay(tmp_path: Path) -> None:
         "--quiet",
     )
     assert result.returncode == 0, result.stderr
-    samples = prom_samples(metrics.read_text())
+    return prom_samples(metrics.read_text())
+
+
+def test_replay_metrics_out_matches_the_replay(tmp_path: Path) -> None:
+    samples = replay_metrics("walkthrough", "hedger.toml", tmp_path)
     orders = (tmp_path / "o.jsonl").read_text().splitlines()
     dead = (tmp_path / "d.jsonl").read_text().splitlines()
     assert sum(v for (n, _), v in samples.items() if n == "hedger_orders_total") == len(orders)
@@ -239,22 +245,7 @@ def test_payloads_the_parser_cannot_hold_are_dead_letters_not_a_corrupt_log(
 
 def test_v2_metrics_out_show_sellers_cancels_and_the_clock(tmp_path: Path) -> None:
     """Seller gauges equal the SPEC's seller report; cancels and the last tick are counted."""
-    metrics = tmp_path / "final.prom"
-    result = hedger(
-        "replay",
-        str(EXAMPLES / "desk-v2.jsonl"),
-        "--config",
-        str(EXAMPLES / "desk-v2.toml"),
-        "--orders-out",
-        str(tmp_path / "o.jsonl"),
-        "--dead-letters-out",
-        str(tmp_path / "d.jsonl"),
-        "--metrics-out",
-        str(metrics),
-        "--quiet",
-    )
-    assert result.returncode == 0, result.stderr
-    samples = prom_samples(metrics.read_text())
+    samples = replay_metrics("desk-v2", "desk-v2.toml", tmp_path)
     for line in (EXAMPLES / "desk-v2.sellers.jsonl").open():
         seller = json.loads(line)
         labels = (("seller", seller["seller"]),)

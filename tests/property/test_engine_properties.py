@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hedger.config import HedgerConfig
 from hedger.engine import HedgingEngine
 from hedger.events import Side
 from hedger.issuer import BucketKey, Source
@@ -20,14 +21,16 @@ PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[Healt
 TOLERANCE = Decimal("0.000001")  # 28-digit arithmetic; reported figures have 2 decimals
 
 
-def run(events: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], HedgingEngine]:
-    """Every output line (orders and dead letters) in order, and the final engine."""
-    engine = HedgingEngine(CONFIG)
+def run(
+    events: list[tuple[str, dict[str, Any]]], config: HedgerConfig = CONFIG
+) -> tuple[list[str], HedgingEngine]:
+    """Every output line (outcomes, orders and cancels) in order, and the final engine."""
+    engine = HedgingEngine(config)
     lines: list[str] = []
     for topic, event in events:
         outcome = engine.process(topic, event)
         lines.append(json.dumps([outcome.status.value, outcome.reason and outcome.reason.value]))
-        lines += [json.dumps(order.to_wire()) for order in outcome.orders]
+        lines += [json.dumps(record.to_wire()) for record in outcome.records]
     return lines, engine
 
 

@@ -14,6 +14,7 @@ from hedger.events import Side
 from hedger.outcomes import Status
 from tests.factories import make_config
 from tests.property.logs import CONFIG, CONFIG_V2, build_log, logs, logs_v2
+from tests.property.test_engine_properties import run
 
 PROFILE = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOLERANCE = Decimal("0.000001")
@@ -23,21 +24,11 @@ FX = {"USD": Decimal(1), "EUR": Decimal("1.08"), "JPY": Decimal("0.0067")}
 WRONG_WAY = {"ACME": {"NV"}, "BOLT": {"NV"}, "CORE": set()}
 
 
-def run(config: Any, events: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], HedgingEngine]:
-    engine = HedgingEngine(config)
-    lines: list[str] = []
-    for topic, event in events:
-        outcome = engine.process(topic, event)
-        lines.append(json.dumps([outcome.status.value, outcome.reason and outcome.reason.value]))
-        lines += [json.dumps(record.to_wire()) for record in outcome.records]
-    return lines, engine
-
-
 @PROFILE
 @given(logs_v2)
 def test_v2_output_is_identical_on_a_rerun(actions: list[Any]) -> None:
     events = build_log(actions, CONFIG_V2)
-    assert run(CONFIG_V2, events)[0] == run(CONFIG_V2, json.loads(json.dumps(events)))[0]
+    assert run(events, CONFIG_V2)[0] == run(json.loads(json.dumps(events)), CONFIG_V2)[0]
 
 
 @PROFILE
@@ -45,7 +36,7 @@ def test_v2_output_is_identical_on_a_rerun(actions: list[Any]) -> None:
 def test_without_v2_keys_or_ticks_no_v2_behaviour_shows(actions: list[Any]) -> None:
     # A v1 configuration and a v1 log: no cancels, no groups, nobody excluded.
     events = build_log(actions, CONFIG)
-    for line in run(CONFIG, events)[0]:
+    for line in run(events, CONFIG)[0]:
         record = json.loads(line)
         if isinstance(record, dict):
             assert record["action"] == "new"
@@ -56,7 +47,7 @@ def test_without_v2_keys_or_ticks_no_v2_behaviour_shows(actions: list[Any]) -> N
 @PROFILE
 @given(logs_v2)
 def test_unwinds_never_raise_the_group_residual_past_its_room(actions: list[Any]) -> None:
-    for line in run(CONFIG_V2, build_log(actions, CONFIG_V2))[0]:
+    for line in run(build_log(actions, CONFIG_V2), CONFIG_V2)[0]:
         record = json.loads(line)
         if isinstance(record, dict) and record.get("side") == Side.SELL.value:
             if record["group_id"] is None:
@@ -70,7 +61,7 @@ def test_unwinds_never_raise_the_group_residual_past_its_room(actions: list[Any]
 @PROFILE
 @given(logs_v2)
 def test_every_buy_excludes_its_issuers_wrong_way_sellers(actions: list[Any]) -> None:
-    for line in run(CONFIG_V2, build_log(actions, CONFIG_V2))[0]:
+    for line in run(build_log(actions, CONFIG_V2), CONFIG_V2)[0]:
         record = json.loads(line)
         if isinstance(record, dict) and record.get("side") == Side.BUY.value:
             excluded = record["excluded_counterparties"]
@@ -105,7 +96,7 @@ def test_expired_orders_never_count_in_coverage(actions: list[Any]) -> None:
 @given(logs_v2)
 def test_seller_exposure_equals_a_sum_over_all_parts(actions: list[Any]) -> None:
     events = build_log(actions, CONFIG_V2)
-    _, engine = run(CONFIG_V2, events)
+    _, engine = run(events, CONFIG_V2)
     as_of = engine.last_applied or date(2026, 1, 5)
     expected: dict[str, Decimal] = {}
     for book in engine.books.values():
