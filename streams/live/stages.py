@@ -1,11 +1,13 @@
 """The worker's three stages as plain classes, one per partitioning key.
 
 Owns: what each stage does with one message and which keys of its table it
-writes — routing (stateless), loan checks (state per `loan_id`) and the
-issuer book with the decision (state per `issuer_id`) — plus the crash-safety
-protocol of the issuer table. Business rules come from `hedger`; Kafka and
-Faust stay in `streams.live.app`, which feeds messages in and sends `Output`s out.
-So every stage is testable with a dict for a table.
+writes — routing (stateless; ticks fanned out to every journal partition),
+loan checks (state per `loan_id`) and the units' books, expiry and decisions
+(state per hedging unit, through the core's one per-event step
+`HedgingEngine.process`) — plus the crash-safety protocol of the unit table.
+Business rules come from `hedger`; Kafka and Faust stay in `streams.live.app`,
+which feeds messages in and sends `Output`s out. So every stage is testable
+with a dict for a table.
 
 Tables are written through `BufferedTable`: writes of a batch are coalesced
 per key and handed to the agent at the end of the batch, which sends them to
@@ -24,7 +26,7 @@ be ahead of the committed offsets. That is made safe per stage:
   partition's watermark are the torn writes of an unfinished batch and are
   rolled back, so the state is exactly "after the watermark" and redelivered
   entries recompute the same decisions. Entries at or below the watermark
-  were fully applied: their stored orders (`d` keys) are emitted again,
+  were fully applied: their stored records (`d` keys) are emitted again,
   identical, since an order can be lost in flight after its state was written.
 
 What stages report goes to an `Observer` (`streams.observer`). May import the

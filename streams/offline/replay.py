@@ -2,8 +2,9 @@
 
 Owns: feeding each input event of a log (read by `streams.replay_log`) to
 `HedgingEngine`, applying `hedger-control` lines when asked, writing orders
-and dead letters as JSON lines, counting what happened, and telling an
-observer (metrics) what the worker's stages would tell it — halts included.
+and cancels, dead letters and the seller report as JSON lines, counting what
+happened, and telling an observer (metrics) what the worker's stages would
+tell it, through the same `report_applied` — halts included.
 It is the backtest half of backtest-live parity: the worker drives the very
 same engine functions. Imports the standard library, `hedger`,
 `streams.observer`, `streams.outputs` and `streams.replay_log`; never the
