@@ -336,9 +336,11 @@ class IssuerBook:
 
     def bot_buckets(self) -> Iterator[tuple[BucketKey, Decimal]]:
         """`bot` buckets with net > 0 in ascending (maturity, currency, doc clause)."""
-        for key in sorted(self.buckets):
-            net = self.buckets[key]
-            if key.source is Source.BOT and net > ZERO:
+        # Only these are sorted: a book may hold many external buckets.
+        held = [(key, net) for key, net in self.buckets.items() if key.source is Source.BOT]
+        held.sort()
+        for key, net in held:
+            if net > ZERO:
                 yield key, net
 
     def open_sells_on(self, key: BucketKey) -> Decimal:
