@@ -117,6 +117,9 @@ class Worker:
             topics.loans,
             topics.journal,
         )
+        # Log end offsets per partition, asked of the broker every 2 s: the
+        # consumer's highwater is only known for partitions it has fetched.
+        self.ends: dict[tuple[str, int], int] = {}
         self.last_commit: float | None = None
         # Monotonic time each agent last finished a batch (or started).
         self.progress: dict[str, float] = {}
@@ -164,12 +167,35 @@ class Worker:
         # only, and show their figures before the next message.
         self.recovered = False
         app.on_partitions_revoked.connect(self._on_rebalance)
-        app.on_partitions_assigned.connect(self._on_rebalance)
+        app.on_partitions_assigned.connect(self._on_assigned)
         issuer_table.on_recover(self._on_recovered)
 
     async def _on_rebalance(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
         self.recovered = False
         self.issuers.invalidate()
+
+    async def _on_assigned(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
+        await self._on_rebalance()
+        # mode passes the app as sender when the signal has one, else the set
+        assigned = args[0] if args else sender
+        self._forget_acks(assigned if isinstance(assigned, set) else set())
+        # Positions of an earlier assignment are not ours to report.
+        self.positions.clear()
+
+    def _forget_acks(self, tps: Any) -> None:
+        """Clear Faust's ack bookkeeping of partitions (re)assigned to this worker.
+
+        Faust drops it when a partition is revoked, but an ack arriving after
+        that (an event taken before the rebalance) builds a new list; if the
+        partition comes back, the next commit would be computed from acks of
+        the earlier assignment — possibly past messages nobody processed.
+        The new assignment starts from the committed offset with no acks.
+        """
+        consumer = self.app.consumer
+        for tp in tps:
+            consumer._acked.pop(tp, None)
+            consumer._acked_index.pop(tp, None)
+            consumer._gap.pop(tp, None)
 
     async def _on_recovered(self) -> None:
         journal = self.settings.topics.journal
@@ -247,6 +273,20 @@ class Worker:
             self.broker.update(False, repr(exc))
         else:
             self.broker.update(True)
+            await self._update_ends()
+
+    async def _update_ends(self) -> None:
+        ours = set(self.positions_topics)
+        tps = [tp for tp in self.app.consumer.assignment() if tp.topic in ours]
+        if not tps:
+            return
+        try:
+            ends = await asyncio.wait_for(self.app.consumer.highwaters(*tps), timeout=5.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the gauge keeps the last figures; the broker watch reports
+            return
+        self.ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
     def _lag(self) -> list[tuple[str, int, int, int]]:
         """Per partition: messages behind the end, and processed but not committed."""
@@ -258,10 +298,14 @@ class Worker:
                 continue  # Faust's own assignor topic
             try:
                 end = consumer.highwater(tp)
-            except Exception:  # not fetched yet: no figure rather than a wrong one
+            except Exception:
                 end = None
-            if end is None:
+            # A partition not fetched yet has no highwater: the broker's end
+            # offset still says how far behind it is.
+            known = [x for x in (end, self.ends.get((tp.topic, tp.partition))) if x is not None]
+            if not known:
                 continue
+            end = max(known)
             committed = consumer._committed_offset.get(tp)  # Faust keeps no public copy
             position = self.positions.get((tp.topic, tp.partition))
             if position is None:
@@ -307,10 +351,28 @@ class Worker:
         A batch taken before a rebalance may hold messages of partitions that
         moved to another worker meanwhile: their new owner processes them
         from the committed offset, so handling them here too would write
-        table keys of a partition this worker no longer owns.
+        table keys of a partition this worker no longer owns. The same holds
+        for a partition that came back to this worker: its messages fetched
+        before the rebalance (an older consumer generation) come again from
+        the committed offset, and taking the old ones first would process a
+        journal partition out of order, so later offsets look like repeats.
         """
         assignment = self.app.consumer.assignment()
-        return [e for e in events if e.message.tp in assignment]
+        generation = self.app.consumer_generation_id
+        owned, stale = [], []
+        for event in events:
+            message = event.message
+            if message.tp in assignment and message.generation_id == generation:
+                owned.append(event)
+            else:
+                stale.append(message)
+        for message in stale:
+            # Never ack it: the partition's owner (maybe this worker again,
+            # from the committed offset) processes it; an ack would count
+            # for the new assignment's commits.
+            message.acked = True
+            self.app.consumer._unacked_messages.discard(message)
+        return owned
 
     async def _run(self, agent: str, stream: Any, handle: Handler) -> None:
         """Drive `handle` over the stream's batches: never commit what is not durable.
