@@ -351,28 +351,10 @@ class Worker:
         A batch taken before a rebalance may hold messages of partitions that
         moved to another worker meanwhile: their new owner processes them
         from the committed offset, so handling them here too would write
-        table keys of a partition this worker no longer owns. The same holds
-        for a partition that came back to this worker: its messages fetched
-        before the rebalance (an older consumer generation) come again from
-        the committed offset, and taking the old ones first would process a
-        journal partition out of order, so later offsets look like repeats.
+        table keys of a partition this worker no longer owns.
         """
         assignment = self.app.consumer.assignment()
-        generation = self.app.consumer_generation_id
-        owned, stale = [], []
-        for event in events:
-            message = event.message
-            if message.tp in assignment and message.generation_id == generation:
-                owned.append(event)
-            else:
-                stale.append(message)
-        for message in stale:
-            # Never ack it: the partition's owner (maybe this worker again,
-            # from the committed offset) processes it; an ack would count
-            # for the new assignment's commits.
-            message.acked = True
-            self.app.consumer._unacked_messages.discard(message)
-        return owned
+        return [e for e in events if e.message.tp in assignment]
 
     async def _run(self, agent: str, stream: Any, handle: Handler) -> None:
         """Drive `handle` over the stream's batches: never commit what is not durable.
