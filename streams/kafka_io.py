@@ -75,6 +75,18 @@ class KafkaToolError(RuntimeError):
     """A publish or dump that cannot proceed; the message says why."""
 
 
+class PartitionCountMismatch(KafkaToolError):
+    """Topics that exist with another partition count than the one required."""
+
+    def __init__(self, counts: Mapping[str, int], required: int) -> None:
+        found = ", ".join(f"{name} has {n}" for name, n in sorted(counts.items()))
+        super().__init__(
+            f"topics exist with another partition count than {required} "
+            f"(HEDGER_PARTITIONS): {found}; delete them or set the partitions to match"
+        )
+        self.counts, self.required = dict(counts), required
+
+
 class TopicNotFound(KafkaToolError):
     """The topic to dump does not exist on the cluster."""
 
@@ -181,17 +193,26 @@ async def ensure_topics(
     partitions: int,
     replication_factor: int = 1,
     configs: Mapping[str, Mapping[str, str]] | None = None,
+    exact: Iterable[str] = (),
 ) -> list[str]:
     """Create the topics that do not exist yet; return those created (existing are left as is).
 
     `kafka` is the connection (a bare HOST:PORT takes security from the environment);
     `configs` gives topic configurations by name (e.g. compaction of changelogs,
-    `{"retention.ms": "-1"}`).
+    `{"retention.ms": "-1"}`). Topics named in `exact` that already exist must
+    have `partitions` partitions, else `PartitionCountMismatch` names them.
     """
     admin = AIOKafkaAdminClient(client_id="hedger-tools", **connection(kafka).client_options())
     try:
         await admin.start()
-        missing = sorted(set(topics) - await _existing_topics(admin))
+        existing = await _existing_topics(admin)
+        check = sorted(set(exact) & existing)
+        if check:
+            counts = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(check)}
+            wrong = {name: n for name, n in counts.items() if n != partitions}
+            if wrong:
+                raise PartitionCountMismatch(wrong, partitions)
+        missing = sorted(set(topics) - existing)
         if not missing:
             return []
         new = [

@@ -182,10 +182,10 @@ def reach_kafka(kafka: KafkaSettings) -> str | None:
 
 
 def stop_event(duration: float = 0) -> asyncio.Event:
-    """An event set by Ctrl-C, SIGTERM or, if given, after `duration` seconds."""
+    """An event set by Ctrl-C, SIGTERM, SIGHUP (a closed terminal) or after `duration` s."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     if duration:
         loop.call_later(duration, stop.set)

@@ -4,10 +4,13 @@ Owns: starting a local Kafka (scripts/kafka-local), the worker and the paper
 venue; publishing the sample booking log at a pace a person can follow; the
 live view (per-issuer residual against limit, recent orders and fills,
 events per second, read from the worker's /metrics and the order and
-execution topics); and stopping everything on Ctrl-C or after --duration.
-Without Java it says so and runs the offline replay instead. Topic names
-come from `streams.settings` (`HEDGER_TOPIC_*`, passed on to the worker it
-starts); the broker is the local one it starts (PLAINTEXT). Imports aiokafka,
+execution topics); and stopping everything — worker and broker — on Ctrl-C,
+SIGTERM, a closed terminal (SIGHUP) or after --duration. A run that could not
+clean up (killed) is cleaned up by the next one (`build/demo.pid`). Without
+Java it says so and runs the offline replay instead. Topic names and the
+connection come from `streams.settings` (`HEDGER_*`, passed on to the worker
+it starts): with --bootstrap (or HEDGER_BOOTSTRAP) it runs against that
+broker, else against a local one it starts (PLAINTEXT). Imports aiokafka,
 rich, prometheus_client's parser, the standard library and `streams`
 (`cli.common`, `cli.replay`, `settings`, `venue.paper_venue`).
 """
@@ -20,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,14 +39,108 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from streams.cli.common import Commands, fail, free_port, stop_event
+from streams.cli.common import (
+    KAFKA_FLAGS,
+    Commands,
+    add_kafka_arguments,
+    fail,
+    free_port,
+    kafka_settings,
+    number_in,
+    reach_kafka,
+    stop_event,
+)
 from streams.cli.replay import run_replay
-from streams.settings import KafkaSettings, SettingsError, load_settings
+from streams.settings import ENV_PREFIX, KafkaSettings, SettingsError, flag_name, load_settings
 from streams.venue.paper_venue import run_venue
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "desk-day.jsonl"
 BAR = 24
+# What a running demo started: {"demo": pid, "worker": pid, "kafka_dir": path or null}.
+PID_FILE = REPO / "build" / "demo.pid"
+DEFAULT_METRICS_PORT = 9108
+
+
+class Hangup(Exception):
+    """SIGHUP or SIGTERM while the demo starts or stops: clean up and leave."""
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    raise Hangup(signal.Signals(signum).name)
+
+
+def _runs(pid: object, *words: bytes) -> bool:
+    """Whether `pid` is alive with every one of `words` in its command line."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return all(word in cmdline for word in words)
+
+
+def clean_stale_run(console: Console) -> str | None:
+    """Stop what an earlier demo left running; None, or why this demo cannot start.
+
+    An earlier demo that was killed (no chance to clean up) leaves its pid
+    file, its worker and its broker behind. Its worker and broker are
+    stopped and the file removed; a demo that is still running is left alone.
+    """
+    if not PID_FILE.exists():
+        return None
+    try:
+        state = json.loads(PID_FILE.read_text())
+    except ValueError:
+        state = {}
+    if not isinstance(state, dict):
+        state = {}
+    demo = state.get("demo")
+    if demo != os.getpid() and _runs(demo, b"demo"):
+        return f"another hedger demo is running (pid {demo}); stop it first"
+    worker = state.get("worker")
+    if _runs(worker, b"streams", b"worker"):
+        assert isinstance(worker, int)
+        os.kill(worker, signal.SIGKILL)  # the demo's own throw-away worker
+    kafka_dir = state.get("kafka_dir")
+    if isinstance(kafka_dir, str):
+        _kafka_local("stop", "--dir", kafka_dir)
+    PID_FILE.unlink(missing_ok=True)
+    console.print(f"cleaned up after an earlier demo that did not stop (pid {demo})")
+    return None
+
+
+def _write_pid_file(worker: int | None, kafka_dir: Path | None) -> None:
+    PID_FILE.parent.mkdir(parents=True, exist_ok=True)
+    state = {"demo": os.getpid(), "worker": worker, "kafka_dir": kafka_dir and str(kafka_dir)}
+    PID_FILE.write_text(json.dumps(state) + "\n")
+
+
+def metrics_port(wanted: int, console: Console) -> int:
+    """`wanted` if it is free on 127.0.0.1, else any free port (said on the console)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", wanted))
+        except OSError:
+            port = free_port()
+            console.print(f"metrics port {wanted} is busy: using {port}")
+            return port
+    return wanted
+
+
+def _worker_flags(args: argparse.Namespace, kafka: KafkaSettings) -> list[str]:
+    """The connection flags given to the demo, passed on to its worker."""
+    flags = []
+    for field in KAFKA_FLAGS:
+        value = getattr(args, field, None)
+        if field == "bootstrap":
+            value = kafka.bootstrap
+        elif field == "security_protocol":
+            value = kafka.security_protocol
+        if value is not None:
+            flags += [flag_name(field), str(value)]
+    return flags
 
 
 def _kafka_local(*args: str) -> subprocess.CompletedProcess[str]:
@@ -250,48 +348,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out = REPO / "build"
         out.mkdir(exist_ok=True)
         return run_replay(args.config, SAMPLE, out / "orders.jsonl", out / "dead-letters.jsonl")
-    kafka_dir = REPO / "build" / "demo-kafka"
-    shutil.rmtree(kafka_dir, ignore_errors=True)  # a fresh cluster: the demo starts clean
-    port = args.kafka_port or free_port()
+    handlers = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGHUP, signal.SIGTERM)}
     try:
-        # the broker started here: plain text on localhost; topic names from HEDGER_TOPIC_*
-        kafka = load_settings(
-            KafkaSettings, bootstrap=f"127.0.0.1:{port}", security_protocol="PLAINTEXT"
-        )
+        return _demo(args, console)
+    except Hangup as exc:
+        console.print(f"demo stopped by {exc}")
+        return 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _demo(args: argparse.Namespace, console: Console) -> int:
+    problem = clean_stale_run(console)
+    if problem is not None:
+        return fail(problem)
+    external = args.bootstrap is not None or f"{ENV_PREFIX}BOOTSTRAP" in os.environ
+    kafka_dir: Path | None = None
+    try:
+        if external:  # an existing broker, with the HEDGER_* connection settings
+            kafka = kafka_settings(args, KafkaSettings)
+        else:
+            port = args.kafka_port or free_port()
+            # the broker started here: plain text on localhost; topic names from HEDGER_TOPIC_*
+            kafka = load_settings(
+                KafkaSettings, bootstrap=f"127.0.0.1:{port}", security_protocol="PLAINTEXT"
+            )
+            kafka_dir = REPO / "build" / "demo-kafka"
     except SettingsError as exc:
         return fail(str(exc))
-    console.print(f"starting Kafka on 127.0.0.1:{port} (scripts/kafka-local) ...")
-    started = _kafka_local("start", "--port", str(port), "--dir", str(kafka_dir))
-    if started.returncode != 0:
-        console.print(f"[red]Kafka did not start:[/]\n{started.stderr[-2000:]}")
-        return 1
-    worker_log = (REPO / "build" / "demo-worker.log").open("wb")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streams",
-            "worker",
-            "--config",
-            args.config,
-            "--bootstrap",
-            kafka.bootstrap,
-            "--security-protocol",
-            kafka.security_protocol,
-            "--metrics-port",
-            str(args.metrics_port),
-            "--data-dir",
-            str(REPO / "build" / "demo-worker"),
-            "--log-format",
-            "json",
-        ],
-        cwd=REPO,
-        env=dict(os.environ),
-        stdout=worker_log,
-        stderr=subprocess.STDOUT,
-    )
-    metrics_url = f"http://127.0.0.1:{args.metrics_port}"
+    port_metrics = metrics_port(args.metrics_port, console)
+    worker: subprocess.Popen[bytes] | None = None
+    _write_pid_file(None, kafka_dir)
     try:
+        if kafka_dir is None:
+            problem = reach_kafka(kafka)
+            if problem is not None:
+                return fail(problem, 1)
+            console.print(f"using the Kafka at {kafka.bootstrap}")
+        else:
+            # A broker an earlier run left on this folder (killed before its pid
+            # file existed) would answer for the new one: stop it, then start clean.
+            _kafka_local("stop", "--dir", str(kafka_dir))
+            shutil.rmtree(kafka_dir, ignore_errors=True)
+            console.print(f"starting Kafka on {kafka.bootstrap} (scripts/kafka-local) ...")
+            started = _kafka_local(
+                "start", "--port", kafka.bootstrap.rpartition(":")[2], "--dir", str(kafka_dir)
+            )
+            if started.returncode != 0:
+                console.print(f"[red]Kafka did not start:[/]\n{started.stderr[-2000:]}")
+                return 1
+        worker = _start_worker(args, kafka, port_metrics)
+        _write_pid_file(worker.pid, kafka_dir)
+        metrics_url = f"http://127.0.0.1:{port_metrics}"
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if worker.poll() is not None:
@@ -308,14 +417,54 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         asyncio.run(_run(args, kafka, metrics_url + "/metrics", console))
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        _kafka_local("stop", "--port", str(port), "--dir", str(kafka_dir))
-        console.print("demo stopped: worker and Kafka are down.")
+        # A second hang-up or SIGTERM must not cut the clean-up short.
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        if kafka_dir is not None:
+            _kafka_local("stop", "--dir", str(kafka_dir))
+        PID_FILE.unlink(missing_ok=True)
+        console.print(
+            "demo stopped: worker and Kafka are down."
+            if kafka_dir is not None
+            else "demo stopped: worker is down (the broker was not ours)."
+        )
     return 0
+
+
+def _start_worker(
+    args: argparse.Namespace, kafka: KafkaSettings, port: int
+) -> subprocess.Popen[bytes]:
+    """The worker, in a session of its own: the demo alone decides when it stops."""
+    worker_log = (REPO / "build" / "demo-worker.log").open("wb")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams",
+            "worker",
+            "--config",
+            args.config,
+            *_worker_flags(args, kafka),
+            "--metrics-port",
+            str(port),
+            "--data-dir",
+            str(REPO / "build" / "demo-worker"),
+            "--log-format",
+            "json",
+        ],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def add_demo_command(commands: Commands) -> None:
@@ -324,7 +473,18 @@ def add_demo_command(commands: Commands) -> None:
     demo.add_argument("--config", default=str(REPO / "config" / "hedger.toml"))
     demo.add_argument("--duration", type=float, default=0, help="stop after S seconds (0: Ctrl-C)")
     demo.add_argument("--rate", type=float, default=4.0, help="bookings published per second")
-    demo.add_argument("--metrics-port", type=int, default=9108)
-    demo.add_argument("--kafka-port", type=int, default=0, help="default: a free port")
+    demo.add_argument(
+        "--metrics-port",
+        type=number_in(int, 1, 65535),
+        default=DEFAULT_METRICS_PORT,
+        help="the worker's /metrics port; a free one if it is busy",
+    )
+    demo.add_argument(
+        "--kafka-port",
+        type=number_in(int, 0, 65534),
+        default=0,
+        help="port of the local broker the demo starts (0: a free port)",
+    )
+    add_kafka_arguments(demo)
     demo.add_argument("--seed", type=int, default=7, help="paper venue seed")
     demo.set_defaults(func=cmd_demo)

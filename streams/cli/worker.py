@@ -19,6 +19,7 @@ from hedger.config import ConfigError
 from streams.cli.common import (
     DEFAULT_CONFIG,
     EXIT_KAFKA,
+    EXIT_USAGE,
     Commands,
     add_kafka_arguments,
     add_setting_flags,
@@ -27,7 +28,7 @@ from streams.cli.common import (
     reach_kafka,
 )
 from streams.connectivity import describe
-from streams.kafka_io import ensure_topics
+from streams.kafka_io import PartitionCountMismatch, ensure_topics
 from streams.live.app import TABLES, Worker
 from streams.observe import logs
 from streams.settings import SettingsError, TopicNames, WorkerSettings, load_config
@@ -97,8 +98,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     topics.orders: {"retention.ms": str(settings.retention_orders_ms)},
                     topics.control: {"retention.ms": str(settings.retention_control_ms)},
                 },
+                # Keys are spread over these by partition number: another
+                # count would send an issuer's events to two places.
+                exact=[topics.loans, topics.journal, *changelogs],
             )
         )
+    except PartitionCountMismatch as exc:
+        log.error("worker.partition_count_mismatch", problem=str(exc))
+        return fail(str(exc), EXIT_USAGE)
     except Exception as exc:  # any failure to create the topics ends the same way
         problem = f"cannot create topics on {settings.bootstrap}: {describe(exc, settings)}"
         log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, problem=problem)

@@ -118,6 +118,9 @@ class Worker:
             topics.loans,
             topics.journal,
         )
+        # Log end offsets per partition, asked of the broker every 2 s: the
+        # consumer's highwater is only known for partitions it has fetched.
+        self.ends: dict[tuple[str, int], int] = {}
         self.last_commit: float | None = None
         # Monotonic time each agent last finished a batch (or started).
         self.progress: dict[str, float] = {}
@@ -165,12 +168,35 @@ class Worker:
         # only, and show their figures before the next message.
         self.recovered = False
         app.on_partitions_revoked.connect(self._on_rebalance)
-        app.on_partitions_assigned.connect(self._on_rebalance)
+        app.on_partitions_assigned.connect(self._on_assigned)
         issuer_table.on_recover(self._on_recovered)
 
     async def _on_rebalance(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
         self.recovered = False
         self.issuers.invalidate()
+
+    async def _on_assigned(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
+        await self._on_rebalance()
+        # mode passes the app as sender when the signal has one, else the set
+        assigned = args[0] if args else sender
+        self._forget_acks(assigned if isinstance(assigned, set) else set())
+        # Positions of an earlier assignment are not ours to report.
+        self.positions.clear()
+
+    def _forget_acks(self, tps: Any) -> None:
+        """Clear Faust's ack bookkeeping of partitions (re)assigned to this worker.
+
+        Faust drops it when a partition is revoked, but an ack arriving after
+        that (an event taken before the rebalance) builds a new list; if the
+        partition comes back, the next commit would be computed from acks of
+        the earlier assignment — possibly past messages nobody processed.
+        The new assignment starts from the committed offset with no acks.
+        """
+        consumer = self.app.consumer
+        for tp in tps:
+            consumer._acked.pop(tp, None)
+            consumer._acked_index.pop(tp, None)
+            consumer._gap.pop(tp, None)
 
     async def _on_recovered(self) -> None:
         journal = self.settings.topics.journal
@@ -249,6 +275,20 @@ class Worker:
             self.broker.update(False, repr(exc))
         else:
             self.broker.update(True)
+            await self._update_ends()
+
+    async def _update_ends(self) -> None:
+        ours = set(self.positions_topics)
+        tps = [tp for tp in self.app.consumer.assignment() if tp.topic in ours]
+        if not tps:
+            return
+        try:
+            ends = await asyncio.wait_for(self.app.consumer.highwaters(*tps), timeout=5.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the gauge keeps the last figures; the broker watch reports
+            return
+        self.ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
     def _lag(self) -> list[tuple[str, int, int, int]]:
         """Per partition: messages behind the end, and processed but not committed."""
@@ -260,10 +300,14 @@ class Worker:
                 continue  # Faust's own assignor topic
             try:
                 end = consumer.highwater(tp)
-            except Exception:  # not fetched yet: no figure rather than a wrong one
+            except Exception:
                 end = None
-            if end is None:
+            # A partition not fetched yet has no highwater: the broker's end
+            # offset still says how far behind it is.
+            known = [x for x in (end, self.ends.get((tp.topic, tp.partition))) if x is not None]
+            if not known:
                 continue
+            end = max(known)
             committed = consumer._committed_offset.get(tp)  # Faust keeps no public copy
             position = self.positions.get((tp.topic, tp.partition))
             if position is None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from streams.cli.common import free_port
+from streams.cli.demo import PID_FILE
 from tests.factories import REPO
 
 pytestmark = pytest.mark.kafka
@@ -62,3 +69,100 @@ def test_demo_runs_the_loop_and_stops_cleanly() -> None:
         check=False,
     )
     assert status_cmd.returncode == 1, status_cmd.stdout
+
+
+def _demo(out: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams", "demo", "--rate", "20", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_for(out: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in out.read_text(errors="replace"):
+            return
+        assert process.poll() is None, out.read_text()[-3000:]
+        time.sleep(0.3)
+    raise TimeoutError(f"no {text!r}: {out.read_text()[-3000:]}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][:1]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def _broker_running() -> bool:
+    status = subprocess.run(
+        [str(REPO / "scripts" / "kafka-local"), "status", "--dir", str(DEMO_KAFKA)],
+        capture_output=True,
+        check=False,
+    )
+    return status.returncode == 0
+
+
+DEMO_KAFKA = REPO / "build" / "demo-kafka"
+
+
+def test_demo_killed_is_cleaned_up_by_the_next_which_a_hangup_stops(tmp_path: Path) -> None:
+    """A killed demo leaves worker and broker; the next one stops them; SIGHUP stops all.
+
+    Also: a busy metrics port is replaced by a free one.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        first_out = tmp_path / "first.out"
+        first = _demo(first_out, "--metrics-port", str(port))
+        _wait_for(first_out, "worker ready", first, 150)
+        assert f"metrics port {port} is busy: using" in first_out.read_text()
+    first_worker = json.loads(PID_FILE.read_text())["worker"]
+    first.kill()  # a crash: no clean-up
+    first.wait()
+    assert _alive(first_worker) and _broker_running()  # left behind
+
+    second_out = tmp_path / "second.out"
+    second = _demo(second_out)
+    _wait_for(second_out, "worker ready", second, 150)
+    text = second_out.read_text()
+    assert f"cleaned up after an earlier demo that did not stop (pid {first.pid})" in text
+    assert not _alive(first_worker)
+    second_worker = json.loads(PID_FILE.read_text())["worker"]
+    began = time.monotonic()
+    second.send_signal(signal.SIGHUP)  # the terminal is closed
+    assert second.wait(120) == 0, second_out.read_text()[-3000:]
+    stopped = time.monotonic() - began
+    print(f"demo: SIGHUP to everything stopped in {stopped:.1f}s")
+    assert "demo stopped: worker and Kafka are down." in second_out.read_text()
+    assert not _alive(second_worker)
+    assert not _broker_running()
+    assert not PID_FILE.exists()
+
+
+def test_demo_refuses_a_metrics_port_out_of_range() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", "demo", "--metrics-port", "70000"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--metrics-port" in result.stderr and "65535" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
