@@ -3,8 +3,14 @@
 Issue 9 item 3: after every round each input message is accounted for (a
 journal entry, a dead letter, or a repeat of an event the journal holds),
 and the orders on the output topic equal the replay of the dumped journal.
-Each round uses its own topics and group. Prints the figures of every round
-for the closing note of issue 9.
+Each round uses its own topics and group. Prints the figures of every round.
+
+OPEN DEFECT, so not in CI yet (the file name keeps pytest from collecting it
+with the suite): in some rounds the group commits input offsets whose events
+reached neither the journal nor the dead letters (145 inputs, the first ~65
+offsets of two input partitions, in one run). Run it by name to reproduce:
+
+    .venv/bin/python -m pytest tests/integration/soak_group.py -s
 """
 
 from __future__ import annotations
