@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from streams.kafka_io import dump_topic, ensure_topics, publish_log
+from tests.factories import cancel_request
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, start_paper_venue
 from tests.kafka_broker import LocalKafka
 
@@ -45,14 +46,7 @@ def new(order_id: str, side: str = "BUY_PROTECTION", **fields: Any) -> dict[str,
 
 
 def cancel(order_id: str) -> dict[str, Any]:
-    return {
-        "action": "cancel",
-        "order_id": order_id,
-        "issuer_id": "ORCL",
-        "reason": "expired",
-        "trigger_event_id": "tick-9",
-        "as_of": "2026-04-09T18:00:00Z",
-    }
+    return cancel_request(order_id, "ORCL", "2026-04-09T18:00:00Z")
 
 
 class Venue:

@@ -16,7 +16,7 @@ from hedger.engine import HedgingEngine
 from hedger.outcomes import Status
 from streams.settings import load_config
 from streams.venue.paper_venue import COUNTERPARTIES, VenueBook, is_silent, plan_reports
-from tests.factories import REPO, booked, make_config, report
+from tests.factories import REPO, booked, cancel_request, make_config, report
 
 
 def order(n: int, notional: str = "60000000", **fields: Any) -> dict[str, Any]:
@@ -34,14 +34,7 @@ def order(n: int, notional: str = "60000000", **fields: Any) -> dict[str, Any]:
 
 
 def cancel(order_id: str) -> dict[str, Any]:
-    return {
-        "action": "cancel",
-        "order_id": order_id,
-        "issuer_id": "ACME",
-        "reason": "expired",
-        "trigger_event_id": "k-9",
-        "as_of": "2026-01-09T18:00:00Z",
-    }
+    return cancel_request(order_id, "ACME", "2026-01-09T18:00:00Z")
 
 
 def fills(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
