@@ -163,3 +163,15 @@ def protection(
         doc_clause=doc,
         **extra,
     )
+
+
+def cancel_request(order_id: str, issuer: str, as_of: str) -> dict[str, Any]:
+    """A `cds-hedge-orders` cancel request (SPEC §7) for an expired order."""
+    return {
+        "action": "cancel",
+        "order_id": order_id,
+        "issuer_id": issuer,
+        "reason": "expired",
+        "trigger_event_id": "k-9",
+        "as_of": as_of,
+    }

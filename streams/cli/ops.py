@@ -36,7 +36,7 @@ from streams.cli.common import (
 )
 from streams.connectivity import describe
 from streams.settings import KafkaSettings, SettingsError, connection
-from streams.venue.paper_venue import run_venue
+from streams.venue.paper_venue import COUNTERPARTIES, run_venue
 
 
 def control_message(command: str, issuer: str | None, operator: str, reason: str) -> dict[str, Any]:
@@ -114,6 +114,8 @@ def cmd_paper_venue(args: argparse.Namespace) -> int:
             seed=args.seed,
             fill_ratio=args.fill_ratio,
             latency_ms=args.latency_ms,
+            counterparties=args.counterparties,
+            silence_ratio=args.silence_ratio,
             stop=stop,
         )
 
@@ -123,6 +125,17 @@ def cmd_paper_venue(args: argparse.Namespace) -> int:
         return fail(f"paper venue stopped: {describe(exc, kafka)}", EXIT_KAFKA)
     Console().print(f"paper venue: answered {answered} orders", highlight=False)
     return EXIT_OK
+
+
+def counterparty_list(text: str) -> tuple[str, ...]:
+    """An argparse `type`: comma-separated counterparty ids, at least one, no blank, no repeat."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not text.strip() or any(not name for name in names):
+        raise argparse.ArgumentTypeError(f"a comma-separated list of ids, not {text!r}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{', '.join(repeated)} given twice")
+    return names
 
 
 def add_ops_commands(commands: Commands) -> None:
@@ -144,6 +157,20 @@ def add_ops_commands(commands: Commands) -> None:
     )
     venue.add_argument(
         "--latency-ms", type=number_in(int, 0), default=200, help="delay before each report"
+    )
+    venue.add_argument(
+        "--counterparties",
+        type=counterparty_list,
+        default=",".join(COUNTERPARTIES),
+        metavar="A,B,C",
+        help="sellers the venue fills with, never one an order excludes; "
+        "the default is config/desk-v2.toml's and UNSPECIFIED",
+    )
+    venue.add_argument(
+        "--silence-ratio",
+        type=number_in(float, 0, 1),
+        default=0.0,
+        help="share of orders left unanswered (the bot expires them)",
     )
     venue.add_argument("--orders-topic", help="default: HEDGER_TOPIC_ORDERS")
     venue.add_argument("--executions-topic", help="default: HEDGER_TOPIC_CDS_EXECUTIONS")

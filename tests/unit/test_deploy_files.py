@@ -455,8 +455,43 @@ def test_dashboard_covers_the_metrics() -> None:
         "hedger_recovery_remaining",
         "hedger_ready",
         "hedger_event_time_lag_seconds",
+        # contract v2: groups, sellers, expiry and the desk clock
+        "hedger_group_residual_base",
+        "hedger_group_limit_base",
+        "hedger_group_utilisation_ratio",
+        "hedger_group_in_breach",
+        "hedger_seller_exposure_base",
+        "hedger_seller_limit_base",
+        "hedger_seller_utilisation_ratio",
+        "hedger_seller_blocked",
+        "hedger_cancel_requests_total",
+        "hedger_expired_orders_open",
+        "hedger_clock_last_tick_timestamp_seconds",
     ):
         assert needed in used, f"no panel shows {needed}"
+
+
+def test_dashboard_has_the_v2_rows() -> None:
+    """Groups, Sellers and Expiry & clock rows, each followed by the panels it names."""
+    panels = dashboard_panels(DASHBOARD)
+    rows = [p["title"] for p in panels if p["type"] == "row"]
+    assert rows[-3:] == ["Groups", "Sellers", "Expiry & clock"]
+    below: dict[str, list[str]] = {}
+    current = ""
+    for panel in sorted(panels, key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"])):
+        if panel["type"] == "row":
+            current = panel["title"]
+            continue
+        below.setdefault(current, []).extend(t["expr"] for t in panel["targets"])
+    for row, metrics in (
+        ("Groups", ["hedger_group_residual_base", "hedger_group_in_breach"]),
+        ("Sellers", ["hedger_seller_exposure_base", "hedger_seller_blocked"]),
+        ("Expiry & clock", ["hedger_cancel_requests_total", "hedger_clock_last_tick"]),
+    ):
+        text = " ".join(below[row])
+        assert all(metric in text for metric in metrics), row
+    # tick age: seconds since the last tick, not the tick's timestamp
+    assert any("time() - " in expr for expr in below["Expiry & clock"])
 
 
 def test_dashboard_metric_names_are_defined_by_the_code() -> None:
