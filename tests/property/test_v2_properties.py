@@ -15,6 +15,7 @@ from hedger.outcomes import Status
 from tests.factories import make_config
 from tests.property.logs import CONFIG, CONFIG_V2, build_log, logs, logs_v2
 from tests.property.test_engine_properties import run
+from tests.property.v1_oracle import V1Oracle
 
 PROFILE = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOLERANCE = Decimal("0.000001")
@@ -42,6 +43,29 @@ def test_without_v2_keys_or_ticks_no_v2_behaviour_shows(actions: list[Any]) -> N
             assert record["action"] == "new"
             assert record["group_id"] is None and record["group_limit"] is None
             assert record["excluded_counterparties"] == []
+
+
+V1_FIELDS = (
+    "order_id", "issuer_id", "side", "notional", "currency", "maturity_date", "tenor_years",
+    "coupon_bps", "doc_clause", "seniority", "reason", "trigger_event_id", "as_of", "exposure",
+    "coverage", "residual_before", "residual_after", "limit",
+)  # fmt: skip
+
+
+@PROFILE
+@given(logs)
+def test_without_v2_keys_or_ticks_orders_equal_an_independent_v1_reference(
+    actions: list[Any],
+) -> None:
+    engine, oracle = HedgingEngine(CONFIG), V1Oracle(CONFIG)
+    for topic, event in build_log(actions, CONFIG):
+        outcome = engine.process(topic, event)
+        if outcome.status is not Status.APPLIED:
+            continue
+        expected = oracle.apply(outcome.event)
+        actual = [{k: o.to_wire()[k] for k in V1_FIELDS} for o in outcome.orders]
+        assert actual == expected
+        assert not outcome.cancels
 
 
 @PROFILE
