@@ -17,10 +17,12 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
+from pydantic import ValidationError
+
 from hedger.config import HedgerConfig
 from hedger.control import ControlCommand, Halts
 from hedger.decision import Trigger, UnitDecision, step_due
-from hedger.decoding import decode_control, decode_event
+from hedger.decoding import decode_control, decode_event, describe, parse_json
 from hedger.events import (
     INPUT_TOPICS,
     LOAN_EVENT_TYPES,
@@ -35,7 +37,12 @@ from hedger.loans import LoanState, apply_loan_event
 from hedger.numbers import ZERO
 from hedger.orders import CancelRequest, HedgeOrder, OrderRecord
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
-from hedger.sellers import SellerLedger, SellerStatus
+from hedger.sellers import (
+    SELLER_STATUS_CHANGES,
+    SellerLedger,
+    SellerStatus,
+    SellerStatusChange,
+)
 
 __all__ = ["INPUT_TOPICS", "Changes", "GroupView", "HedgingEngine", "Outcome"]
 
@@ -63,6 +70,7 @@ class Changes(NamedTuple):
     protection_event: str | None = None  # an applied protection booking's event id
     tick: str | None = None  # an applied clock tick's event id
     sellers: tuple[SellerStatus, ...] = ()  # sellers whose blocked status changed
+    parts: tuple[PartChange, ...] = ()  # the counterparty parts the event moved
 
 
 class Outcome(NamedTuple):
@@ -121,6 +129,10 @@ class HedgingEngine:
         self.last_applied: date | None = None  # D of the last applied event
         self.halts = Halts()
         self.sellers = SellerLedger(config)
+        # Blocked sellers per journal partition, as the seller stage journaled
+        # them (a live worker, or the replay of its journal); the unscoped
+        # replay of a raw log evaluates sellers itself (`self.sellers`).
+        self.scoped_blocked: dict[int, set[str]] = {}
         # Applied ticks, per journal partition: the live worker fans a tick out
         # to every partition, and each applies it to its own units.
         self.ticks: set[tuple[int | None, str]] = set()
@@ -140,6 +152,23 @@ class HedgingEngine:
         return self.config.is_halted(issuer_id) or (
             self.halts.halt_for(issuer_id, scope) is not None
         )
+
+    def seller_status(self, payload: object, scope: int | None) -> SellerStatusChange:
+        """Apply a seller stage's status change to a journal partition; `Rejected` if malformed."""
+        if isinstance(payload, str | bytes | bytearray):
+            payload = parse_json(payload)
+        try:
+            change = SELLER_STATUS_CHANGES.validate_python(payload)
+        except ValidationError as exc:
+            raise Rejected(Reason.SCHEMA_VIOLATION, describe(exc)) from None
+        blocked = (
+            self.sellers.blocked if scope is None else self.scoped_blocked.setdefault(scope, set())
+        )
+        if change.blocked:
+            blocked.add(change.seller)
+        else:
+            blocked.discard(change.seller)
+        return change
 
     def any_halts(self) -> bool:
         """Whether any halt is in force (most decisions need not look per member)."""
@@ -235,9 +264,10 @@ class HedgingEngine:
         if parts:
             for part in parts:
                 self.sellers.apply(part)
-            # Status changes apply from the next event on: this decision saw the old one.
-            statuses = self.sellers.evaluate(sorted({p.seller for p in parts}), as_of)
-            evaluated, changed = tuple(statuses[0]), tuple(statuses[1])
+            if scope is None:  # a journal partition learns status from the seller stage
+                # Status changes apply from the next event on: this decision saw the old one.
+                statuses = self.sellers.evaluate(sorted({p.seller for p in parts}), as_of)
+                evaluated, changed = tuple(statuses[0]), tuple(statuses[1])
         changes = Changes(
             loan,
             tuple(touched) if len(touched) < 2 else tuple(sorted(touched)),
@@ -245,6 +275,7 @@ class HedgingEngine:
             event_id if isinstance(event, ProtectionBooked) else None,
             None,
             changed,
+            tuple(parts),
         )
         group = decided.group
         return Outcome(
@@ -284,7 +315,10 @@ class HedgingEngine:
         for view in views:
             self.last_as_of[view.issuer_id] = tick.as_of
         self.last_applied = tick.as_of
-        evaluated, changed = self.sellers.evaluate(self.sellers.known(), tick.as_of)
+        evaluated: list[SellerStatus] = []
+        changed: list[SellerStatus] = []
+        if scope is None:  # a journal partition learns status from the seller stage
+            evaluated, changed = self.sellers.evaluate(self.sellers.known(), tick.as_of)
         changes = Changes(
             issuers=tuple(sorted(touched)), tick=tick.event_id, sellers=tuple(changed)
         )
@@ -342,7 +376,8 @@ class HedgingEngine:
             risk = config.risk
             if step_due(view.exposure, view.coverage, view.residual, view.limit, risk) is None:
                 return _Decided(records, (view,), touched, None)
-        decision = UnitDecision(config, group, books, trigger, self.sellers.blocked)
+        blocked = self.sellers.blocked if scope is None else self.scoped_blocked.get(scope, _NONE)
+        decision = UnitDecision(config, group, books, trigger, blocked)
         for issuer in sorted(books) if stepping is None else stepping:
             if issuer not in halted:
                 decision.issuer_step(issuer)

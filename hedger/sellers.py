@@ -6,7 +6,9 @@ summed per bucket maturity in base currency — and the blocked status, which
 changes only when the engine evaluates it (after an applied report or
 booking, for the sellers it touched; after a tick, for all). A seller's
 exposure at D sums its maturities after D, never the parts of all units.
-Imports the standard library and the core's own modules.
+Also owns `SellerStatusChange`, the journal entry by which a live worker's
+seller stage tells every unit partition of a status change. Imports the
+standard library, pydantic and the core's own modules.
 """
 
 from __future__ import annotations
@@ -16,9 +18,31 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
 from hedger.config import HedgerConfig
+from hedger.events import Identifier
 from hedger.issuer import PartChange
 from hedger.numbers import ZERO
+
+# The journal entries of a live deployment's seller stage (SPEC §13): sellers
+# span every unit, so the worker evaluates them in a stage keyed by seller
+# and journals each status change to every unit partition, where it applies
+# in journal order (and the replay of the journal applies it at the same place).
+SELLER_STATUS_TOPIC = "hedger-seller-status"
+
+
+class SellerStatusChange(BaseModel):
+    """A seller became blocked or was freed, as evaluated after `event_id`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+
+    seller: Identifier
+    blocked: bool
+    event_id: Identifier
+
+
+SELLER_STATUS_CHANGES: TypeAdapter[SellerStatusChange] = TypeAdapter(SellerStatusChange)
 
 
 class SellerStatus(NamedTuple):

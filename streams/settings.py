@@ -92,6 +92,7 @@ class TopicNames(BaseSettings):
     desk_clock: str = CLOCK_TOPIC  # v2: clock.tick, no key
     loans: str = "hedger-loans"  # internal: loan events keyed by loan_id
     journal: str = "hedger-journal"  # internal: every valid event keyed by hedging unit
+    seller_parts: str = "hedger-seller-parts"  # internal: moved parts keyed by seller
     orders: str = "cds-hedge-orders"
     dead_letters: str = "hedger-dead-letters"
     control: str = CONTROL_TOPIC

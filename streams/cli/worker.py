@@ -88,6 +88,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     topics.control,
                     topics.loans,
                     topics.journal,
+                    topics.seller_parts,
                     *changelogs,
                 ],
                 settings.partitions,
@@ -100,7 +101,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 },
                 # Keys are spread over these by partition number: another
                 # count would send an issuer's events to two places.
-                exact=[topics.loans, topics.journal, *changelogs],
+                exact=[topics.loans, topics.journal, topics.seller_parts, *changelogs],
             )
         )
     except PartitionCountMismatch as exc:

@@ -32,6 +32,7 @@ from faust.sensors import Sensor
 from faust.types import EventT
 
 from hedger.config import HedgerConfig
+from streams.live.seller_stage import SellerStage
 from streams.live.stages import (
     PAYLOAD_TOO_LARGE,
     BufferedTable,
@@ -57,7 +58,7 @@ RAW: dict[str, Any] = {
 }
 # The two tables (loan stage, issuer stage); Faust names their changelogs
 # "{app id}-{table}-changelog".
-TABLES = ("hedger-loan-state", "hedger-issuer-state")
+TABLES = ("hedger-loan-state", "hedger-issuer-state", "hedger-seller-state")
 # An output with the input it came from (None for table writes) and that input's payload.
 Sent: TypeAlias = tuple[Origin | None, bytes | None, Output]
 Step: TypeAlias = Callable[[Any], list[Output]]
@@ -117,6 +118,7 @@ class Worker:
             topics.desk_clock,
             topics.loans,
             topics.journal,
+            topics.seller_parts,
         )
         # Log end offsets per partition, asked of the broker every 2 s: the
         # consumer's highwater is only known for partitions it has fetched.
@@ -150,19 +152,26 @@ class Worker:
             config={"retention.ms": str(settings.retention_journal_ms)},
             **RAW,
         )
+        seller_topic = app.topic(topics.seller_parts, partitions=n, internal=True, **RAW)
         loan_table = app.Table(TABLES[0], partitions=n, **TABLE)
         issuer_table = app.Table(TABLES[1], partitions=n, **TABLE)
+        seller_table = app.Table(TABLES[2], partitions=n, **TABLE)
         self.route = RouteStage(config, topics, self.observer, n)
         self.loans = LoanStage(config, BufferedTable(loan_table.data), topics, self.observer)
         self.issuers = IssuerStage(config, BufferedTable(issuer_table.data), topics, self.observer)
+        self.sellers = SellerStage(
+            config, BufferedTable(seller_table.data), topics, self.observer, n
+        )
         self.changelogs = {
             "loans": loan_table.changelog_topic.get_topic_name(),
             "issuers": issuer_table.changelog_topic.get_topic_name(),
+            "sellers": seller_table.changelog_topic.get_topic_name(),
         }
         app.agent(inputs, name="hedger-route")(self._route)
         app.agent(control, name="hedger-control")(self._control)
         app.agent(loans_topic, name="hedger-loans")(self._loans)
         app.agent(journal_topic, name="hedger-issuers")(self._issuers)
+        app.agent(seller_topic, name="hedger-sellers")(self._sellers)
         # After a rebalance the tables hold other partitions: rebuild the
         # books once recovery has filled the table, from the owned partitions
         # only, and show their figures before the next message.
@@ -174,6 +183,7 @@ class Worker:
     async def _on_rebalance(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
         self.recovered = False
         self.issuers.invalidate()
+        self.sellers.invalidate()
 
     async def _on_assigned(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
         await self._on_rebalance()
@@ -204,6 +214,9 @@ class Worker:
         self.issuers.owned = {tp.partition for tp in assigned if tp.topic == journal}
         self.issuers.invalidate()
         self.issuers.load()
+        parts = self.settings.topics.seller_parts
+        self.sellers.owned = {tp.partition for tp in assigned if tp.topic == parts}
+        self.sellers.invalidate()
         self.recovered = True
 
     # -- observability -------------------------------------------------
@@ -245,13 +258,14 @@ class Worker:
             topics.desk_clock: "route",
             topics.loans: "loans",
             topics.journal: "issuers",
+            topics.seller_parts: "sellers",
         }
         now = time.monotonic()
         lagging: set[str] = set()
         for topic, _, lag, _ in self._lag():
             if lag > 0:
                 lagging.add(agent_of[topic])
-        for agent in {"route", "loans", "issuers"} - lagging:
+        for agent in {"route", "loans", "issuers", "sellers"} - lagging:
             self.idle_seen[agent] = now  # nothing to do is no stall
         stalled = []
         for agent in sorted(lagging):
@@ -463,6 +477,16 @@ class Worker:
         )
         return outputs + self._writes(self.changelogs["loans"], stage.table)
 
+    def _sellers_batch(self, events: list[EventT]) -> list[Sent]:
+        stage = self.sellers
+        outputs, broken = self._each(
+            "sellers", events, lambda m: stage.handle(m.partition, m.offset, m.value)
+        )
+        outputs += self._writes(self.changelogs["sellers"], stage.table)
+        if broken:
+            stage.invalidate()  # rebuilt from the table, which has every complete write
+        return outputs
+
     def _issuers_batch(self, events: list[EventT]) -> list[Sent]:
         stage = self.issuers
         outputs, broken = self._each(
@@ -493,6 +517,9 @@ class Worker:
 
     async def _issuers(self, stream: Any) -> None:
         await self._run("issuers", stream, self._issuers_batch)
+
+    async def _sellers(self, stream: Any) -> None:
+        await self._run("sellers", stream, self._sellers_batch)
 
 
 def _failed(exc: BaseException) -> asyncio.Future[Any]:

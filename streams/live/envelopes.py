@@ -1,9 +1,11 @@
 """What travels on the worker's own topics: journal entries and dead letters.
 
-Owns: the JSON shape of `hedger-loans`/`hedger-journal` entries — the input
-topic, the original event object and where it came from — and of the
-records on `hedger-dead-letters`, which keep the original payload byte for
-byte. Imports the standard library and `streams.observer` (for `Origin`).
+Owns: the JSON shape of `hedger-loans`/`hedger-journal`/`hedger-seller-parts`
+entries — the input topic, the original event object and where it came from
+(and, for a seller's moved part, its figures) — and of the records on
+`hedger-dead-letters`, which keep the original payload byte for byte.
+Imports the standard library, `hedger.issuer` (`PartChange`) and
+`streams.observer` (for `Origin`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import base64
 import codecs
 import json
+from datetime import date
 from typing import Any, NamedTuple
 
+from hedger.issuer import PartChange
 from streams.observer import Origin
 
 PREFIX_BYTES = 1_024  # of an oversize payload quoted by reference
@@ -99,3 +103,20 @@ def original_payload(record: dict[str, Any]) -> bytes | None:
     if record.get("payload_encoding") == "base64":
         return base64.b64decode(payload)
     return str(payload).encode("utf-8")
+
+
+SELLER_PART_TOPIC = "hedger-seller-part"  # an entry of the seller-parts topic
+
+
+def part_entry(change: PartChange, as_of: date, event_id: str, source: Origin) -> Entry:
+    """The message the unit stage sends for one moved part (`source`: its journal entry)."""
+    value = {
+        "seller": change.seller,
+        "maturity": change.maturity.isoformat(),
+        "currency": change.currency,
+        "before": str(change.before),
+        "after": str(change.after),
+        "as_of": as_of.isoformat(),
+        "event_id": event_id,
+    }
+    return Entry(SELLER_PART_TOPIC, json.dumps(value), source)

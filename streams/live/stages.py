@@ -53,8 +53,9 @@ from hedger.events import CLOCK_TOPIC, EXECUTION_TOPIC, LOAN_TOPIC, ClockTick, L
 from hedger.issuer import IssuerBook
 from hedger.loans import LoanChange, LoanState, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
+from hedger.sellers import SELLER_STATUS_TOPIC
 from streams.live.book_codec import aggregate_to_json, load_aggregate, loan_from_json, loan_to_json
-from streams.live.envelopes import Entry, dead_letter, decode_entry, encode_entry
+from streams.live.envelopes import Entry, dead_letter, decode_entry, encode_entry, part_entry
 from streams.observer import DeadLettered, Observer, Origin, report_applied
 from streams.settings import TopicNames
 
@@ -265,9 +266,11 @@ class RouteStage:
                 )
             ]
         entry = encode_entry(Entry(topic, payload.decode("utf-8"), source))
-        if isinstance(event, ClockTick):
+        if isinstance(event, ClockTick):  # every unit partition, and every seller partition
             outputs = [
-                Output(self.topics.journal, CLOCK_KEY, entry, p) for p in range(self.partitions)
+                Output(topic, CLOCK_KEY, entry, p)
+                for topic in (self.topics.journal, self.topics.seller_parts)
+                for p in range(self.partitions)
             ]
         elif isinstance(event, LoanEvent):
             outputs = [Output(self.topics.loans, event.loan_id.encode(), entry)]
@@ -427,7 +430,6 @@ class IssuerStage:
             return
         self.engine = HedgingEngine(self.config)
         self.watermarks = {}
-        self._blocked: set[str] = set()
         self._shown = {}
         owned = self.owned
         rows = [(json.loads(k), json.loads(v)) for k, v in list(self.table.data.items())]
@@ -446,7 +448,7 @@ class IssuerStage:
                 # every key of a unit lives in the unit's journal partition
                 self.engine.unit_scopes[self.config.unit_of(issuer)] = data["q"]
         self.engine.restore_emitted()
-        self.engine.restore_sellers(self._blocked)
+        self.engine.restore_sellers(set())
         self.loaded = True
         self._show()
 
@@ -479,9 +481,9 @@ class IssuerStage:
         if kind == "t":
             engine.ticks.add((int(issuer), name))  # a tick is applied per partition
             return
-        if kind == "s":
+        if kind == "s":  # a seller's status as journaled to this partition
             if value:
-                self._blocked.add(name)
+                engine.scoped_blocked.setdefault(int(issuer), set()).add(name)
             return
         if kind == "d":
             return
@@ -516,6 +518,10 @@ class IssuerStage:
                 if offset > self.watermarks.get(partition, -1):
                     self._control(partition, offset, decode_control(entry.value))
                 return []
+            if entry.topic == SELLER_STATUS_TOPIC:
+                if offset > self.watermarks.get(partition, -1):
+                    self._seller_status(partition, offset, entry.value)
+                return []
         except (Rejected, ValueError, KeyError, TypeError) as exc:
             return [_unreadable(self.topics, self.observer, "issuers", exc, internal, payload)]
         if offset <= self.watermarks.get(partition, -1):
@@ -545,14 +551,24 @@ class IssuerStage:
             self.observer.on_event("issuers", source.topic, Status.DUPLICATE, None)
             return []
         self.observer.on_event("issuers", source.topic, Status.APPLIED, None)
-        self._persist(partition, offset, outcome)
-        report_applied(self.observer, self.engine, outcome, partition, source)
-        return [
+        outputs = [
             Output(self.topics.orders, record.issuer_id.encode(), _order_bytes(record.to_wire()))
             for record in outcome.records
         ]
+        event = outcome.event
+        assert event is not None
+        for change in outcome.changes.parts:  # sellers span units: their stage counts them
+            part = part_entry(change, event.as_of, event.event_id, internal)
+            outputs.append(
+                Output(self.topics.seller_parts, change.seller.encode(), encode_entry(part))
+            )
+        self._persist(partition, offset, outcome, outputs)
+        report_applied(self.observer, self.engine, outcome, partition, source)
+        return outputs
 
-    def _persist(self, partition: int, offset: int, outcome: Outcome) -> None:
+    def _persist(
+        self, partition: int, offset: int, outcome: Outcome, outputs: list[Output]
+    ) -> None:
         """Write what the event changed, each key stamped with the entry's offset."""
         stamp = (partition, offset)
         changes, books = outcome.changes, self.engine.books
@@ -568,16 +584,14 @@ class IssuerStage:
             self._put(stamp, "e", issuer, changes.protection_event, 1)
         if changes.tick is not None:
             self._put(stamp, "t", str(partition), changes.tick, 1)
-        for status in changes.sellers:
-            self._put(stamp, "s", "", status.seller, status.blocked)
         event = outcome.event
         assert event is not None
         for view in outcome.views:  # what /metrics shows of the issuer, after a restart too
             shown = [view.as_of.isoformat(), event.occurred_at, partition]
             self._put(stamp, "v", view.issuer_id, "", shown)
-        if outcome.records:
-            wires = [record.to_wire() for record in outcome.records]
-            self._put(stamp, "d", str(partition), str(offset), wires)
+        if outputs:  # sent again, identical, if the entry is redelivered
+            sent = [[o.topic, (o.key or b"").decode(), o.value.decode()] for o in outputs]
+            self._put(stamp, "d", str(partition), str(offset), sent)
 
     def _control(self, partition: int, offset: int, command: ControlCommand) -> None:
         self.batch_offsets[partition] = offset
@@ -607,9 +621,13 @@ class IssuerStage:
     def _stored_records(self, partition: int, offset: int) -> Iterator[Output]:
         stored = self.table.get(_key("d", str(partition), str(offset)))
         if stored is not None:
-            for wire in json.loads(stored)["v"]:
-                key = wire["issuer_id"].encode()
-                yield Output(self.topics.orders, key, _order_bytes(wire))
+            for topic, key, value in json.loads(stored)["v"]:
+                yield Output(topic, key.encode(), value.encode())
+
+    def _seller_status(self, partition: int, offset: int, value: str) -> None:
+        self.batch_offsets[partition] = offset
+        change = self.engine.seller_status(value, partition)
+        self._put((partition, offset), "s", str(partition), change.seller, change.blocked)
 
 
 def _order_bytes(wire: dict[str, Any]) -> bytes:

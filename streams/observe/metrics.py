@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any
@@ -224,6 +225,11 @@ class Metrics(NullObserver):
         self.unlisted_sellers: set[str] = set()
         for group_id in sorted(config.groups):
             self.group_limit.labels(group_id).set(float(config.group_limit(group_id)))
+        # Configured sellers show from the start (nothing bought from them yet):
+        # a seller stage only hears of the sellers whose parts move.
+        for seller in sorted(config.sellers):
+            limit = config.seller_limit(seller)
+            self.on_seller(SellerStatus(seller, Decimal(0), limit, False), False)
         self.build_info = Gauge(
             "hedger_build_info",
             "Always 1: the package version and message contract version running",

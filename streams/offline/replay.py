@@ -28,6 +28,7 @@ from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
 from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder, OrderRecord
 from hedger.outcomes import Rejected, Status
+from hedger.sellers import SELLER_STATUS_TOPIC
 from streams.observer import DeadLettered, Observer, Origin, report_applied
 from streams.outputs import atomic_text
 from streams.replay_log import LogRecord, read_log
@@ -92,18 +93,8 @@ def replay(
         stats.lines = record.line_no
         if on_line is not None:
             on_line(record.line_no)
-        if control and record.topic == CONTROL_TOPIC:
-            try:
-                command = engine.control(record.value, record.scope)
-                stats.control += 1
-            except Rejected as exc:
-                outcome = Outcome(Status.DEAD_LETTER, None, exc.reason, exc.detail)
-                dead[exc.reason.value] += 1
-                dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
-                continue
-            if observer is not None:
-                # as the worker's issuer stage: a halt for all is scoped to its partition
-                observer.on_control(command, record.scope if command.issuer_id is None else None)
+        if control and record.topic in JOURNAL_ONLY:
+            _journal_entry(engine, record, stats, dead_out, observer)
             continue
         if record.topic not in INPUT_TOPICS:
             stats.skipped_topics += 1
@@ -129,6 +120,33 @@ def replay(
                 stats.cancels += 1
             orders_out.write(order_line(out))
     return stats
+
+
+# Lines only a dumped journal holds: operator halts and seller status changes.
+JOURNAL_ONLY = (CONTROL_TOPIC, SELLER_STATUS_TOPIC)
+
+
+def _journal_entry(
+    engine: HedgingEngine,
+    record: LogRecord,
+    stats: ReplayStats,
+    dead_out: IO[str],
+    observer: Observer | None,
+) -> None:
+    """Apply a halt or a seller status change where the journal's partition saw it."""
+    try:
+        if record.topic == CONTROL_TOPIC:
+            command = engine.control(record.value, record.scope)
+            if observer is not None:
+                # as the worker's issuer stage: a halt for all is scoped to its partition
+                observer.on_control(command, record.scope if command.issuer_id is None else None)
+        else:
+            engine.seller_status(record.value, record.scope)
+        stats.control += 1
+    except Rejected as exc:
+        outcome = Outcome(Status.DEAD_LETTER, None, exc.reason, exc.detail)
+        stats.dead_letters[exc.reason.value] += 1
+        dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
 
 
 def observe(engine: HedgingEngine, record: LogRecord, outcome: Outcome, observer: Observer) -> None:

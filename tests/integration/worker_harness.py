@@ -31,6 +31,7 @@ TOPIC_FIELDS = (
     "desk_clock",
     "loans",
     "journal",
+    "seller_parts",
     "orders",
     "dead_letters",
     "control",
@@ -186,7 +187,14 @@ def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float
     """Wait until the worker has committed every stage's input up to its end."""
     topics = [
         worker.topics[name]
-        for name in ("loan_bookings", "cds_executions", "desk_clock", "loans", "journal")
+        for name in (
+            "loan_bookings",
+            "cds_executions",
+            "desk_clock",
+            "loans",
+            "journal",
+            "seller_parts",
+        )
     ]
     deadline = time.monotonic() + timeout
     processed_idle = 0

@@ -10,19 +10,27 @@ repeat none with different content.
 
 from __future__ import annotations
 
+import io
 import json
 import random
+import tomllib
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hedger.config import HedgerConfig, config_from_mapping
 from hedger.decoding import parse_json
+from hedger.engine import HedgingEngine
+from streams.live.seller_stage import SellerStage
 from streams.live.stages import BufferedTable, IssuerStage, LoanStage, Output, RouteStage
 from streams.observer import Origin, Tally
+from streams.offline.replay import replay
 from streams.settings import TopicNames
-from tests.factories import EXAMPLES, example_config
+from tests.factories import EXAMPLES, config_data, example_config
 
 TOPICS = TopicNames()
 CONFIG = example_config()
@@ -72,26 +80,32 @@ class Table(dict[bytes, bytes]):
 
 
 class Pipeline:
-    """Three stages and their topics in memory; offsets are list indexes."""
+    """The four stages and their topics in memory; offsets are list indexes."""
 
-    def __init__(self, inputs: list[tuple[str, bytes]], batch: int = 1) -> None:
+    def __init__(
+        self, inputs: list[tuple[str, bytes]], batch: int = 1, config: HedgerConfig = CONFIG
+    ) -> None:
         self.inputs = inputs
         self.batch = batch
+        self.config = config
         self.topics: dict[str, list[tuple[int, bytes | None, bytes]]] = {
             TOPICS.loans: [],
             TOPICS.journal: [],
+            TOPICS.seller_parts: [],
             TOPICS.orders: [],
             TOPICS.dead_letters: [],
         }
-        self.loan_table, self.issuer_table = Table(), Table()
-        self.position = {"route": 0, "loans": 0, "issuers": 0}
+        self.loan_table, self.issuer_table, self.seller_table = Table(), Table(), Table()
+        self.position = {"route": 0, "loans": 0, "issuers": 0, "sellers": 0}
         self.make_stages()
 
     def make_stages(self) -> None:
         tally = Tally()
-        self.route = RouteStage(CONFIG, TOPICS, tally)
-        self.loans = LoanStage(CONFIG, BufferedTable(self.loan_table), TOPICS, tally)
-        self.issuers = IssuerStage(CONFIG, BufferedTable(self.issuer_table), TOPICS, tally)
+        config = self.config
+        self.route = RouteStage(config, TOPICS, tally)
+        self.loans = LoanStage(config, BufferedTable(self.loan_table), TOPICS, tally)
+        self.issuers = IssuerStage(config, BufferedTable(self.issuer_table), TOPICS, tally)
+        self.sellers = SellerStage(config, BufferedTable(self.seller_table), TOPICS, tally, 1)
 
     def emit(self, cause: int, outputs: list[Output]) -> None:
         for output in outputs:
@@ -108,7 +122,12 @@ class Pipeline:
 
     def drain(self) -> None:
         loans, journal = self.topics[TOPICS.loans], self.topics[TOPICS.journal]
-        while self.position["loans"] < len(loans) or self.position["issuers"] < len(journal):
+        parts = self.topics[TOPICS.seller_parts]
+        while (
+            self.position["loans"] < len(loans)
+            or self.position["issuers"] < len(journal)
+            or self.position["sellers"] < len(parts)
+        ):
             while self.position["loans"] < len(loans):
                 first = self.position["loans"]
                 last = min(first + self.batch, len(loans))
@@ -126,6 +145,14 @@ class Pipeline:
                 self.issuer_table.cause = first
                 self.issuers.table.drain()
                 self.position["issuers"] = last
+            while self.position["sellers"] < len(parts):
+                first = self.position["sellers"]
+                last = min(first + self.batch, len(parts))
+                for n in range(first, last):
+                    self.emit(n, self.sellers.handle(0, n, parts[n][2]))
+                self.seller_table.cause = first
+                self.sellers.table.drain()
+                self.position["sellers"] = last
 
     def orders(self) -> list[dict[str, Any]]:
         return [json.loads(value) for _, _, value in self.topics[TOPICS.orders]]
@@ -147,8 +174,11 @@ class Pipeline:
         # the journal is written by two stages; keep at least what was read
         self.topics[TOPICS.journal] = journal[: rng.randint(self.position["issuers"], len(journal))]
         self.topics[TOPICS.orders] = keep(self.topics[TOPICS.orders], "issuers")
+        parts = self.topics[TOPICS.seller_parts]
+        self.topics[TOPICS.seller_parts] = keep(parts, "issuers", self.position["sellers"])
         self.loan_table = Table.recovered(keep(self.loan_table.writes, "loans"))
         self.issuer_table = Table.recovered(keep(self.issuer_table.writes, "issuers"))
+        self.seller_table = Table.recovered(keep(self.seller_table.writes, "sellers"))
         self.position = committed
         self.make_stages()
 
@@ -164,6 +194,41 @@ def test_pipeline_in_file_order_gives_the_contract_orders(example: str) -> None:
     orders = pipeline.orders()
     assert len(orders) == len(expected)
     assert [{k: o[k] for k in want} for o, want in zip(orders, expected, strict=True)] == expected
+
+
+def test_v2_pipeline_in_file_order_gives_the_contract_records() -> None:
+    """Status changes travel seller stage -> journal and still land where SPEC §13 puts them.
+
+    With each input drained before the next (one partition, file order), a
+    status change evaluated after an event is in the journal before the next
+    event: the records equal the SPEC's for desk-v2, excluded sellers included.
+    """
+    config = config_from_mapping(tomllib.loads((EXAMPLES / "desk-v2.toml").read_text()))
+    pipeline = Pipeline(read_inputs("desk-v2.jsonl"), config=config)
+    pipeline.run()
+    expected = [json.loads(line) for line in (EXAMPLES / "desk-v2.orders.jsonl").open()]
+    assert pipeline.orders() == expected
+    statuses = [
+        json.loads(json.loads(value)["value"])
+        for _, _, value in pipeline.topics[TOPICS.journal]
+        if json.loads(value)["topic"] == "hedger-seller-status"
+    ]
+    blocked = {s["seller"] for s in statuses if s["blocked"]}
+    assert blocked == {"BOREAL-LIFE", "CEDAR-CREDIT"}  # the SPEC's seller report
+    # The journal, replayed as a dump gives it (status changes where they applied):
+    lines = []
+    for _, _, value in pipeline.topics[TOPICS.journal]:
+        entry = json.loads(value)
+        lines.append(json.dumps({"topic": entry["topic"], "value": entry["value"], "partition": 0}))
+    orders_out = io.StringIO()
+    replay(
+        HedgingEngine(config),
+        io.StringIO("\n".join(lines)),
+        orders_out,
+        io.StringIO(),
+        control=True,
+    )
+    assert [json.loads(line) for line in orders_out.getvalue().splitlines()] == expected
 
 
 def test_dead_letters_keep_the_original_payload() -> None:
@@ -230,3 +295,46 @@ def test_entry_that_a_changed_configuration_rejects_is_dead_lettered() -> None:
     stage = IssuerStage(without_usd, BufferedTable({}), TOPICS, Tally())
     (output,) = stage.handle(0, 0, entry[2])
     assert json.loads(output.value)["reason"] == "unknown_currency"
+
+
+def _part(seller: str, before: str, after: str, offset: int) -> bytes:
+    """A seller-parts message as the unit stage sends it, from journal partition 2."""
+    value = {
+        "seller": seller,
+        "maturity": "2030-12-20",
+        "currency": "USD",
+        "before": before,
+        "after": after,
+        "as_of": "2026-01-05",
+        "event_id": f"f-{offset}",
+    }
+    entry = {
+        "topic": "hedger-seller-part",
+        "value": json.dumps(value),
+        "source": [TOPICS.journal, 2, offset, None],
+    }
+    return json.dumps(entry).encode()
+
+
+def test_seller_stage_counts_a_redelivered_part_once_and_sends_its_status_again() -> None:
+    config = config_from_mapping(config_data(sellers={"S1": {"limit": "100000000"}}))
+    table: dict[bytes, bytes] = {}
+    tally = Tally()
+    stage = SellerStage(config, BufferedTable(table), TOPICS, tally, journal_partitions=3)
+    assert stage.handle(0, 0, _part("S1", "0", "60000000", 10)) == []  # 60m < 100m
+    (b0, b1, b2) = stage.handle(0, 1, _part("S1", "60000000", "100000000", 11))  # at the limit
+    assert [o.partition for o in (b0, b1, b2)] == [0, 1, 2]  # to every unit partition
+    change = json.loads(json.loads(b0.value)["value"])
+    assert (change["seller"], change["blocked"]) == ("S1", True)
+    stage.table.drain()
+    # after a crash the same messages come again: nothing counted twice, the
+    # status change that message made is sent again, identical
+    again = SellerStage(config, BufferedTable(table), TOPICS, tally, journal_partitions=3)
+    assert again.handle(0, 0, _part("S1", "0", "60000000", 10)) == []
+    assert [o.value for o in again.handle(0, 1, _part("S1", "60000000", "100000000", 11))] == [
+        b0.value
+    ] * 3
+    assert again.ledger.exposure("S1", date(2026, 1, 5)) == Decimal(100_000_000)
+    # a sell fill takes the part back under the limit: freed
+    (freed, _, _) = again.handle(0, 2, _part("S1", "100000000", "40000000", 12))
+    assert json.loads(json.loads(freed.value)["value"])["blocked"] is False

@@ -1,0 +1,208 @@
+"""Stage 4, keyed by protection seller: exposure across all units, and who is blocked.
+
+Owns: the seller stage of a live worker (SPEC §13 across partitions). Sellers
+span every hedging unit, so the unit stage sends each part a fill or a
+protection booking moved (seller, bucket maturity, currency, part before and
+after) to the `hedger-seller-parts` topic keyed by seller; desk-clock ticks
+reach every partition of it too. This stage keeps each seller's exposure by
+maturity with the core's `SellerLedger`, evaluates the seller's limit at the
+event's as-of date, and when a blocked status changes journals a
+`SellerStatusChange` to every journal partition, where each unit partition
+applies it in journal order, so the replay of the journal reproduces every
+`excluded_counterparties` list.
+
+Crash safety without a watermark: a part message names the journal entry
+that moved it (partition `q`, offset `o`), and a seller's key records the
+last entry applied per journal partition, so a redelivered or re-emitted
+message is recognised and not counted twice; the key also records the
+message whose evaluation last changed the status, whose status entry is sent
+again on a redelivery (identical, and idempotent where it applies). One key
+per seller (exposure by maturity, last entries, status) and one per applied
+tick and partition: no write is O(all parts).
+
+May import the standard library, `hedger`, `streams.observer`,
+`streams.settings` (topic names) and `streams.live.envelopes`/`stages`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from hedger.config import HedgerConfig
+from hedger.decoding import decode_event
+from hedger.events import CLOCK_TOPIC, ClockTick
+from hedger.issuer import PartChange
+from hedger.outcomes import Rejected
+from hedger.sellers import SELLER_STATUS_TOPIC, SellerLedger, SellerStatus
+from streams.live.envelopes import SELLER_PART_TOPIC, Entry, decode_entry, encode_entry
+from streams.live.stages import BufferedTable, Output, _unreadable
+from streams.observer import Observer, Origin
+from streams.settings import TopicNames
+
+
+def _seller_key(seller: str) -> bytes:
+    return json.dumps(["x", seller]).encode()
+
+
+def _tick_key(partition: int, tick_id: str) -> bytes:
+    return json.dumps(["t", str(partition), tick_id]).encode()
+
+
+class SellerStage:
+    """Seller exposures and limits for this worker's seller-parts partitions."""
+
+    def __init__(
+        self,
+        config: HedgerConfig,
+        table: BufferedTable,
+        topics: TopicNames,
+        observer: Observer,
+        journal_partitions: int,
+    ) -> None:
+        self.config, self.table, self.topics, self.observer = config, table, topics, observer
+        self.journal_partitions = journal_partitions
+        self.ledger = SellerLedger(config)
+        self.partition_of: dict[str, int] = {}  # seller -> its seller-parts partition
+        self.loaded = False
+        # Seller-parts partitions this worker owns (None: all the table holds):
+        # the memory store keeps keys of partitions that moved to another worker.
+        self.owned: set[int] | None = None
+
+    def invalidate(self) -> None:
+        """Forget the in-memory ledger: rebuilt from the table on the next message."""
+        self.loaded = False
+
+    def _ensure_loaded(self) -> None:
+        if self.loaded:
+            return
+        self.ledger = SellerLedger(self.config)
+        self.partition_of = {}
+        for key, raw in list(self.table.data.items()):
+            kind, *rest = json.loads(key)
+            if kind != "x":
+                continue
+            (seller,) = rest
+            row = json.loads(raw)
+            if self.owned is not None and row["q"] not in self.owned:
+                continue
+            self.partition_of[seller] = row["q"]
+            self.ledger.exposures[seller] = {
+                date.fromisoformat(m): Decimal(v) for m, v in row["m"].items()
+            }
+            if row["b"]:
+                self.ledger.blocked.add(seller)
+        self.loaded = True
+
+    # -- processing ----------------------------------------------------
+
+    def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
+        self._ensure_loaded()
+        internal = Origin(self.topics.seller_parts, partition, offset)
+        try:
+            entry = decode_entry(payload)
+            if entry.topic == CLOCK_TOPIC:
+                tick = decode_event(CLOCK_TOPIC, entry.value, self.config)
+                assert isinstance(tick, ClockTick)
+                return self._tick(partition, tick, internal)
+            if entry.topic != SELLER_PART_TOPIC:
+                raise ValueError(f"not a seller-parts entry: {entry.topic}")
+            part = json.loads(entry.value)
+            return self._part(partition, part, entry.source, internal)
+        except (Rejected, ValueError, KeyError, TypeError, AssertionError) as exc:
+            return [_unreadable(self.topics, self.observer, "sellers", exc, internal, payload)]
+
+    def _part(
+        self, partition: int, part: dict[str, Any], source: Origin, internal: Origin
+    ) -> list[Output]:
+        seller = part["seller"]
+        row = self._row(seller)
+        last = row["w"].get(str(source.partition), -1)
+        if source.offset <= last:
+            # Seen before (redelivered, or re-emitted by the unit stage): not
+            # counted again; its status entry is sent again if it made one.
+            if row["c"] == [source.partition, source.offset]:
+                return self._status_outputs(self._status(seller, part["as_of"]), internal)
+            return []
+        change = PartChange(
+            seller,
+            date.fromisoformat(part["maturity"]),
+            part["currency"],
+            Decimal(part["before"]),
+            Decimal(part["after"]),
+        )
+        self.ledger.apply(change)
+        self.partition_of[seller] = partition
+        row["w"][str(source.partition)] = source.offset
+        # Evaluated after the event that moved the part (SPEC §13): the unit
+        # partitions apply any change from their next entry on.
+        _, changed = self.ledger.evaluate([seller], date.fromisoformat(part["as_of"]))
+        status = self.ledger.status(seller, date.fromisoformat(part["as_of"]))
+        if changed:
+            row["c"] = [source.partition, source.offset]
+        self._write(partition, seller, row)
+        self.observer.on_seller(status, bool(changed))
+        return self._status_outputs(changed, internal)
+
+    def _tick(self, partition: int, tick: ClockTick, internal: Origin) -> list[Output]:
+        key = _tick_key(partition, tick.event_id)
+        sellers = sorted(s for s, p in self.partition_of.items() if p == partition)
+        if self.table.get(key) is not None:
+            # Applied before a crash: send again what it changed.
+            again = [
+                self.ledger.status(s, tick.as_of)
+                for s in sellers
+                if self._row(s)["c"] == ["tick", tick.event_id]
+            ]
+            return self._status_outputs(again, internal)
+        evaluated, changed = self.ledger.evaluate(sellers, tick.as_of)
+        changed_ids = {status.seller for status in changed}
+        for status in evaluated:
+            self.observer.on_seller(status, status.seller in changed_ids)
+        for seller in changed_ids:
+            row = self._row(seller)
+            row["c"] = ["tick", tick.event_id]
+            self._write(partition, seller, row)
+        self.table.put(partition, key, b"1")
+        return self._status_outputs(changed, internal)
+
+    def _status(self, seller: str, as_of: str) -> list[SellerStatus]:
+        return [self.ledger.status(seller, date.fromisoformat(as_of))]
+
+    def _row(self, seller: str) -> dict[str, Any]:
+        stored = self.table.get(_seller_key(seller))
+        if stored is None:
+            return {"w": {}, "c": None}
+        row = json.loads(stored)
+        return {"w": row["w"], "c": row["c"]}
+
+    def _write(self, partition: int, seller: str, row: dict[str, Any]) -> None:
+        exposures = self.ledger.exposures.get(seller, {})
+        value = {
+            "q": partition,
+            "m": {m.isoformat(): str(v) for m, v in exposures.items()},
+            "b": seller in self.ledger.blocked,
+            "w": row["w"],
+            "c": row["c"],
+        }
+        self.table.put(partition, _seller_key(seller), json.dumps(value).encode())
+
+    def _status_outputs(self, statuses: list[SellerStatus], source: Origin) -> list[Output]:
+        """One journal entry per status change, to every journal partition."""
+        outputs = []
+        for status in statuses:
+            value = json.dumps(
+                {"seller": status.seller, "blocked": status.blocked, "event_id": _cause(source)}
+            )
+            entry = encode_entry(Entry(SELLER_STATUS_TOPIC, value, source))
+            key = status.seller.encode()
+            outputs += [
+                Output(self.topics.journal, key, entry, p) for p in range(self.journal_partitions)
+            ]
+        return outputs
+
+
+def _cause(source: Origin) -> str:
+    return f"{source.topic}:{source.partition}:{source.offset}"
