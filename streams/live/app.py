@@ -123,6 +123,8 @@ class Worker:
         # Log end offsets per partition, asked of the broker every 2 s: the
         # consumer's highwater is only known for partitions it has fetched.
         self.ends: dict[tuple[str, int], int] = {}
+        # Start of the log of assigned partitions that had no committed offset.
+        self.log_starts: dict[Any, int] = {}
         self.last_commit: float | None = None
         # Monotonic time each agent last finished a batch (or started).
         self.progress: dict[str, float] = {}
@@ -186,12 +188,95 @@ class Worker:
         self.sellers.invalidate()
 
     async def _on_assigned(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
+        self._guard_offsets()
         await self._on_rebalance()
         # mode passes the app as sender when the signal has one, else the set
         assigned = args[0] if args else sender
         self._forget_acks(assigned if isinstance(assigned, set) else set())
         # Positions of an earlier assignment are not ours to report.
         self.positions.clear()
+
+    def _guard_offsets(self) -> None:
+        """Make Faust commit only offsets whose every message was acked (once per consumer).
+
+        Two Faust defects let a commit pass messages nobody processed (issue 9;
+        seen in the 3-worker SIGKILL test as the first ~65 offsets of
+        partitions lost):
+
+        * After a rebalance Faust "seeks to the committed offsets", but for a
+          partition with no committed offset it seeks nowhere (aiokafka skips
+          it), so fetching goes on from the position of the earlier
+          assignment, past the messages fetched then and dropped from the
+          buffers by the rebalance. `_seek_fresh` seeks such partitions to
+          the start of the log.
+        * Faust treats offsets it did not see between two fetched messages
+          as gaps (compaction, transaction markers) and commits over them
+          (`_add_gap`), and with no committed offset it commits any acked
+          run however far from the start (`_new_offset`). Our inputs are
+          neither compacted nor transactional: `_next_commit` commits only a
+          run of acked offsets that starts exactly at the committed offset
+          (or, with none, at the start of the log seen at assignment).
+        """
+        consumer = self.app.consumer
+        if getattr(consumer, "_hedger_guarded", False):
+            return
+        consumer._hedger_guarded = True
+        seek = consumer.perform_seek
+
+        async def perform_seek() -> None:
+            await seek()
+            await self._seek_fresh()
+
+        async def no_gap(tp: Any, offset_from: int, offset_to: int) -> None:
+            return None
+
+        consumer.perform_seek = perform_seek
+        consumer._add_gap = no_gap
+        consumer._new_offset = self._next_commit
+
+    async def _seek_fresh(self) -> None:
+        """Seek the assigned partitions that have no committed offset to the log start."""
+        consumer = self.app.consumer
+        ours = set(self.positions_topics) | {self.settings.topics.control}
+        fresh = [
+            tp
+            for tp in consumer.assignment()
+            if tp.topic in ours and consumer._committed_offset.get(tp) is None
+        ]
+        if not fresh:
+            return
+        starts = await consumer.earliest_offsets(*fresh)
+        await consumer.seek_wait({tp: starts[tp] for tp in fresh})
+        self.log_starts.update(starts)
+
+    def _next_commit(self, tp: Any) -> int | None:
+        """The offset to commit for `tp`: the end of the acked run from the last commit."""
+        consumer = self.app.consumer
+        acked = consumer._acked[tp]
+        if not acked:
+            return None
+        index = consumer._acked_index[tp]
+        expected = consumer._committed_offset.get(tp)
+        if expected is None:
+            expected = self.log_starts.get(tp)
+        if expected is None:
+            return None  # where the partition starts is not known: commit nothing
+        acked.sort()
+        stale = 0
+        while stale < len(acked) and acked[stale] < expected:
+            stale += 1
+        if stale:
+            index.difference_update(acked[:stale])
+            del acked[:stale]
+        if not acked or acked[0] != expected:
+            return None  # a message before the first acked one is not acked yet
+        n = 1
+        while n < len(acked) and acked[n] == acked[n - 1] + 1:
+            n += 1
+        run = acked[:n]
+        del acked[:n]
+        index.difference_update(run)
+        return int(run[-1]) + 1
 
     def _forget_acks(self, tps: Any) -> None:
         """Clear Faust's ack bookkeeping of partitions (re)assigned to this worker.
