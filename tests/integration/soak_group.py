@@ -12,7 +12,12 @@ offset yet: after a rebalance Faust seeks only partitions with a committed
 offset, so the others went on from the fetch position of the earlier
 assignment, past messages the rebalance had dropped from the buffers, and
 Faust committed over them. `Worker._guard_offsets` (streams/live/app.py)
-fixes it.
+fixes it: no input is missing since. OPEN, so not in the CI suite yet (the
+file name keeps pytest from collecting it): in some rounds a few orders
+differ from the journal replay in residual and coverage (old batches
+handled out of order after a seek is the suspect). Run it by name:
+
+    HEDGER_GROUP_ROUNDS=3 .venv/bin/python -m pytest tests/integration/soak_group.py -s
 """
 
 from __future__ import annotations
