@@ -446,17 +446,6 @@ class Worker:
         )
         return batch
 
-    def _owned(self, events: list[EventT]) -> list[EventT]:
-        """The events of partitions still assigned to this worker.
-
-        A batch taken before a rebalance may hold messages of partitions that
-        moved to another worker meanwhile: their new owner processes them
-        from the committed offset, so handling them here too would write
-        table keys of a partition this worker no longer owns.
-        """
-        assignment = self.app.consumer.assignment()
-        return [e for e in events if e.message.tp in assignment]
-
     async def _run(self, agent: str, stream: Any, handle: Handler) -> None:
         """Drive `handle` over the stream's batches: never commit what is not durable.
 
@@ -472,10 +461,14 @@ class Worker:
         self.progress[agent] = time.monotonic()
         async for events in self._batches(stream):
             try:
-                owned = self._owned(events)
-                outputs = handle(owned)
+                # Every event of the batch is handled, in offset order: skipping
+                # the events of a partition that is briefly unassigned during a
+                # rebalance let later events of that partition run first and the
+                # skipped ones come back after a crash, out of order (orders then
+                # differed from the journal replay after SIGKILLs).
+                outputs = handle(events)
                 await self._deliver(agent, outputs)
-                self._track(agent, owned)
+                self._track(agent, events)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
