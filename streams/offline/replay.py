@@ -83,8 +83,9 @@ def replay(
 ) -> ReplayStats:
     """Replay a log through the engine, writing orders and dead letters as they come.
 
-    With `control`, `hedger-control` lines (halt/resume) are applied too, as
-    the worker applies them from its journal; by default they are skipped
+    With `control`, the lines only a dumped journal holds are applied too —
+    `hedger-control` halts and resumes, and the seller stage's status changes
+    — where the journal's partition saw them; by default they are skipped
     like any other topic (SPEC §9).
     """
     stats = ReplayStats()
