@@ -62,10 +62,16 @@ def lots_for(need: Decimal, unit_value: Decimal, hedge: HedgeSettings) -> Decima
     return lots * hedge.lot_size
 
 
-def buy_notional(need: Decimal, unit_value: Decimal, hedge: HedgeSettings) -> Decimal:
-    """`N = min(max(ceil(need / u / lot) x lot, min_order), max_decision)`: a whole budget."""
+def buy_notional(
+    need: Decimal, unit_value: Decimal, hedge: HedgeSettings, budget: Decimal | None = None
+) -> Decimal:
+    """`N = min(max(ceil(need / u / lot) x lot, min_order), budget)`.
+
+    The budget is what the decision has left (SPEC §5); a whole one by default.
+    """
     notional = lots_for(need, unit_value, hedge)
-    return min(max(notional, hedge.min_order_notional), hedge.max_decision_notional)
+    cap = hedge.max_decision_notional if budget is None else budget
+    return min(max(notional, hedge.min_order_notional), cap)
 
 
 def step_due(
@@ -213,9 +219,7 @@ class UnitDecision:
         unit_value = view.recognition.unit_value(maturity, currency, hedge.doc_clause)
         if unit_value == ZERO:  # pragma: no cover - a standard maturity is always > 3 months away
             return None
-        notional = min(
-            max(lots_for(need, unit_value, hedge), hedge.min_order_notional), self.budget
-        )
+        notional = buy_notional(need, unit_value, hedge, self.budget)
         if notional < hedge.min_order_notional:
             return None
         legs = split_legs(notional, hedge)

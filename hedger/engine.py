@@ -195,15 +195,6 @@ class HedgingEngine:
         self.emitted = max((order.seq + 1 for order in orders), default=0)
         self.expired_open = sum(1 for order in orders if order.expired)
 
-    def restore_sellers(self, blocked: set[str]) -> None:
-        """After loading books from a store: rebuild seller exposures from the parts."""
-        self.sellers = SellerLedger(self.config)
-        for book in self.books.values():
-            for key, parts in book.parts.items():
-                for seller, amount in parts.items():
-                    self.sellers.apply(PartChange(seller, key.maturity, key.currency, ZERO, amount))
-        self.sellers.blocked = set(blocked)
-
     # -- the step ------------------------------------------------------
 
     def process(self, topic: str, payload: object, scope: int | None = None) -> Outcome:
@@ -348,9 +339,8 @@ class HedgingEngine:
             books = {} if book is None else {unit: book}
         else:
             books = {m: all_books[m] for m in config.members_of(unit) if m in all_books}
-        halts = self.halts
         halted: frozenset[str] | set[str] = _NONE
-        if config.halted_issuers or halts.issuers or halts.everyone:
+        if self.any_halts():
             halted = {m for m in books if self.is_halted(m, scope)}
         records: list[OrderRecord] = []
         touched: set[str] = set()

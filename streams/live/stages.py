@@ -448,7 +448,6 @@ class IssuerStage:
                 # every key of a unit lives in the unit's journal partition
                 self.engine.unit_scopes[self.config.unit_of(issuer)] = data["q"]
         self.engine.restore_emitted()
-        self.engine.restore_sellers(set())
         self.loaded = True
         self._show()
 
