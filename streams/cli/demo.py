@@ -1,17 +1,23 @@
 """`hedger demo`: the whole loop on one machine, watched live in the terminal.
 
-Owns: starting a local Kafka (scripts/kafka-local), the worker and the paper
-venue; publishing the sample booking log at a pace a person can follow; the
-live view (per-issuer residual against limit, recent orders and fills,
-events per second, read from the worker's /metrics and the order and
-execution topics); and stopping everything — worker and broker — on Ctrl-C,
-SIGTERM, a closed terminal (SIGHUP) or after --duration. A run that could not
-clean up (killed) is cleaned up by the next one (`build/demo.pid`). Without
-Java it says so and runs the offline replay instead. Topic names and the
-connection come from `streams.settings` (`HEDGER_*`, passed on to the worker
-it starts): with --bootstrap (or HEDGER_BOOTSTRAP) it runs against that
-broker, else against a local one it starts (PLAINTEXT). Imports aiokafka,
-rich, prometheus_client's parser, the standard library and `streams`
+Owns: starting a local Kafka (scripts/kafka-local), the worker (on the v2
+desk configuration by default) and the paper venue (the configuration's
+sellers as counterparties, a share of orders left silent so that they
+expire); the demo log: the sample's bookings with a desk-clock tick after
+each simulated business day, published at a pace a person can follow; the
+live view (per-issuer residual against limit, per-group R_G against L_G,
+per-seller exposure against limit with blocked sellers, cancels sent and
+expired orders still open, the last tick applied, recent orders, cancels
+and fills, events per second, read from the worker's /metrics and the
+order and execution topics); and stopping everything — worker and broker —
+on Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or after --duration. A run
+that could not clean up (killed) is cleaned up by the next one
+(`build/demo.pid`). Without Java it says so and runs the offline replay of
+the demo log instead. Topic names and the connection come from
+`streams.settings` (`HEDGER_*`, passed on to the worker it starts): with
+--bootstrap (or HEDGER_BOOTSTRAP) it runs against that broker, else against
+a local one it starts (PLAINTEXT). Imports aiokafka, rich,
+prometheus_client's parser, the standard library and `streams`
 (`cli.common`, `cli.replay`, `settings`, `venue.paper_venue`).
 """
 
@@ -19,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import math
 import os
 import shutil
 import signal
@@ -29,6 +37,10 @@ import sys
 import time
 import urllib.request
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +68,16 @@ from streams.venue.paper_venue import run_venue
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "desk-day.jsonl"
+DEFAULT_CONFIG = REPO / "config" / "desk-v2.toml"
+# Of the venue's answers: most orders filled, some rejected, a share never
+# answered (they expire after the configuration's order_ttl_days and the bot
+# sends a cancel request).
+FILL_RATIO = 0.85
+DEFAULT_SILENCE_RATIO = 0.2
 BAR = 24
+BAR_FULL = Decimal("1.5")  # a full bar is 150% of the limit
+MILLION = Decimal(1_000_000)
+ZERO = Decimal(0)
 # What a running demo started: {"demo": pid, "worker": pid, "kafka_dir": path or null}.
 PID_FILE = REPO / "build" / "demo.pid"
 DEFAULT_METRICS_PORT = 9108
@@ -153,19 +174,278 @@ def _kafka_local(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _event_day(value: object) -> date | None:
+    """The UTC date of an event's `occurred_at`; None for a payload that has none."""
+    if not isinstance(value, dict) or not isinstance(value.get("occurred_at"), str):
+        return None
+    try:
+        return date.fromisoformat(value["occurred_at"][:10])
+    except ValueError:
+        return None
+
+
+def business_days(start: date, end: date) -> Iterator[date]:
+    """The weekdays from `start` up to, not including, `end`."""
+    day = start
+    while day < end:
+        if day.weekday() < 5:
+            yield day
+        day += timedelta(days=1)
+
+
+def clock_tick(day: date) -> dict[str, Any]:
+    """The replay-log record of the desk clock's end-of-day tick for `day` (SPEC §2)."""
+    tick = {
+        "schema_version": 1,
+        "event_id": f"tick-{day.isoformat()}",
+        "event_type": "clock.tick",
+        "occurred_at": f"{day.isoformat()}T23:59:59.999Z",
+    }
+    return {"topic": "desk-clock", "value": tick}
+
+
+def demo_log(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The sample's bookings, with one desk-clock tick per simulated business day.
+
+    Records are replay-log records (SPEC §9). The `loan-bookings` records
+    keep their order; the sample's recorded fills are left out (the paper
+    venue answers the bot's own orders). The tick of a weekday comes after
+    every booking of that day and before the first booking of a later day;
+    a weekday without bookings, between the first and the last booking's
+    date, gets its tick too. A payload without a readable date keeps its
+    place and moves no day.
+    """
+    pending: date | None = None  # the first day not ticked yet
+    for record in records:
+        if record.get("topic") != "loan-bookings":
+            continue
+        day = _event_day(record.get("value"))
+        if day is not None:
+            if pending is None:
+                pending = day
+            for tick_day in business_days(pending, day):
+                yield clock_tick(tick_day)
+            pending = max(pending, day)
+        yield record
+    if pending is not None:
+        for tick_day in business_days(pending, pending + timedelta(days=1)):
+            yield clock_tick(tick_day)
+
+
+def read_demo_log(sample: Path = SAMPLE) -> list[dict[str, Any]]:
+    """`demo_log` of the sample file."""
+    return list(demo_log(json.loads(line) for line in sample.read_text().splitlines() if line))
+
+
+@dataclass
+class Snapshot:
+    """One scrape of the worker's /metrics, as the view shows it (money in Decimal)."""
+
+    events: Decimal = ZERO
+    issuers: dict[str, dict[str, Decimal]] = dataclasses.field(default_factory=dict)
+    groups: dict[str, dict[str, Decimal]] = dataclasses.field(default_factory=dict)
+    sellers: dict[str, dict[str, Decimal]] = dataclasses.field(default_factory=dict)
+    cancels: Decimal | None = None  # cancel requests sent
+    expired_open: Decimal | None = None  # expired orders no report has closed yet
+    last_tick: date | None = None  # D of the last desk-clock tick applied
+
+
+def parse_metrics(text: str) -> Snapshot:
+    """The view's figures from a Prometheus exposition of the worker's metrics.
+
+    Each value becomes the Decimal of its shortest decimal form, so what the
+    view computes (ratios, millions) is Decimal arithmetic on the figures
+    the worker exposed; non-finite values are left out.
+    """
+    snapshot = Snapshot()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if not math.isfinite(sample.value):
+                continue
+            value = Decimal(repr(sample.value))
+            name, labels = sample.name, sample.labels
+            if name == "hedger_events_total":
+                snapshot.events += value
+            elif name.startswith("hedger_issuer_") and "issuer" in labels:
+                key = name.removeprefix("hedger_issuer_")
+                if "source" in labels:
+                    key += "_" + labels["source"]
+                snapshot.issuers.setdefault(labels["issuer"], {})[key] = value
+            elif name.startswith("hedger_group_") and "group" in labels:
+                key = name.removeprefix("hedger_group_")
+                snapshot.groups.setdefault(labels["group"], {})[key] = value
+            elif name.startswith("hedger_seller_") and "seller" in labels:
+                key = name.removeprefix("hedger_seller_")
+                snapshot.sellers.setdefault(labels["seller"], {})[key] = value
+            elif name == "hedger_cancel_requests_total":
+                snapshot.cancels = value
+            elif name == "hedger_expired_orders_open":
+                snapshot.expired_open = value
+            elif name == "hedger_clock_last_tick_timestamp_seconds" and value > 0:
+                snapshot.last_tick = datetime.fromtimestamp(float(value), UTC).date()
+    return snapshot
+
+
+def _millions(value: Decimal | None) -> str:
+    return "–" if value is None else f"{value / MILLION:,.0f}m"
+
+
+def _count(value: Decimal | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _bar(ratio: Decimal, style: str) -> Text:
+    """`ratio` as a bar of BAR cells; `|` marks the limit (ratio 1), a full bar is 150%."""
+    filled = min(int(ratio * BAR / BAR_FULL), BAR)
+    mark = int(BAR / BAR_FULL)
+    return Text(
+        "".join("|" if i == mark else ("█" if i < filled else "·") for i in range(BAR + 1)),
+        style=style,
+    )
+
+
+def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left")
+    return table
+
+
+def issuer_table(issuers: dict[str, dict[str, Decimal]]) -> Table:
+    """Each issuer's residual R against its limit L, and whether it is halted or in breach."""
+    table = _table(
+        "Residual against limit (bar: residual / limit, | = limit)",
+        *("issuer", "exposure", "residual", "limit", "residual / limit", "utilisation", "state"),
+        right=("exposure", "residual", "limit", "utilisation"),
+    )
+    for issuer, figures in sorted(issuers.items()):
+        state = (
+            "HALTED" if figures.get("halted") else "BREACH" if figures.get("in_breach") else "ok"
+        )
+        style = "red" if state == "BREACH" else "yellow" if state == "HALTED" else "green"
+        limit = figures.get("limit_base")
+        if not limit:  # a configured issuer without an event yet: only its halt is known
+            table.add_row(
+                issuer, "–", "–", "–", "", "", "HALTED" if state == "HALTED" else "no state yet"
+            )
+            continue
+        ratio = figures.get("residual_base", ZERO) / limit
+        table.add_row(
+            issuer,
+            _millions(figures.get("exposure_base", ZERO)),
+            _millions(figures.get("residual_base", ZERO)),
+            _millions(limit),
+            _bar(ratio, style),
+            f"{ratio:4.0%}",
+            state,
+        )
+    return table
+
+
+def group_table(groups: dict[str, dict[str, Decimal]]) -> Table:
+    """Each group of connected clients: R_G (its members' residuals) against L_G (SPEC §12)."""
+    table = _table(
+        "Groups of connected clients: R_G against L_G (bar: R_G / L_G, | = limit)",
+        *("group", "residual R_G", "limit L_G", "R_G / L_G", "utilisation", "state"),
+        right=("residual R_G", "limit L_G", "utilisation"),
+    )
+    for group, figures in sorted(groups.items()):
+        residual, limit = figures.get("residual_base"), figures.get("limit_base")
+        if residual is None or not limit:  # no member has had a decision yet
+            table.add_row(group, "–", _millions(limit), "", "", "no state yet")
+            continue
+        ratio = residual / limit
+        breach = bool(figures.get("in_breach"))
+        style = "red" if breach else "green"
+        table.add_row(
+            group,
+            _millions(residual),
+            _millions(limit),
+            _bar(ratio, style),
+            f"{ratio:4.0%}",
+            Text("BREACH" if breach else "ok", style=style),
+        )
+    return table
+
+
+def seller_table(sellers: dict[str, dict[str, Decimal]]) -> Table:
+    """Each protection seller's exposure X_s against its limit L_s, blocked ones marked (§13)."""
+    table = _table(
+        "Sellers: exposure against limit (bar: exposure / limit, | = limit; BLOCKED: no more buys)",
+        *("seller", "exposure", "limit", "exposure / limit", "utilisation", "state"),
+        right=("exposure", "limit", "utilisation"),
+    )
+    for seller, figures in sorted(sellers.items()):
+        exposure, limit = figures.get("exposure_base", ZERO), figures.get("limit_base")
+        blocked = bool(figures.get("blocked"))
+        style = "red" if blocked else "green"
+        state = Text("BLOCKED" if blocked else "ok", style="bold red" if blocked else style)
+        if not limit:  # a seller without a limit is never blocked
+            table.add_row(seller, _millions(exposure), "no limit", "", "", state)
+            continue
+        ratio = exposure / limit
+        bar = _bar(ratio, style)
+        table.add_row(seller, _millions(exposure), _millions(limit), bar, f"{ratio:4.0%}", state)
+    return table
+
+
+def v2_status(snapshot: Snapshot) -> Text:
+    """The desk clock's last tick, cancels sent, expired orders still open, blocked sellers."""
+    blocked = sorted(s for s, figures in snapshot.sellers.items() if figures.get("blocked"))
+    tick = snapshot.last_tick.isoformat() if snapshot.last_tick else "none yet"
+    return Text(
+        f"desk clock: last tick {tick}  cancels sent {_count(snapshot.cancels)}  "
+        f"expired still open {_count(snapshot.expired_open)}  "
+        f"blocked sellers: {', '.join(blocked) or 'none'}"
+    )
+
+
+def orders_table(records: Iterable[dict[str, Any]]) -> Table:
+    """Records of the orders topic, newest first: new orders and cancel requests (§7)."""
+    table = _table("Recent orders and cancels", "order_id", "issuer", "side", "notional", "reason")
+    for record in records:
+        if record.get("action") == "cancel":
+            table.add_row(
+                record["order_id"],
+                record["issuer_id"],
+                Text("CANCEL", style="magenta"),
+                "",
+                record.get("reason", ""),
+            )
+            continue
+        table.add_row(
+            record["order_id"],
+            record["issuer_id"],
+            record["side"].removesuffix("_PROTECTION"),
+            f"{int(record['notional']):,}",
+            record["reason"],
+        )
+    return table
+
+
 class View:
     """What the live view shows, fed by the topics and by /metrics."""
 
     def __init__(self) -> None:
         self.orders: deque[dict[str, Any]] = deque(maxlen=8)
         self.fills: deque[dict[str, Any]] = deque(maxlen=8)
-        self.order_count = 0
+        self.order_count = 0  # new orders on the orders topic (cancel requests: /metrics)
         self.report_count = 0
-        self.published = 0
-        self.issuers: dict[str, dict[str, float]] = {}
-        self.events_total = 0.0
+        self.published = 0  # bookings
+        self.ticks = 0  # desk-clock ticks
+        self.metrics = Snapshot()
         self.rate = 0.0
-        self._last: tuple[float, float] | None = None
+        self._last: tuple[float, Decimal] | None = None
+
+    def take_order(self, record: dict[str, Any]) -> None:
+        self.orders.append(record)
+        if record.get("action") != "cancel":
+            self.order_count += 1
+
+    def take_report(self, record: dict[str, Any]) -> None:
+        if record.get("event_type", "execution.report") == "execution.report":
+            self.fills.append(record)
+            self.report_count += 1
 
     def scrape(self, url: str) -> None:
         try:
@@ -173,78 +453,32 @@ class View:
                 text = response.read().decode()
         except OSError:
             return
-        issuers: dict[str, dict[str, float]] = {}
-        events = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                issuer = sample.labels.get("issuer")
-                if sample.name == "hedger_events_total":
-                    events += sample.value
-                elif issuer is not None and sample.name.startswith("hedger_issuer_"):
-                    key = sample.name.removeprefix("hedger_issuer_")
-                    if "source" in sample.labels:
-                        key += "_" + sample.labels["source"]
-                    issuers.setdefault(issuer, {})[key] = sample.value
+        snapshot = parse_metrics(text)
         now = time.monotonic()
         if self._last is not None and now > self._last[0]:
-            self.rate = (events - self._last[1]) / (now - self._last[0])
-        self._last = (now, events)
-        self.events_total = events
-        self.issuers = issuers
+            self.rate = float(snapshot.events - self._last[1]) / (now - self._last[0])
+        self._last = (now, snapshot.events)
+        self.metrics = snapshot
 
-    def render(self, elapsed: float) -> Group:
+    def head(self, elapsed: float) -> Text:
+        """Two status lines: the flow, then the v2 figures."""
         head = Text(
-            f"cds-hedger demo  {elapsed:5.0f}s  published {self.published}  "
-            f"processed {self.events_total:.0f} ({self.rate:.1f} ev/s)  "
-            f"orders {self.order_count}  execution reports {self.report_count}",
+            f"cds-hedger demo  {elapsed:5.0f}s  published {self.published} + {self.ticks} ticks  "
+            f"processed {self.metrics.events:.0f} ({self.rate:.1f} ev/s)  "
+            f"orders {self.order_count}  execution reports {self.report_count}\n",
             style="bold",
         )
-        risk = Table(
-            title="Residual against limit (bar: residual / limit, | = limit)", title_justify="left"
-        )
-        for column in ("issuer", "exposure", "residual", "limit", "residual / limit", "", "state"):
-            risk.add_column(
-                column, justify="right" if column in ("exposure", "residual", "limit") else "left"
-            )
-        for issuer, figures in sorted(self.issuers.items()):
-            limit = figures.get("limit_base", 0.0) or 1.0
-            ratio = figures.get("residual_base", 0.0) / limit
-            filled = min(int(ratio * BAR / 1.5), BAR)
-            mark = int(BAR / 1.5)
-            bar = "".join(
-                "|" if i == mark else ("█" if i < filled else "·") for i in range(BAR + 1)
-            )
-            state = (
-                "HALTED"
-                if figures.get("halted")
-                else "BREACH"
-                if figures.get("in_breach")
-                else "ok"
-            )
-            style = "red" if state == "BREACH" else "yellow" if state == "HALTED" else "green"
-            risk.add_row(
-                issuer,
-                f"{figures.get('exposure_base', 0) / 1e6:,.0f}m",
-                f"{figures.get('residual_base', 0) / 1e6:,.0f}m",
-                f"{limit / 1e6:,.0f}m",
-                Text(bar, style=style),
-                f"{ratio:4.0%}",
-                state,
-            )
-        orders = Table(title="Recent orders", title_justify="left")
-        for column in ("order_id", "issuer", "side", "notional", "reason"):
-            orders.add_column(column)
-        for order in list(self.orders)[::-1]:
-            orders.add_row(
-                order["order_id"],
-                order["issuer_id"],
-                order["side"].removesuffix("_PROTECTION"),
-                f"{int(order['notional']):,}",
-                order["reason"],
-            )
-        fills = Table(title="Recent execution reports", title_justify="left")
-        for column in ("order_id", "status", "filled", "counterparty"):
-            fills.add_column(column)
+        head.append_text(v2_status(self.metrics))
+        return head
+
+    def render(self, elapsed: float) -> Group:
+        parts: list[Any] = [self.head(elapsed), issuer_table(self.metrics.issuers)]
+        if self.metrics.groups:
+            parts.append(group_table(self.metrics.groups))
+        if self.metrics.sellers:
+            parts.append(seller_table(self.metrics.sellers))
+        parts.append(orders_table(list(self.orders)[::-1]))
+        fills = _table("Recent execution reports", "order_id", "status", "filled", "counterparty")
         for report in list(self.fills)[::-1]:
             fills.add_row(
                 report["order_id"],
@@ -252,15 +486,14 @@ class View:
                 f"{int(report.get('filled_notional', '0').split('.')[0]):,}",
                 report.get("counterparty", ""),
             )
-        return Group(head, risk, orders, fills)
+        parts.append(fills)
+        return Group(*parts)
 
 
 async def _follow(
     kafka: KafkaSettings,
     topic: str,
-    sink: deque[dict[str, Any]],
-    view: View,
-    counter: str,
+    take: Callable[[dict[str, Any]], None],
     stop: asyncio.Event,
 ) -> None:
     consumer = AIOKafkaConsumer(topic, **kafka.client_options(), auto_offset_reset="earliest")
@@ -273,25 +506,26 @@ async def _follow(
                         value = json.loads(message.value)
                     except ValueError:
                         continue
-                    if value.get("event_type", "execution.report") == "execution.report":
-                        sink.append(value)
-                        setattr(view, counter, getattr(view, counter) + 1)
+                    if isinstance(value, dict):
+                        take(value)
     finally:
         await consumer.stop()
 
 
 async def _publish(kafka: KafkaSettings, rate: float, view: View, stop: asyncio.Event) -> None:
+    """The demo log: bookings at `rate` a second, each day's tick right after its bookings."""
     producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
     try:
-        for line in SAMPLE.read_text().splitlines():
-            record = json.loads(line)
+        for record in read_demo_log():
             if stop.is_set():
                 return
-            if record["topic"] != "loan-bookings":
-                continue  # the paper venue answers the orders: no recorded fills
             value = record["value"]
             payload = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+            if record["topic"] == "desk-clock":  # no key (SPEC §2)
+                await producer.send_and_wait(kafka.topics.desk_clock, payload)
+                view.ticks += 1
+                continue
             await producer.send_and_wait(
                 kafka.topics.loan_bookings, payload, key=str(record.get("key")).encode()
             )
@@ -309,13 +543,18 @@ async def _run(
     topics = kafka.topics
     tasks = [
         asyncio.create_task(
-            run_venue(kafka, seed=args.seed, fill_ratio=0.85, latency_ms=300, stop=stop)
+            run_venue(
+                kafka,
+                seed=args.seed,
+                fill_ratio=FILL_RATIO,
+                latency_ms=300,
+                silence_ratio=args.silence_ratio,
+                stop=stop,
+            )
         ),
         asyncio.create_task(_publish(kafka, args.rate, view, stop)),
-        asyncio.create_task(_follow(kafka, topics.orders, view.orders, view, "order_count", stop)),
-        asyncio.create_task(
-            _follow(kafka, topics.cds_executions, view.fills, view, "report_count", stop)
-        ),
+        asyncio.create_task(_follow(kafka, topics.orders, view.take_order, stop)),
+        asyncio.create_task(_follow(kafka, topics.cds_executions, view.take_report, stop)),
     ]
     start = time.monotonic()
     if console.is_terminal:
@@ -330,7 +569,7 @@ async def _run(
             view.scrape(metrics_url)
             if time.monotonic() - last_print >= 5:
                 last_print = time.monotonic()
-                console.print(view.render(last_print - start).renderables[0])
+                console.print(view.head(last_print - start))
             await asyncio.sleep(0.5)
     await asyncio.gather(*tasks, return_exceptions=True)
     view.scrape(metrics_url)
@@ -343,11 +582,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if shutil.which("java") is None:
         console.print(
             "[yellow]Java is not installed, so no local Kafka can run here:[/] "
-            "showing the offline replay of the sample log instead."
+            "showing the offline replay of the demo log (bookings and ticks) instead."
         )
         out = REPO / "build"
         out.mkdir(exist_ok=True)
-        return run_replay(args.config, SAMPLE, out / "orders.jsonl", out / "dead-letters.jsonl")
+        log = out / "demo-log.jsonl"
+        log.write_text("".join(json.dumps(record) + "\n" for record in read_demo_log()))
+        return run_replay(
+            args.config,
+            log,
+            out / "orders.jsonl",
+            out / "dead-letters.jsonl",
+            sellers_out=str(out / "sellers.jsonl"),
+        )
     handlers = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGHUP, signal.SIGTERM)}
     try:
         return _demo(args, console)
@@ -413,7 +660,8 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
                 time.sleep(0.3)
         console.print(
             f"worker ready: {metrics_url}/metrics  (logs: build/demo-worker.log); "
-            "paper venue answering; publishing the sample log. Ctrl-C stops."
+            "paper venue answering; publishing the sample's bookings with a desk-clock tick "
+            "per business day. Ctrl-C stops."
         )
         asyncio.run(_run(args, kafka, metrics_url + "/metrics", console))
     finally:
@@ -470,7 +718,7 @@ def _start_worker(
 def add_demo_command(commands: Commands) -> None:
     """Register `hedger demo`."""
     demo = commands.add_parser("demo", help="Kafka + worker + paper venue, watched live")
-    demo.add_argument("--config", default=str(REPO / "config" / "hedger.toml"))
+    demo.add_argument("--config", default=str(DEFAULT_CONFIG), help="the worker's configuration")
     demo.add_argument("--duration", type=float, default=0, help="stop after S seconds (0: Ctrl-C)")
     demo.add_argument("--rate", type=float, default=4.0, help="bookings published per second")
     demo.add_argument(
@@ -487,4 +735,10 @@ def add_demo_command(commands: Commands) -> None:
     )
     add_kafka_arguments(demo)
     demo.add_argument("--seed", type=int, default=7, help="paper venue seed")
+    demo.add_argument(
+        "--silence-ratio",
+        type=number_in(float, 0, 1),
+        default=DEFAULT_SILENCE_RATIO,
+        help="share of orders the paper venue leaves unanswered (the bot expires and cancels them)",
+    )
     demo.set_defaults(func=cmd_demo)
