@@ -181,7 +181,8 @@ def report_applied(
     if orders and outcome.views:
         observer.on_orders(list(orders), outcome.views[0], source)
     cancels = outcome.cancels
-    if cancels:
+    if cancels or outcome.changes.closed_order is not None:
+        # a report that closes an expired order lowers the count still open
         observer.on_cancels(list(cancels), engine.expired_open)
     if outcome.changes.tick is not None:
         observer.on_tick(occurred_at)

@@ -1,15 +1,19 @@
-"""The worker's runtime metrics: build info, process/platform collectors, last-event time."""
+"""The worker's runtime metrics: build info, process/platform collectors, last-event time,
+and the count of expired orders still open."""
 
 from __future__ import annotations
 
 from importlib.metadata import version
+from typing import Any
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hedger.engine import HedgingEngine, Outcome
 from hedger.outcomes import Status
 from streams.observe.metrics import Metrics
-from tests.factories import example_config
+from streams.observer import Origin, report_applied
+from tests.factories import booked, example_config, make_config, report
 
 
 def samples(metrics: Metrics) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -51,3 +55,34 @@ def test_last_event_timestamp_follows_the_wall_clock() -> None:
     now[0] = 2000.0
     metrics.on_event("route", "loan-bookings", Status.DEAD_LETTER, "invalid_json")
     assert samples(metrics)["hedger_last_event_timestamp_seconds"] == [({}, 2000.0)]
+
+
+def test_expired_orders_open_falls_when_a_report_closes_an_expired_order() -> None:
+    # ACME: limit 100m; a 200m loan booked 2026-01-02 gives one buy of 110m
+    # (tests/unit/test_v2_rules.py); with order_ttl_days 5 it expires at a
+    # tick of 2026-01-07, and the venue's `cancelled` report closes it.
+    config = make_config(hedge={"order_ttl_days": 5})
+    engine = HedgingEngine(config)
+    metrics = Metrics(config, clock=None)
+
+    def apply(topic: str, payload: dict[str, Any], line: int) -> Outcome:
+        outcome = engine.process(topic, payload)
+        assert outcome.status is Status.APPLIED, outcome
+        report_applied(metrics, engine, outcome, None, Origin(topic, 0, line))
+        return outcome
+
+    (order,) = apply("loan-bookings", booked("L1", "200000000", day="2026-01-02"), 1).orders
+    tick = {
+        "schema_version": 1,
+        "event_id": "k-5",
+        "event_type": "clock.tick",
+        "occurred_at": "2026-01-07T18:00:00Z",
+    }
+    assert len(apply("desk-clock", tick, 2).cancels) == 1
+    found = samples(metrics)
+    assert found["hedger_cancel_requests_total"] == [({}, 1.0)]
+    assert found["hedger_expired_orders_open"] == [({}, 1.0)]
+    apply("cds-executions", report(order.order_id, "cancelled", day="2026-01-07"), 3)
+    found = samples(metrics)
+    assert found["hedger_cancel_requests_total"] == [({}, 1.0)]
+    assert found["hedger_expired_orders_open"] == [({}, 0.0)]
