@@ -1,4 +1,4 @@
-"""`hedger demo` starts the whole loop and stops it cleanly, in a bounded run."""
+"""`hedger demo` starts the whole v2 loop and stops it cleanly, in a bounded run."""
 
 from __future__ import annotations
 
@@ -21,7 +21,23 @@ from tests.factories import REPO
 pytestmark = pytest.mark.kafka
 
 
-def test_demo_runs_the_loop_and_stops_cleanly() -> None:
+# config/desk-v2.toml, written out by hand: each group's L_G and each seller's
+# L_s (DEALER-A has none of its own: default_seller_limit, 4bn), in millions.
+GROUP_LIMITS = {"META-GROUP": "7,000", "NBIS-GROUP": "700", "ORCL-GROUP": "3,500"}
+SELLER_LIMITS = {
+    "ABILENE-INFRA": "800",
+    "ATLAS-RE": "1,500",
+    "BOREAL-LIFE": "600",
+    "CEDAR-CREDIT": "300",
+    "DEALER-A": "4,000",
+    "DEALER-B": "8,000",
+    "NVDA-CAPITAL": "1,000",
+}
+CELL = r"\s*│\s*"
+
+
+def test_demo_runs_the_v2_loop_and_stops_cleanly() -> None:
+    """The v2 desk: ticks applied, groups and sellers shown, the venue's silence expired."""
     result = subprocess.run(
         [
             sys.executable,
@@ -29,7 +45,7 @@ def test_demo_runs_the_loop_and_stops_cleanly() -> None:
             "streams",
             "demo",
             "--duration",
-            "30",
+            "40",
             "--rate",
             "20",
             "--metrics-port",
@@ -45,17 +61,51 @@ def test_demo_runs_the_loop_and_stops_cleanly() -> None:
     assert result.returncode == 0, output[-3000:]
     assert "worker ready" in output
     assert "demo stopped: worker and Kafka are down." in output
-    # the last status line: bookings went in, orders came out, the venue answered
+    # the last status lines: the sample's 190 bookings and a tick for each of
+    # the 25 weekdays from 2026-03-02 to 2026-04-03 went in, orders came out,
+    # the venue answered
     status = re.findall(
-        r"published (\d+)\s+processed (\d+).*orders (\d+)\s+execution reports (\d+)", output
+        r"published (\d+) \+ (\d+) ticks\s+processed (\d+).*orders (\d+)\s+"
+        r"execution reports (\d+)\n"
+        r"desk clock: last tick (\S+)\s+cancels sent (\d+)\s+expired still open (\d+)",
+        output,
     )
     assert status, output[-3000:]
-    published, processed, orders, reports = (int(x) for x in status[-1])
-    assert published > 100 and processed >= published
-    assert orders > 0 and reports > 0
+    published, ticks, processed, orders, reports, last_tick, cancels, still_open = status[-1]
+    # the final view: the blocked sellers named after the status (the line may wrap)
+    final = output[output.rindex("blocked sellers:") :]
+    blocked = set(re.findall(r"[A-Z][A-Z-]+", final[: final.index("Residual against limit")]))
+    print(
+        f"demo: {published} bookings + {ticks} ticks published, {processed} processed, "
+        f"{orders} orders, {reports} reports, last tick {last_tick}, {cancels} cancels, "
+        f"{still_open} expired still open, blocked: {sorted(blocked) or 'none'}"
+    )
+    assert (int(published), int(ticks)) == (190, 25)
+    assert int(processed) >= 190 + 25 and int(orders) > 0 and int(reports) > 0
+    # at least one tick applied: the worker's clock gauge holds a weekday of the month
+    assert re.fullmatch(r"2026-0[34]-\d\d", last_tick), last_tick
+    assert "2026-03-02" <= last_tick <= "2026-04-03"
+    # the venue left some orders silent: they expired, were cancelled, and the
+    # venue's `cancelled` reports closed them all by the end
+    assert int(cancels) >= 1 and int(still_open) == 0
     for issuer in ("MSFT", "CRWV", "NBIS"):
         assert issuer in output
     assert "HALTED" in output  # NBIS is halted by the configuration
+    # every group with its R_G against its L_G
+    for group, limit in GROUP_LIMITS.items():
+        row = rf"│ {group}{CELL}[\d,]+m{CELL}{limit}m{CELL}[^│]*{CELL}\d+%{CELL}(ok|BREACH)\s*│"
+        assert re.search(row, output), (group, output[-4000:])
+    # every configured seller with its limit; BLOCKED exactly when X_s >= L_s
+    rows = re.findall(
+        rf"│ ([A-Z-]+){CELL}([\d,]+)m{CELL}([\d,]+)m{CELL}[^│]*{CELL}(\d+)%{CELL}(ok|BLOCKED)\s*│",
+        output[output.rindex("Sellers: exposure against limit") :],
+    )
+    shown = {seller: limit for seller, _, limit, _, _ in rows}
+    assert SELLER_LIMITS.items() <= shown.items(), rows
+    for seller, _, _, percent, state in rows:
+        # a rounded percentage: >= 100 when blocked, <= 100 when not
+        assert int(percent) >= 100 if state == "BLOCKED" else int(percent) <= 100, seller
+    assert blocked == {seller for seller, *_, state in rows if state == "BLOCKED"}
     # nothing left running: the broker of the demo is stopped
     status_cmd = subprocess.run(
         [

@@ -79,6 +79,7 @@ def assert_one_line(proc: subprocess.CompletedProcess[str], *names: str) -> str:
         (["paper-venue", "--latency-ms", "-1"], {}, ["--latency-ms"]),
         (["paper-venue", "--silence-ratio", "1.01"], {}, ["--silence-ratio", "from 0 to 1"]),
         (["paper-venue", "--silence-ratio", "-0.1"], {}, ["--silence-ratio"]),
+        (["demo", "--silence-ratio", "1.5"], {}, ["--silence-ratio", "from 0 to 1"]),
         (["paper-venue", "--counterparties", "A,,B"], {}, ["--counterparties", "'A,,B'"]),
         (["paper-venue", "--counterparties", ""], {}, ["--counterparties"]),
         (["paper-venue", "--counterparties", "A,B,A"], {}, ["--counterparties", "A given twice"]),
