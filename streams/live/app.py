@@ -128,8 +128,9 @@ class Worker:
         self.last_commit: float | None = None
         # Monotonic time each agent last finished a batch (or started).
         self.progress: dict[str, float] = {}
-        # Monotonic time each agent was last seen with no lag on its inputs.
-        self.idle_seen: dict[str, float] = {}
+        # Monotonic time each agent was first seen with lag on its inputs
+        # (dropped when it is seen with none).
+        self.lag_seen: dict[str, float] = {}
         self.metrics.registry.register(
             WorkerCollector(
                 self._lag, self._recovery_remaining, lambda: self.last_commit, self.ready
@@ -351,17 +352,21 @@ class Worker:
             if lag > 0:
                 lagging.add(agent_of[topic])
         for agent in {"route", "loans", "issuers", "sellers"} - lagging:
-            self.idle_seen[agent] = now  # nothing to do is no stall
+            self.lag_seen.pop(agent, None)  # nothing to do is no stall
         stalled = []
         for agent in sorted(lagging):
-            last = max(self.progress.get(agent, now), self.idle_seen.get(agent, 0.0))
+            # Timed from when the lag was first seen, not from when the agent
+            # was last seen idle (up to a watch period earlier): a stall is
+            # reported only once it has lasted the whole timeout.
+            since = self.lag_seen.setdefault(agent, now)
+            last = max(self.progress.get(agent, now), since)
             if now - last > self.settings.stall_timeout:
                 stalled.append(agent)
         return stalled
 
     async def _watch(self) -> None:
         """Every 2 s: does the broker answer; is every agent alive."""
-        self.stalled_agents()  # keeps the idle times current
+        self.stalled_agents()  # notes when lag is first seen
         dead = self.dead_agents()
         if dead and not self.app.should_stop:
             fatal(",".join(dead), RuntimeError("agent ended"))
