@@ -28,8 +28,10 @@ from typing import Any, NoReturn, TypeAlias
 
 import faust
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from faust.exceptions import ConsumerNotStarted
 from faust.sensors import Sensor
 from faust.types import EventT
+from mode import Service
 
 from hedger.config import HedgerConfig
 from streams.live.seller_stage import SellerStage
@@ -143,7 +145,10 @@ class Worker:
         self.broker = BrokerWatch(self.gate, settings.log_summary_every)
         app.timer(2.0)(self._watch)
         if settings.metrics_port is not None:
-            app.task(self._serve_http)
+            # Started with the app's services, not as an app.task: Faust starts
+            # tasks only once the first table recovery has completed, and the
+            # endpoints must answer during it (/ready 503, the recovery gauge).
+            app.add_dependency(_HttpServer(self))
         n = settings.partitions
         inputs = app.topic(topics.loan_bookings, topics.cds_executions, topics.desk_clock, **RAW)
         control = app.topic(topics.control, **RAW)
@@ -399,7 +404,11 @@ class Worker:
         consumer = self.app.consumer
         rows = []
         ours = set(self.positions_topics)
-        for tp in sorted(consumer.assignment()):
+        try:
+            assigned = consumer.assignment()
+        except ConsumerNotStarted:  # the endpoints answer before the consumer starts
+            return rows
+        for tp in sorted(assigned):
             if tp.topic not in ours:
                 continue  # Faust's own assignor topic
             try:
@@ -620,6 +629,17 @@ def fatal(agent: str, exc: BaseException) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(EXIT_AGENT_FAILED)
+
+
+class _HttpServer(Service):
+    """/metrics, /health and /ready from the start of the app (a dependency of the app)."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    async def on_start(self) -> None:
+        await self.worker._serve_http()
 
 
 class _CommitSensor(Sensor):  # type: ignore[misc]
