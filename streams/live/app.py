@@ -28,8 +28,10 @@ from typing import Any, NoReturn, TypeAlias
 
 import faust
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from faust.exceptions import ConsumerNotStarted
 from faust.sensors import Sensor
 from faust.types import EventT
+from mode import Service
 
 from hedger.config import HedgerConfig
 from streams.live.seller_stage import SellerStage
@@ -128,8 +130,9 @@ class Worker:
         self.last_commit: float | None = None
         # Monotonic time each agent last finished a batch (or started).
         self.progress: dict[str, float] = {}
-        # Monotonic time each agent was last seen with no lag on its inputs.
-        self.idle_seen: dict[str, float] = {}
+        # Monotonic time each agent was first seen with lag on its inputs
+        # (dropped when it is seen with none).
+        self.lag_seen: dict[str, float] = {}
         self.metrics.registry.register(
             WorkerCollector(
                 self._lag, self._recovery_remaining, lambda: self.last_commit, self.ready
@@ -142,7 +145,10 @@ class Worker:
         self.broker = BrokerWatch(self.gate, settings.log_summary_every)
         app.timer(2.0)(self._watch)
         if settings.metrics_port is not None:
-            app.task(self._serve_http)
+            # Started with the app's services, not as an app.task: Faust starts
+            # tasks only once the first table recovery has completed, and the
+            # endpoints must answer during it (/ready 503, the recovery gauge).
+            app.add_dependency(_HttpServer(self))
         n = settings.partitions
         inputs = app.topic(topics.loan_bookings, topics.cds_executions, topics.desk_clock, **RAW)
         control = app.topic(topics.control, **RAW)
@@ -351,17 +357,21 @@ class Worker:
             if lag > 0:
                 lagging.add(agent_of[topic])
         for agent in {"route", "loans", "issuers", "sellers"} - lagging:
-            self.idle_seen[agent] = now  # nothing to do is no stall
+            self.lag_seen.pop(agent, None)  # nothing to do is no stall
         stalled = []
         for agent in sorted(lagging):
-            last = max(self.progress.get(agent, now), self.idle_seen.get(agent, 0.0))
+            # Timed from when the lag was first seen, not from when the agent
+            # was last seen idle (up to a watch period earlier): a stall is
+            # reported only once it has lasted the whole timeout.
+            since = self.lag_seen.setdefault(agent, now)
+            last = max(self.progress.get(agent, now), since)
             if now - last > self.settings.stall_timeout:
                 stalled.append(agent)
         return stalled
 
     async def _watch(self) -> None:
         """Every 2 s: does the broker answer; is every agent alive."""
-        self.stalled_agents()  # keeps the idle times current
+        self.stalled_agents()  # notes when lag is first seen
         dead = self.dead_agents()
         if dead and not self.app.should_stop:
             fatal(",".join(dead), RuntimeError("agent ended"))
@@ -394,7 +404,11 @@ class Worker:
         consumer = self.app.consumer
         rows = []
         ours = set(self.positions_topics)
-        for tp in sorted(consumer.assignment()):
+        try:
+            assigned = consumer.assignment()
+        except ConsumerNotStarted:  # the endpoints answer before the consumer starts
+            return rows
+        for tp in sorted(assigned):
             if tp.topic not in ours:
                 continue  # Faust's own assignor topic
             try:
@@ -615,6 +629,17 @@ def fatal(agent: str, exc: BaseException) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(EXIT_AGENT_FAILED)
+
+
+class _HttpServer(Service):
+    """/metrics, /health and /ready from the start of the app (a dependency of the app)."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    async def on_start(self) -> None:
+        await self.worker._serve_http()
 
 
 class _CommitSensor(Sensor):  # type: ignore[misc]

@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from streams.cli.common import free_port
 from streams.kafka_io import committed_lag, lag_by_partition
 from tests.factories import REPO
 
+# What Faust's start-up spinner ends with (backspaces, cursor-show): see log_lines.
+SPINNER_END = re.compile(r"^\x08*\x1b\[\?25h")
 TOPIC_FIELDS = (
     "loan_bookings",
     "cds_executions",
@@ -50,8 +53,11 @@ class WorkerProcess:
         partitions: int = 4,
         config: Path | None = None,
         extra_env: dict[str, str] | None = None,
+        module: str = "streams",
     ) -> None:
+        """`module` is run with `python -m` (a launcher such as `faulty_worker`)."""
         self.bootstrap, self.prefix, self.workdir = bootstrap, prefix, workdir
+        self.module = module
         self.partitions = partitions
         self.config = config or (REPO / "config" / "hedger.toml")
         self.topics = {field: f"{prefix}-{field.replace('_', '-')}" for field in TOPIC_FIELDS}
@@ -72,7 +78,7 @@ class WorkerProcess:
             [
                 sys.executable,
                 "-m",
-                "streams",
+                self.module,
                 "worker",
                 "--config",
                 str(self.config),
@@ -145,8 +151,14 @@ class WorkerProcess:
             return str(response.read().decode())
 
     def log_lines(self) -> list[dict[str, Any]]:
-        """The JSON log lines of every start of this worker."""
-        return [json.loads(x) for x in self.log_text().splitlines() if x.startswith("{")]
+        """The JSON log lines of every start of this worker.
+
+        Once started, Faust's spinner writes backspaces and a cursor-show
+        escape to stdout with no newline; stdout and stderr share the log
+        file here, so they can prefix the next log line.
+        """
+        lines = (SPINNER_END.sub("", x) for x in self.log_text().splitlines())
+        return [json.loads(x) for x in lines if x.startswith("{")]
 
     def log_text(self) -> str:
         return "\n".join(
