@@ -34,6 +34,7 @@ from faust.types import EventT
 from mode import Service
 
 from hedger.config import HedgerConfig
+from streams.live.continuity import Continuity
 from streams.live.seller_stage import SellerStage
 from streams.live.stages import (
     PAYLOAD_TOO_LARGE,
@@ -51,6 +52,10 @@ from streams.observe.logs import LogObserver, get_logger
 from streams.observe.metrics import Metrics, WorkerCollector
 from streams.observer import FanOut, Observer, Origin
 from streams.settings import WorkerSettings
+
+# Seconds a partition may have messages owed while none arrives before it
+# is fetched again (a hole at its very end).
+REFETCH_AFTER = 10.0
 
 RAW: dict[str, Any] = {
     "key_type": bytes,
@@ -127,6 +132,9 @@ class Worker:
         self.ends: dict[tuple[str, int], int] = {}
         # Start of the log of assigned partitions that had no committed offset.
         self.log_starts: dict[Any, int] = {}
+        # Offsets owed to the stages and offsets done, per input partition.
+        self.continuity = Continuity()
+        self.tp_ends: dict[Any, int] = {}
         self.last_commit: float | None = None
         # Monotonic time each agent last finished a batch (or started).
         self.progress: dict[str, float] = {}
@@ -203,11 +211,12 @@ class Worker:
         self.positions.clear()
 
     def _guard_offsets(self) -> None:
-        """Make Faust commit only offsets whose every message was acked (once per consumer).
+        """Make Faust commit only offsets whose every message was processed (once per consumer).
 
-        Two Faust defects let a commit pass messages nobody processed (issue 9;
-        seen in the 3-worker SIGKILL test as the first ~65 offsets of
-        partitions lost):
+        Three Faust defects let a commit pass messages nobody processed, or a
+        stage see a later message before an earlier one (issue 9; seen in the
+        3-worker SIGKILL test as the first ~65 offsets of partitions lost, and
+        as orders differing from the journal replay):
 
         * After a rebalance Faust "seeks to the committed offsets", but for a
           partition with no committed offset it seeks nowhere (aiokafka skips
@@ -219,9 +228,15 @@ class Worker:
           as gaps (compaction, transaction markers) and commits over them
           (`_add_gap`), and with no committed offset it commits any acked
           run however far from the start (`_new_offset`). Our inputs are
-          neither compacted nor transactional: `_next_commit` commits only a
-          run of acked offsets that starts exactly at the committed offset
-          (or, with none, at the start of the log seen at assignment).
+          neither compacted nor transactional: `_next_commit` commits only
+          the run of offsets processed from the committed offset (or, with
+          none, from the start of the log seen at assignment), kept by
+          `streams.live.continuity`.
+        * Its fetch loop drops messages fetched while the flow is suspended
+          for a rebalance, and goes on delivering a batch fetched before a
+          seek after it, moving its read offset past messages no stage saw;
+          re-fetched, they are dropped as already read. `_run` holds back an
+          event past such a hole and seeks its partition back to the hole.
         """
         consumer = self.app.consumer
         if getattr(consumer, "_hedger_guarded", False):
@@ -232,6 +247,7 @@ class Worker:
         async def perform_seek() -> None:
             await seek()
             await self._seek_fresh()
+            self._restart_continuity()
 
         async def no_gap(tp: Any, offset_from: int, offset_to: int) -> None:
             return None
@@ -255,34 +271,32 @@ class Worker:
         await consumer.seek_wait({tp: starts[tp] for tp in fresh})
         self.log_starts.update(starts)
 
-    def _next_commit(self, tp: Any) -> int | None:
-        """The offset to commit for `tp`: the end of the acked run from the last commit."""
+    def _restart_continuity(self) -> None:
+        """After the seek to the committed offsets: each partition is owed from there."""
         consumer = self.app.consumer
-        acked = consumer._acked[tp]
-        if not acked:
-            return None
-        index = consumer._acked_index[tp]
-        expected = consumer._committed_offset.get(tp)
-        if expected is None:
-            expected = self.log_starts.get(tp)
-        if expected is None:
-            return None  # where the partition starts is not known: commit nothing
-        acked.sort()
-        stale = 0
-        while stale < len(acked) and acked[stale] < expected:
-            stale += 1
-        if stale:
-            index.difference_update(acked[:stale])
-            del acked[:stale]
-        if not acked or acked[0] != expected:
-            return None  # a message before the first acked one is not acked yet
-        n = 1
-        while n < len(acked) and acked[n] == acked[n - 1] + 1:
-            n += 1
-        run = acked[:n]
-        del acked[:n]
-        index.difference_update(run)
-        return int(run[-1]) + 1
+        ours = set(self.positions_topics) | {self.settings.topics.control}
+        assigned = {tp for tp in consumer.assignment() if tp.topic in ours}
+        self.continuity.forget(set(self.continuity.expect) - assigned)
+        starts = {}
+        for tp in assigned:
+            start = consumer._committed_offset.get(tp)
+            if start is None:
+                start = self.log_starts.get(tp)
+            if start is not None:  # else unknown: passes unchecked, never committed
+                starts[tp] = start
+        self.continuity.reset(starts, time.monotonic())
+
+    def _next_commit(self, tp: Any) -> int | None:
+        """The offset to commit for `tp`: the end of the run processed from the last commit.
+
+        Faust's acks say only that an event was taken from the stream, not
+        that its outputs are durable, nor that every offset before it was
+        seen: they are cleared, and the processed run decides.
+        """
+        consumer = self.app.consumer
+        consumer._acked[tp].clear()
+        consumer._acked_index[tp].clear()
+        return self.continuity.commit_point(tp, consumer._committed_offset.get(tp))
 
     def _forget_acks(self, tps: Any) -> None:
         """Clear Faust's ack bookkeeping of partitions (re)assigned to this worker.
@@ -385,6 +399,10 @@ class Worker:
         else:
             self.broker.update(True)
             await self._update_ends()
+            # A hole at the end of a partition: nothing later reveals it.
+            starved = self.continuity.starved(self.tp_ends, time.monotonic(), REFETCH_AFTER)
+            for tp, offset in starved.items():
+                await self._seek_back(tp, offset)
 
     async def _update_ends(self) -> None:
         ours = set(self.positions_topics)
@@ -398,6 +416,28 @@ class Worker:
         except Exception:  # the gauge keeps the last figures; the broker watch reports
             return
         self.ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
+        self.tp_ends = dict(ends)
+
+    async def _seek_back(self, tp: Any, offset: int) -> None:
+        """Fetch a partition again from `offset`, the first offset no stage has seen."""
+        consumer = self.app.consumer
+        log = get_logger("hedger.worker")
+        earliest = (await consumer.earliest_offsets(tp)).get(tp)
+        if earliest is not None and offset < earliest:
+            # Retention deleted what was owed: nothing to fetch again.
+            log.error(
+                "input.truncated",
+                topic=tp.topic,
+                partition=tp.partition,
+                owed=offset,
+                start=earliest,
+            )
+            self.continuity.reset({tp: earliest}, time.monotonic())
+            offset = earliest
+        else:
+            log.warning("input.refetch", topic=tp.topic, partition=tp.partition, offset=offset)
+            self.continuity.sought(tp, time.monotonic())
+        await consumer.seek(tp, offset)
 
     def _lag(self) -> list[tuple[str, int, int, int]]:
         """Per partition: messages behind the end, and processed but not committed."""
@@ -473,16 +513,24 @@ class Worker:
         restarts the worker, which takes the batch again from the last commit.
         """
         self.progress[agent] = time.monotonic()
+        continuity = self.continuity
         async for events in self._batches(stream):
             try:
-                # Every event of the batch is handled, in offset order: skipping
-                # the events of a partition that is briefly unassigned during a
-                # rebalance let later events of that partition run first and the
-                # skipped ones come back after a crash, out of order (orders then
-                # differed from the journal replay after SIGKILLs).
-                outputs = handle(events)
-                await self._deliver(agent, outputs)
-                self._track(agent, events)
+                # Events of a partition not (or no longer) assigned are handled
+                # too, in offset order: skipping them let later events of that
+                # partition run first and the skipped ones come back after a
+                # crash, out of order. Only a hole (see `_guard_offsets`) holds
+                # events back, until the partition is fetched again.
+                pairs = [(event.message.tp, event.message.offset) for event in events]
+                admitted = continuity.admit(pairs, time.monotonic())
+                kept = [events[i] for i in admitted.keep]
+                if kept:
+                    outputs = handle(kept)
+                    await self._deliver(agent, outputs)
+                    continuity.delivered([pairs[i] for i in admitted.keep])
+                    self._track(agent, kept)
+                for tp, offset in admitted.seeks.items():
+                    await self._seek_back(tp, offset)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
