@@ -61,6 +61,10 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "batch_size": ("N", "events an agent takes at a time"),
     "batch_wait": ("S", "longest wait to fill a batch, in seconds"),
     "session_timeout": ("S", "seconds before a dead worker's partitions move"),
+    "stall_timeout": (
+        "S",
+        "seconds an agent may make no progress on lagging input before /ready is 503",
+    ),
     "retention_journal_ms": ("MS", "retention.ms of the journal topic (-1: forever)"),
     "retention_orders_ms": ("MS", "retention.ms of the orders topic (-1: forever)"),
     "retention_control_ms": ("MS", "retention.ms of the control topic (-1: forever)"),

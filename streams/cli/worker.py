@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import sys
 
 import faust
 
@@ -44,6 +45,7 @@ WORKER_FLAGS = (
     "batch_size",
     "batch_wait",
     "session_timeout",
+    "stall_timeout",
     "retention_journal_ms",
     "retention_orders_ms",
     "retention_control_ms",
@@ -118,13 +120,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     tune_gc()
     worker = Worker(settings, config)
     # override_logging=False: mode would replace our structlog handler.
-    faust.Worker(
+    runner = faust.Worker(
         worker.app,
         loglevel=args.log_level,
         redirect_stdouts=False,
         quiet=True,
         override_logging=False,
-    ).execute_from_commandline()
+    )
+    if not sys.stdout.isatty():
+        # Its frames end with no newline: they would glue onto the next JSON log line.
+        runner.spinner = None
+    runner.execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits the process
 
 

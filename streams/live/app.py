@@ -135,6 +135,7 @@ class Worker:
         # Offsets owed to the stages and offsets done, per input partition.
         self.continuity = Continuity()
         self.tp_ends: dict[Any, int] = {}
+        self.refetched: dict[Any, int] = {}  # last hole logged per partition
         self.last_commit: float | None = None
         # Monotonic time each agent last finished a batch (or started).
         self.progress: dict[str, float] = {}
@@ -435,8 +436,11 @@ class Worker:
             self.continuity.reset({tp: earliest}, time.monotonic())
             offset = earliest
         else:
-            log.warning("input.refetch", topic=tp.topic, partition=tp.partition, offset=offset)
+            self.metrics.refetches.labels(tp.topic).inc()
+            if self.refetched.get(tp) != offset:  # stale records repeat the same hole
+                log.warning("input.refetch", topic=tp.topic, partition=tp.partition, offset=offset)
             self.continuity.sought(tp, time.monotonic())
+        self.refetched[tp] = offset
         await consumer.seek(tp, offset)
 
     def _lag(self) -> list[tuple[str, int, int, int]]:
