@@ -17,7 +17,8 @@ from rich.console import Console
 
 from hedger.engine import HedgingEngine
 from hedger.outcomes import Status
-from streams.cli.demo import SAMPLE, View, demo_log, parse_metrics, read_demo_log
+from streams.cli.demo_feed import SAMPLE, demo_log, read_demo_log
+from streams.cli.demo_view import View, parse_metrics
 from tests.factories import booked, make_config, report
 
 
