@@ -117,8 +117,8 @@ def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
         KafkaSettings,
         KAFKA_FLAGS,
         "Kafka connection (flags over HEDGER_* environment variables over defaults; "
-        "topic names from HEDGER_TOPIC_LOAN_BOOKINGS, _CDS_EXECUTIONS, _LOANS, _JOURNAL, "
-        "_ORDERS, _DEAD_LETTERS, _CONTROL)",
+        "topic names from HEDGER_TOPIC_LOAN_BOOKINGS, _CDS_EXECUTIONS, _DESK_CLOCK, _LOANS, "
+        "_JOURNAL, _SELLER_PARTS, _ORDERS, _DEAD_LETTERS, _CONTROL)",
     )
 
 
