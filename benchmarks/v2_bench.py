@@ -40,18 +40,18 @@ V1_LIMITS = BENCH_CONFIG.replace(
 ).replace('tier1_capital = "900000000000000"', 'tier1_capital = "120000000000"')
 
 
-def v2_config_text(issuers: int) -> str:
-    """The v1 text plus groups of 3 issuers, 20 sellers with limits, expiry."""
-    text = V1_LIMITS.replace(
+def v2_config_text(issuers: list[str], base: str = V1_LIMITS) -> str:
+    """A v1 text (a BENCH_CONFIG variant) plus groups of 3 of `issuers`, 20 sellers, expiry."""
+    text = base.replace(
         'max_maturity_years = "5"', 'max_maturity_years = "5"\ndefault_seller_limit = "60000000000"'
     ).replace('seniority = "SNRFOR"', 'seniority = "SNRFOR"\norder_ttl_days = 5')
     groups = []
-    for g in range(issuers // 3):
-        members = ", ".join(f'"ISS{3 * g + k:05d}"' for k in range(3))
+    for g in range(len(issuers) // 3):
+        members = ", ".join(f'"{issuer}"' for issuer in issuers[3 * g : 3 * g + 3])
         groups.append(f'[groups.GRP{g:05d}]\nmembers = [{members}]\nlimit = "25000000000"\n')
     sellers = []
     for n, seller in enumerate(SELLERS):
-        tie = f'connected_to = ["ISS{n:05d}"]\n' if n % 5 == 0 else ""
+        tie = f'connected_to = ["{issuers[n]}"]\n' if n % 5 == 0 and n < len(issuers) else ""
         sellers.append(f'[sellers.{seller}]\nlimit = "{40 + n}000000000"\n{tie}')
     return text + "\n" + "\n".join(groups) + "\n" + "\n".join(sellers)
 
@@ -161,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hedger-v2-bench-"))
     bookings = list(generate(args.events, 50))
-    issuers = len({json.loads(line)["value"]["issuer_id"] for line in bookings})
+    issuers = sorted({json.loads(line)["value"]["issuer_id"] for line in bookings})
     v1 = config_from_mapping(tomllib.loads(V1_LIMITS))
     v2 = config_from_mapping(tomllib.loads(v2_config_text(issuers)))
     log = work / "closed-loop.jsonl"
