@@ -422,26 +422,39 @@ class Worker:
     async def _seek_back(self, tp: Any, offset: int) -> None:
         """Fetch a partition again from `offset`, the first offset no stage has seen."""
         consumer = self.app.consumer
+        if tp not in consumer.assignment():
+            return  # moved away meanwhile: its next owner starts from the commit
         log = get_logger("hedger.worker")
-        earliest = (await consumer.earliest_offsets(tp)).get(tp)
-        if earliest is not None and offset < earliest:
-            # Retention deleted what was owed: nothing to fetch again.
-            log.error(
-                "input.truncated",
-                topic=tp.topic,
-                partition=tp.partition,
-                owed=offset,
-                start=earliest,
+        try:
+            earliest = (await consumer.earliest_offsets(tp)).get(tp)
+            if earliest is not None and offset < earliest:
+                # Retention deleted what was owed: nothing to fetch again.
+                log.error(
+                    "input.truncated",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    owed=offset,
+                    start=earliest,
+                )
+                self.continuity.reset({tp: earliest}, time.monotonic())
+                offset = earliest
+            else:
+                self.metrics.refetches.labels(tp.topic).inc()
+                if self.refetched.get(tp) != offset:  # stale records repeat the same hole
+                    log.warning(
+                        "input.refetch", topic=tp.topic, partition=tp.partition, offset=offset
+                    )
+                self.continuity.sought(tp, time.monotonic())
+            self.refetched[tp] = offset
+            # Through the consumer's own thread (aiokafka is not thread-safe:
+            # a seek from here raced its fetcher), resetting the read offset.
+            await consumer.seek_wait({tp: offset})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a rebalance or the broker: the hole is still owed
+            log.warning(
+                "input.refetch_failed", topic=tp.topic, partition=tp.partition, error=repr(exc)
             )
-            self.continuity.reset({tp: earliest}, time.monotonic())
-            offset = earliest
-        else:
-            self.metrics.refetches.labels(tp.topic).inc()
-            if self.refetched.get(tp) != offset:  # stale records repeat the same hole
-                log.warning("input.refetch", topic=tp.topic, partition=tp.partition, offset=offset)
-            self.continuity.sought(tp, time.monotonic())
-        self.refetched[tp] = offset
-        await consumer.seek(tp, offset)
 
     def _lag(self) -> list[tuple[str, int, int, int]]:
         """Per partition: messages behind the end, and processed but not committed."""
