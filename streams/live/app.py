@@ -199,6 +199,9 @@ class Worker:
 
     async def _on_rebalance(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
         self.recovered = False
+        # Faust has committed (on revocation); until the seek of the new
+        # assignment no partition is this worker's to hand to the stages.
+        self.continuity.forget(list(self.continuity.expect))
         self.issuers.invalidate()
         self.sellers.invalidate()
 
@@ -533,11 +536,12 @@ class Worker:
         continuity = self.continuity
         async for events in self._batches(stream):
             try:
-                # Events of a partition not (or no longer) assigned are handled
-                # too, in offset order: skipping them let later events of that
-                # partition run first and the skipped ones come back after a
-                # crash, out of order. Only a hole (see `_guard_offsets`) holds
-                # events back, until the partition is fetched again.
+                # Each partition's events go to the stages once, in offset order
+                # from the committed offset; an event past a hole (see
+                # `_guard_offsets`) waits until the partition is fetched again.
+                # (Before this, skipping a partition briefly unassigned let its
+                # later events run first after a crash: orders differed from the
+                # journal replay. The commit now never passes a skipped offset.)
                 pairs = [(event.message.tp, event.message.offset) for event in events]
                 admitted = continuity.admit(pairs, time.monotonic())
                 kept = [events[i] for i in admitted.keep]

@@ -15,7 +15,8 @@ journal replay), or a commit would wait forever for an offset that never
 comes. Here every batch is checked against the offsets owed: an event past a
 hole is held back and the partition is sought back to the hole; an event
 already handed to the stages in this assignment (or below the committed
-offset) is not handed again. Commits never pass `done`, whatever Faust acked.
+offset, or of a partition not assigned here now) is not handed over.
+Commits never pass `done`, whatever Faust acked.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Admitted(NamedTuple):
 
     keep: list[int]  # indexes of the events to hand to the stages, in batch order
     seeks: dict[Hashable, int]  # partitions with a hole: where to seek back to
-    stale: int  # events not handed again (already seen, or below the commit)
+    stale: int  # events not handed over (seen, below the commit, or not ours now)
 
 
 class Continuity:
@@ -56,9 +57,11 @@ class Continuity:
     def admit(self, batch: Sequence[tuple[Hashable, int]], now: float) -> Admitted:
         """Which events of a batch (partition, offset) the stages take, in order.
 
-        A partition not tracked (not assigned to this worker, or before its
-        first seek) passes unchecked: the stages deduplicate, and holding it
-        back would reorder it against later events (see `streams.live.app`).
+        A partition not tracked (no longer assigned to this worker, or before
+        the seek of a new assignment) is not handed over: its owner starts
+        from the committed offset, which never passes an unprocessed offset,
+        and a stage here writing keys of a partition another worker owns
+        would put stale writes in its changelog.
         """
         keep: list[int] = []
         seeks: dict[Hashable, int] = {}
@@ -66,7 +69,7 @@ class Continuity:
         for index, (tp, offset) in enumerate(batch):
             owed = self.expect.get(tp)
             if owed is None:
-                keep.append(index)
+                stale += 1
             elif offset == owed:
                 keep.append(index)
                 self.expect[tp] = offset + 1

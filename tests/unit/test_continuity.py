@@ -60,12 +60,12 @@ def test_only_durable_outputs_move_the_commit() -> None:
     assert c.commit_point(A, 33) is None  # already committed
 
 
-def test_a_partition_not_tracked_passes_unchecked_and_is_never_committed() -> None:
+def test_a_partition_not_assigned_here_now_is_not_handed_over_nor_committed() -> None:
     c = started(a=0)
-    admitted = c.admit([(B, 7), (B, 9)], now=1.0)
-    assert admitted.keep == [0, 1] and admitted.seeks == {}
-    c.delivered([(B, 7), (B, 9)])
-    assert c.commit_point(B, None) is None
+    admitted = c.admit([(B, 7), (A, 0), (B, 9)], now=1.0)
+    assert admitted.keep == [1] and admitted.seeks == {} and admitted.stale == 2
+    c.delivered([(A, 0)])
+    assert c.commit_point(B, None) is None and c.commit_point(A, None) == 1
 
 
 def test_a_reassigned_partition_starts_again_at_its_committed_offset() -> None:
