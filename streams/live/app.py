@@ -68,6 +68,9 @@ TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
 EXIT_AGENT_FAILED = 4
 # Tables take no serializer arguments: bytes types select the raw codec.
 TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
+# Seconds a partition may lag with none of its messages processed before it is
+# sought back to its next offset (Faust dropped what it had fetched of it).
+RESEEK_AFTER = 5.0
 
 
 def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
@@ -125,6 +128,13 @@ class Worker:
         self.ends: dict[tuple[str, int], int] = {}
         # Start of the log of assigned partitions that had no committed offset.
         self.log_starts: dict[Any, int] = {}
+        # Per partition of this assignment: the next offset to process, every
+        # one before it processed (outputs acknowledged by the broker) since the
+        # committed offset. Commits and the order of processing follow it.
+        self.next_offset: dict[Any, int] = {}
+        self.assignments = 0  # bumped by every rebalance: a batch taken before it records nothing
+        self.reseek: dict[Any, int] = {}  # partitions to seek back, to their next offset
+        self.tp_progress: dict[Any, float] = {}  # monotonic time a partition last moved
         self.last_commit: float | None = None
         # Monotonic time each agent last finished a batch (or started).
         self.progress: dict[str, float] = {}
@@ -186,18 +196,20 @@ class Worker:
         self.recovered = False
         self.issuers.invalidate()
         self.sellers.invalidate()
+        self.assignments += 1
+        # A new assignment starts again from the committed offsets.
+        self.next_offset.clear()
+        self.reseek.clear()
+        self.tp_progress.clear()
 
     async def _on_assigned(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
         self._guard_offsets()
         await self._on_rebalance()
-        # mode passes the app as sender when the signal has one, else the set
-        assigned = args[0] if args else sender
-        self._forget_acks(assigned if isinstance(assigned, set) else set())
         # Positions of an earlier assignment are not ours to report.
         self.positions.clear()
 
     def _guard_offsets(self) -> None:
-        """Make Faust commit only offsets whose every message was acked (once per consumer).
+        """Make Faust commit only offsets whose every message was processed (once per consumer).
 
         Two Faust defects let a commit pass messages nobody processed (issue 9;
         seen in the 3-worker SIGKILL test as the first ~65 offsets of
@@ -213,9 +225,10 @@ class Worker:
           as gaps (compaction, transaction markers) and commits over them
           (`_add_gap`), and with no committed offset it commits any acked
           run however far from the start (`_new_offset`). Our inputs are
-          neither compacted nor transactional: `_next_commit` commits only a
-          run of acked offsets that starts exactly at the committed offset
-          (or, with none, at the start of the log seen at assignment).
+          neither compacted nor transactional: `_next_commit` commits only
+          the run of offsets processed from the committed offset (or, with
+          none, from the start of the log seen at assignment), as `_in_order`
+          records it; Faust's own acks are not used (see `_in_order`).
         """
         consumer = self.app.consumer
         if getattr(consumer, "_hedger_guarded", False):
@@ -250,48 +263,110 @@ class Worker:
         self.log_starts.update(starts)
 
     def _next_commit(self, tp: Any) -> int | None:
-        """The offset to commit for `tp`: the end of the acked run from the last commit."""
+        """The offset to commit for `tp`: the end of the run processed from the last commit."""
         consumer = self.app.consumer
-        acked = consumer._acked[tp]
-        if not acked:
+        # Faust's acks are not what commits follow (`_in_order`): dropped, so
+        # they do not pile up. The keys stay: Faust asks only about those.
+        consumer._acked[tp].clear()
+        consumer._acked_index[tp].clear()
+        done = self.next_offset.get(tp)
+        committed = consumer._committed_offset.get(tp)
+        if done is None or (committed is not None and done <= committed):
             return None
-        index = consumer._acked_index[tp]
-        expected = consumer._committed_offset.get(tp)
-        if expected is None:
-            expected = self.log_starts.get(tp)
-        if expected is None:
-            return None  # where the partition starts is not known: commit nothing
-        acked.sort()
-        stale = 0
-        while stale < len(acked) and acked[stale] < expected:
-            stale += 1
-        if stale:
-            index.difference_update(acked[:stale])
-            del acked[:stale]
-        if not acked or acked[0] != expected:
-            return None  # a message before the first acked one is not acked yet
-        n = 1
-        while n < len(acked) and acked[n] == acked[n - 1] + 1:
-            n += 1
-        run = acked[:n]
-        del acked[:n]
-        index.difference_update(run)
-        return int(run[-1]) + 1
+        return done
 
-    def _forget_acks(self, tps: Any) -> None:
-        """Clear Faust's ack bookkeeping of partitions (re)assigned to this worker.
+    def _start_of(self, tp: Any) -> int | None:
+        """The next offset of `tp` to process (None: not known before Faust's seek)."""
+        done = self.next_offset.get(tp)
+        if done is not None:
+            return done
+        committed = self.app.consumer._committed_offset.get(tp)
+        return committed if committed is not None else self.log_starts.get(tp)
 
-        Faust drops it when a partition is revoked, but an ack arriving after
-        that (an event taken before the rebalance) builds a new list; if the
-        partition comes back, the next commit would be computed from acks of
-        the earlier assignment — possibly past messages nobody processed.
-        The new assignment starts from the committed offset with no acks.
+    def _in_order(self, events: list[EventT]) -> tuple[list[EventT], dict[Any, int]]:
+        """The events of a batch to process, and each partition's next offset after them.
+
+        Every partition is processed once, in offset order, from its committed
+        offset. Faust does not guarantee that after a restart (issue 11, the
+        closed loop with SIGKILLs): it hands over messages fetched before its
+        seek to the committed offsets and again after it, and it drops what it
+        fetched while a partition or the flow was paused without seeking back,
+        so later messages came with a hole before them, or none came at all,
+        and commits that followed its acks stopped for good at a hole (the
+        worker idle with lag). So an event is skipped when its partition's
+        start is not known yet (Faust's seek brings it again), or when it is
+        below the next offset (processed already: committed, or by this
+        process); one beyond the next offset stops its partition for the rest
+        of the batch and the partition is sought back (`_reseek`).
         """
+        todo: list[EventT] = []
+        advanced: dict[Any, int] = {}
+        stopped: set[Any] = set()
+        for event in events:
+            message = event.message
+            tp = message.tp
+            if tp in stopped:
+                continue
+            expected = advanced.get(tp)
+            if expected is None:
+                expected = self._start_of(tp)
+            if expected is None or message.offset < expected:
+                continue
+            if message.offset > expected:
+                stopped.add(tp)
+                self.reseek[tp] = expected
+                continue
+            todo.append(event)
+            advanced[tp] = message.offset + 1
+        return todo, advanced
+
+    async def _reseek(self) -> None:
+        """Seek the partitions asked for back to their next offset (a hole, or a stall)."""
+        wanted, self.reseek = self.reseek, {}
         consumer = self.app.consumer
-        for tp in tps:
-            consumer._acked.pop(tp, None)
-            consumer._acked_index.pop(tp, None)
-            consumer._gap.pop(tp, None)
+        assigned = consumer.assignment()
+        wanted = {tp: offset for tp, offset in wanted.items() if tp in assigned}
+        if not wanted:
+            return
+        log = get_logger("hedger.worker")
+        assignments = self.assignments
+        try:
+            starts = await consumer.earliest_offsets(*wanted)
+            if assignments != self.assignments:
+                return  # a rebalance meanwhile: its own seek starts again from the commits
+            seek = {}
+            for tp, offset in wanted.items():
+                start = starts.get(tp)
+                if start is not None and start > offset:
+                    self.next_offset[tp] = start  # deleted by retention: nothing to wait for
+                else:
+                    seek[tp] = offset
+            if seek:
+                names = {f"{tp.topic}[{tp.partition}]": offset for tp, offset in seek.items()}
+                log.warning("kafka.partitions_sought_back", partitions=names)
+                await consumer.seek_wait(seek)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a rebalance under way, the broker away: asked again later
+            log.warning("kafka.seek_back_failed", error=repr(exc))
+
+    def _stalled_partitions(self) -> None:
+        """Ask to seek back a partition that lags with nothing of it processed for a while."""
+        if not self.recovered or self.app.rebalancing:
+            return
+        consumer = self.app.consumer
+        now = time.monotonic()
+        ours = set(self.positions_topics)
+        for tp in consumer.assignment():
+            if tp.topic not in ours:
+                continue
+            start = self._start_of(tp)
+            end = self.ends.get((tp.topic, tp.partition))
+            if start is None or end is None or end <= start:
+                self.tp_progress[tp] = now
+            elif now - self.tp_progress.setdefault(tp, now) > RESEEK_AFTER:
+                self.reseek[tp] = start
+                self.tp_progress[tp] = now
 
     async def _on_recovered(self) -> None:
         journal = self.settings.topics.journal
@@ -376,6 +451,9 @@ class Worker:
         else:
             self.broker.update(True)
             await self._update_ends()
+            self._stalled_partitions()
+            if self.reseek:
+                await self._reseek()
 
     async def _update_ends(self) -> None:
         ours = set(self.positions_topics)
@@ -462,14 +540,23 @@ class Worker:
         self.progress[agent] = time.monotonic()
         async for events in self._batches(stream):
             try:
-                # Every event of the batch is handled, in offset order: skipping
-                # the events of a partition that is briefly unassigned during a
-                # rebalance let later events of that partition run first and the
-                # skipped ones come back after a crash, out of order (orders then
+                # Each partition's events run in offset order, none twice in a
+                # process and none after a hole (`_in_order`); a partition
+                # briefly unassigned during a rebalance is not skipped for that:
+                # its events came back after a crash, out of order (orders then
                 # differed from the journal replay after SIGKILLs).
-                outputs = handle(events)
+                assignments = self.assignments
+                todo, advanced = self._in_order(events)
+                outputs = handle(todo) if todo else []
                 await self._deliver(agent, outputs)
-                self._track(agent, events)
+                if assignments == self.assignments:  # else they start again from the commit
+                    self.next_offset.update(advanced)
+                    now = time.monotonic()
+                    for tp in advanced:
+                        self.tp_progress[tp] = now
+                self._track(agent, todo)
+                if self.reseek:
+                    await self._reseek()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
