@@ -326,6 +326,7 @@ class Worker:
         parts = self.settings.topics.seller_parts
         self.sellers.owned = {tp.partition for tp in assigned if tp.topic == parts}
         self.sellers.invalidate()
+        self.sellers.load()  # shows the recovered sellers' figures before the next message
         self.recovered = True
 
     # -- observability -------------------------------------------------

@@ -18,7 +18,9 @@ message is recognised and not counted twice; the key also records the
 message whose evaluation last changed the status, whose status entry is sent
 again on a redelivery (identical, and idempotent where it applies). One key
 per seller (exposure by maturity, last entries, status) and one per applied
-tick and partition: no write is O(all parts).
+tick and partition: no write is O(all parts). The seller's key also keeps the
+as-of date it was last evaluated at, so that a restarted worker shows every
+seller's figures in /metrics again, as they were before the crash.
 
 May import the standard library, `hedger`, `streams.observer`,
 `streams.settings` (topic names) and `streams.live.envelopes`/`stages`.
@@ -75,11 +77,16 @@ class SellerStage:
         """Forget the in-memory ledger: rebuilt from the table on the next message."""
         self.loaded = False
 
+    def load(self) -> None:
+        """Rebuild the ledger from the table now (else on the next message)."""
+        self._ensure_loaded()
+
     def _ensure_loaded(self) -> None:
         if self.loaded:
             return
         self.ledger = SellerLedger(self.config)
         self.partition_of = {}
+        shown: dict[str, date] = {}
         for key, raw in list(self.table.data.items()):
             kind, *rest = json.loads(key)
             if kind != "x":
@@ -94,7 +101,14 @@ class SellerStage:
             }
             if row["b"]:
                 self.ledger.blocked.add(seller)
+            if row.get("d") is not None:
+                shown[seller] = date.fromisoformat(row["d"])
         self.loaded = True
+        # Report each seller as its last evaluation did: after a restart the
+        # gauges started at zero (configured sellers) or absent, and stayed so
+        # until the seller's next part or tick, though the table had its exposure.
+        for seller, as_of in sorted(shown.items()):
+            self.observer.on_seller(self.ledger.status(seller, as_of), False)
 
     # -- processing ----------------------------------------------------
 
@@ -136,6 +150,7 @@ class SellerStage:
         self.ledger.apply(change)
         self.partition_of[seller] = partition
         row["w"][str(source.partition)] = source.offset
+        row["d"] = part["as_of"]
         # Evaluated after the event that moved the part (SPEC §13): the unit
         # partitions apply any change from their next entry on.
         _, changed = self.ledger.evaluate([seller], date.fromisoformat(part["as_of"]))
@@ -159,12 +174,16 @@ class SellerStage:
             return self._status_outputs(again, internal)
         evaluated, changed = self.ledger.evaluate(sellers, tick.as_of)
         changed_ids = {status.seller for status in changed}
+        as_of = tick.as_of.isoformat()
         for status in evaluated:
             self.observer.on_seller(status, status.seller in changed_ids)
-        for seller in changed_ids:
-            row = self._row(seller)
-            row["c"] = ["tick", tick.event_id]
-            self._write(partition, seller, row)
+            row = self._row(status.seller)
+            if status.seller in changed_ids:
+                row["c"] = ["tick", tick.event_id]
+            elif row["d"] == as_of:
+                continue  # nothing of its key changes
+            row["d"] = as_of  # evaluated at the tick: what /metrics shows after a restart
+            self._write(partition, status.seller, row)
         self.table.put(partition, key, b"1")
         return self._status_outputs(changed, internal)
 
@@ -174,9 +193,9 @@ class SellerStage:
     def _row(self, seller: str) -> dict[str, Any]:
         stored = self.table.get(_seller_key(seller))
         if stored is None:
-            return {"w": {}, "c": None}
+            return {"w": {}, "c": None, "d": None}
         row = json.loads(stored)
-        return {"w": row["w"], "c": row["c"]}
+        return {"w": row["w"], "c": row["c"], "d": row.get("d")}
 
     def _write(self, partition: int, seller: str, row: dict[str, Any]) -> None:
         exposures = self.ledger.exposures.get(seller, {})
@@ -186,6 +205,7 @@ class SellerStage:
             "b": seller in self.ledger.blocked,
             "w": row["w"],
             "c": row["c"],
+            "d": row["d"],  # the as-of date of its last evaluation
         }
         self.table.put(partition, _seller_key(seller), json.dumps(value).encode())
 

@@ -338,3 +338,50 @@ def test_seller_stage_counts_a_redelivered_part_once_and_sends_its_status_again(
     # a sell fill takes the part back under the limit: freed
     (freed, _, _) = again.handle(0, 2, _part("S1", "100000000", "40000000", 12))
     assert json.loads(json.loads(freed.value)["value"])["blocked"] is False
+
+
+class SellerGauges(Tally):
+    """The last status reported per seller, as the /metrics gauges keep it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: dict[str, tuple[Decimal, bool]] = {}
+
+    def on_seller(self, status: Any, changed: bool) -> None:
+        self.shown[status.seller] = (status.exposure, status.blocked)
+
+
+def _tick(event_id: str, day: str) -> bytes:
+    value = {
+        "schema_version": 1,
+        "event_id": event_id,
+        "event_type": "clock.tick",
+        "occurred_at": f"{day}T18:00:00Z",
+    }
+    entry = {"topic": "desk-clock", "value": json.dumps(value), "source": ["clock", 0, 0, None]}
+    return json.dumps(entry).encode()
+
+
+def test_a_restarted_seller_stage_shows_each_seller_as_last_evaluated() -> None:
+    config = config_data(sellers={"S1": {"limit": "100000000"}, "S2": {}})
+    config = config_from_mapping(config)
+    table: dict[bytes, bytes] = {}
+    before = SellerGauges()
+    stage = SellerStage(config, BufferedTable(table), TOPICS, before, journal_partitions=1)
+    stage.handle(0, 0, _part("S1", "0", "120000000", 10))  # blocked at 2026-01-05
+    stage.handle(0, 1, _part("S2", "0", "30000000", 11))
+    # a tick after the bucket's maturity (2030-12-20): both exposures fall to 0, S1 is freed
+    stage.handle(0, 2, _tick("k-1", "2031-01-06"))
+    stage.table.drain()
+    assert before.shown == {"S1": (Decimal(0), False), "S2": (Decimal(0), False)}
+    # a restart: the gauges start empty; loading the table shows the same figures
+    after = SellerGauges()
+    again = SellerStage(config, BufferedTable(table), TOPICS, after, journal_partitions=1)
+    again.load()
+    assert after.shown == before.shown
+    # and a part's own date when that was the last evaluation
+    again.handle(0, 3, _part("S2", "30000000", "50000000", 12))
+    again.table.drain()
+    shown = SellerGauges()
+    SellerStage(config, BufferedTable(table), TOPICS, shown, journal_partitions=1).load()
+    assert shown.shown == {"S1": (Decimal(0), False), "S2": (Decimal(50_000_000), False)}
