@@ -28,17 +28,9 @@ from tests.factories import REPO
 
 # What Faust's start-up spinner ends with (backspaces, cursor-show): see log_lines.
 SPINNER_END = re.compile(r"^\x08*\x1b\[\?25h")
-TOPIC_FIELDS = (
-    "loan_bookings",
-    "cds_executions",
-    "desk_clock",
-    "loans",
-    "journal",
-    "seller_parts",
-    "orders",
-    "dead_letters",
-    "control",
-)
+# The topics the worker's stages consume, then those it only writes to.
+STAGE_INPUTS = ("loan_bookings", "cds_executions", "desk_clock", "loans", "journal", "seller_parts")
+TOPIC_FIELDS = (*STAGE_INPUTS, "orders", "dead_letters", "control")
 
 
 class WorkerProcess:
@@ -197,17 +189,7 @@ def start_paper_venue(
 
 def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float = 1.0) -> None:
     """Wait until the worker has committed every stage's input up to its end."""
-    topics = [
-        worker.topics[name]
-        for name in (
-            "loan_bookings",
-            "cds_executions",
-            "desk_clock",
-            "loans",
-            "journal",
-            "seller_parts",
-        )
-    ]
+    topics = [worker.topics[name] for name in STAGE_INPUTS]
     deadline = time.monotonic() + timeout
     processed_idle = 0
     while time.monotonic() < deadline:
