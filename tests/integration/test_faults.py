@@ -148,18 +148,23 @@ def gauges(text: str) -> dict[str, float]:
     return found
 
 
+BREACHING = ["CRWV", "MSFT", "ORCL", "META"]
+
+
+def four_breaching_issuers(worker: WorkerProcess, tmp: Path) -> dict[str, float]:
+    """Book 9bn for each of four issuers (each breaches), wait until done: the gauges."""
+    publish_events(
+        worker, tmp, [booking(10 + n, issuer, "9000000000") for n, issuer in enumerate(BREACHING)]
+    )
+    wait_until_idle(worker)
+    return gauges(worker.scrape())
+
+
 def test_gauges_are_rebuilt_from_the_tables_before_the_next_event(
     worker: WorkerProcess, tmp_path: Path
 ) -> None:
     worker.start()
-    issuers = ["CRWV", "MSFT", "ORCL", "META"]
-    publish_events(
-        worker,
-        tmp_path,
-        [booking(10 + n, issuer, "9000000000") for n, issuer in enumerate(issuers)],
-    )
-    wait_until_idle(worker)
-    before = gauges(worker.scrape())
+    before = four_breaching_issuers(worker, tmp_path)
     assert before["hedger_open_orders"] > 0
     assert sum(1 for name in before if name.startswith("hedger_issuer_exposure_base")) == 4
     assert worker.stop() == 0
@@ -178,7 +183,7 @@ def test_gauges_are_rebuilt_from_the_tables_before_the_next_event(
     asyncio.run(dump_topic(worker.topics["journal"], worker.bootstrap, journal, journal=True))
     engine, _ = replay_files(load_config(CONFIG), journal, tmp_path / "j.o", tmp_path / "j.d")
     views = {view.issuer_id: view for view in engine.views()}
-    assert sorted(views) == sorted(issuers)
+    assert sorted(views) == sorted(BREACHING)
     for issuer, view in views.items():
         label = f'{{issuer="{issuer}"}}'
         assert after[f"hedger_issuer_residual_base{label}"] == float(view.residual)

@@ -21,7 +21,7 @@ import pytest
 
 from streams.kafka_io import ensure_topics
 from streams.live.app import EXIT_AGENT_FAILED
-from tests.integration.test_faults import gauges
+from tests.integration.test_faults import four_breaching_issuers, gauges
 from tests.integration.test_operations import booking, orders, publish_events
 from tests.integration.worker_harness import WorkerProcess, processed_lag, wait_until_idle
 from tests.kafka_broker import LocalKafka
@@ -128,14 +128,7 @@ def test_not_ready_before_recovery_completes(launch: Launch, tmp_path: Path) -> 
     marker = tmp_path / "recovery"
     worker = launch(FAULTY_RECOVERY_FILE=str(marker))
     worker.start()  # no marker yet: recovery completes at once
-    issuers = ["CRWV", "MSFT", "ORCL", "META"]
-    publish_events(
-        worker,
-        tmp_path,
-        [booking(10 + n, issuer, "9000000000") for n, issuer in enumerate(issuers)],
-    )
-    wait_until_idle(worker)
-    before = gauges(worker.scrape())
+    before = four_breaching_issuers(worker, tmp_path)
     assert sum(1 for name in before if name.startswith("hedger_issuer_exposure_base")) == 4
     assert worker.stop() == 0
 
