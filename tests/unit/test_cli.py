@@ -229,3 +229,29 @@ def test_the_replication_factor_reaches_faust_internal_topics_and_changelogs(
     assert faust_settings(load_settings(WorkerSettings))["topic_replication_factor"] == 3
     monkeypatch.delenv("HEDGER_REPLICATION_FACTOR")
     assert faust_settings(load_settings(WorkerSettings))["topic_replication_factor"] == 1
+
+
+def test_the_worker_creates_its_default_data_directory_in_a_fresh_checkout(
+    tmp_path: Path,
+) -> None:
+    # No build/ in the working directory; the data directory is prepared before
+    # Kafka is reached, so a broker nobody listens on still shows it.
+    proc = hedger("worker", "--config", str(CONFIG), "--bootstrap", "127.0.0.1:9", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr  # Kafka unreachable, not a traceback
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "build" / "worker-data").is_dir()
+
+
+def test_an_unusable_data_directory_is_one_line_before_kafka_is_tried(tmp_path: Path) -> None:
+    (tmp_path / "occupied").write_text("a regular file\n")
+    proc = hedger(
+        "worker",
+        "--config",
+        str(CONFIG),
+        "--bootstrap",
+        "127.0.0.1:9",
+        "--data-dir",
+        str(tmp_path / "occupied" / "a" / "b"),
+    )
+    err = assert_one_line(proc, "HEDGER_DATA_DIR", "--data-dir")
+    assert "a part of its path is a file" in err
