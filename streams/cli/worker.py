@@ -196,7 +196,14 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
 
 def add_worker_command(commands: Commands) -> None:
     """Register `worker` on the `hedger` parser."""
-    worker = commands.add_parser("worker", help="run the live daemon on Kafka")
+    worker = commands.add_parser(
+        "worker",
+        help="run the live daemon on Kafka",
+        description="Run the live daemon on Kafka until SIGTERM or SIGINT. Exit codes: "
+        "0 stopped by a signal, 1 Kafka failed or refused, 2 bad arguments, settings, "
+        "configuration or data directory, 4 a failure outside any one event (its log's "
+        "agent.failed line names it; a restart takes the batch in flight again).",
+    )
     worker.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration")
     add_kafka_arguments(worker)
     add_setting_flags(worker, WorkerSettings, WORKER_FLAGS, WORKER_GROUP)

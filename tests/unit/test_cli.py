@@ -1,4 +1,4 @@
-"""A command line without tracebacks (issue 12 §4), run as a real subprocess.
+"""A command line without tracebacks, run as a real subprocess.
 
 Every bad setting — from a flag or from the environment — is one line naming
 the setting and exit code 2; `--version`; `--help` shows defaults and the
@@ -118,6 +118,21 @@ def test_version_names_the_contract() -> None:
     assert proc.returncode == 0
     assert proc.stdout.startswith("hedger ")
     assert "contract version 2" in proc.stdout
+
+
+def test_help_names_every_exit_code() -> None:
+    from streams.cli.common import EXIT_CORRUPT_LOG, EXIT_KAFKA, EXIT_OK, EXIT_USAGE
+    from streams.live.app import EXIT_AGENT_FAILED
+
+    proc = hedger("--help")
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())  # argparse wraps lines
+    assert "Exit codes: 0 success, 1 Kafka failed or refused, 2 bad arguments" in text
+    assert (EXIT_OK, EXIT_KAFKA, EXIT_USAGE, EXIT_CORRUPT_LOG, EXIT_AGENT_FAILED) == (0, 1, 2, 3, 4)
+    assert "3 a corrupt log line, 4 the worker stopped on a failure outside any one event" in text
+    worker = " ".join(hedger("worker", "--help").stdout.split())
+    assert "1 Kafka failed or refused, 2 bad arguments" in worker
+    assert "4 a failure outside any one event" in worker
 
 
 @pytest.mark.parametrize("command", ["worker", "publish", "dump", "control", "paper-venue"])
