@@ -122,7 +122,7 @@ def test_check_contract_gives_one_line_per_difference(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert sorted(result.stdout.splitlines()) == sorted(
         [
-            f"docs/contract.md differs from {published}/SPEC.md",
+            f"docs/contract.md differs from {published.resolve()}/SPEC.md",
             "tests/data/examples/desk-v3.jsonl is missing (published: examples/desk-v3.jsonl)",
             "tests/data/examples/walkthrough.jsonl is not published"
             " (examples/walkthrough.jsonl does not exist)",
