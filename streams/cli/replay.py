@@ -42,6 +42,7 @@ def run_replay(
     control: bool = False,
     metrics_out: str | None = None,
     sellers_out: str | None = None,
+    risk_out: str | None = None,
     quiet: bool = False,
 ) -> int:
     """Replay a log file with the offline kernel; print the summary; return the exit code."""
@@ -53,7 +54,9 @@ def run_replay(
     if not log.is_file():
         return fail(f"{log}: no such log file")
     try:
-        check_outputs([log, config_path], [orders_out, dead_letters_out, metrics_out, sellers_out])
+        check_outputs(
+            [log, config_path], [orders_out, dead_letters_out, metrics_out, sellers_out, risk_out]
+        )
     except OutputError as exc:
         return fail(str(exc))
     console = terminal()
@@ -90,6 +93,7 @@ def run_replay(
             metrics,
             control,
             Path(sellers_out) if sellers_out else None,
+            Path(risk_out) if risk_out else None,
         )
     except OutputError as exc:
         return fail(str(exc))
@@ -142,6 +146,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         control=args.control,
         metrics_out=args.metrics_out,
         sellers_out=args.sellers_out,
+        risk_out=args.risk_out,
         quiet=args.quiet,
     )
 
@@ -183,6 +188,9 @@ def add_replay_commands(commands: Commands) -> None:
     )
     replay.add_argument("--metrics-out", help="write the final metrics here (Prometheus text)")
     replay.add_argument("--sellers-out", help="write the seller report here (SPEC §9, JSON lines)")
+    replay.add_argument(
+        "--risk-out", help="write the risk report here (SPEC §9, JSON lines: JTD and CS01)"
+    )
     replay.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
     replay.set_defaults(func=cmd_replay)
 
