@@ -216,7 +216,8 @@ def clean_upfront(
 
 
 def _signed(value: Decimal) -> str:
-    return str(abs(value)) if value.is_zero() else str(value)
+    # plain notation always ("0E-8" and "1E-8" are str() of such decimals)
+    return format(abs(value) if value.is_zero() else value, "f")
 
 
 def upfront_fraction_text(upfront: float) -> str:
