@@ -26,6 +26,7 @@ from streams.cli.common import (
     fail,
 )
 from streams.observe.metrics import Metrics
+from streams.offline.price_report import print_price_summary
 from streams.offline.replay import replay_files
 from streams.offline.report import orders_table, print_summary, terminal
 from streams.outputs import OutputError, atomic_bytes, check_outputs
@@ -126,10 +127,13 @@ def run_replay(
             engine.seller_report(),
             engine.expired_open,
         )
+        print_price_summary(console, stats, engine)
         n_orders = sum(stats.orders.values())
+        withheld = sum(stats.withheld.values())
         console.print(
             f"{stats.lines:,} lines: {n_orders:,} orders and {stats.cancels:,} cancel requests "
-            f"→ {orders_out}, "
+            + (f"and {withheld:,} withheld legs " if withheld else "")
+            + f"→ {orders_out}, "
             f"{sum(stats.dead_letters.values()):,} dead letters → {dead_letters_out}",
             highlight=False,
         )
