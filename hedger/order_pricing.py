@@ -59,6 +59,7 @@ class OrderPricer:
             bps_to_double(spread),
             float(quote.recovery),
             self.rate,
+            bps_to_double(self.config.coupon_of(quote.issuer_id)),
         )
 
     def upfront(

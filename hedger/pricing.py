@@ -134,12 +134,15 @@ def bps_to_double(bps: Decimal | int) -> float:
 
 
 class _Valuation:
-    """One trade date's curves and a contract on them; the hazard rate is a quote to move."""
+    """One contract (trade date, maturity, coupon) on flat curves at a movable hazard rate."""
+
+    __slots__ = ("coupon", "hazard", "swap", "trade_date")
 
     def __init__(
         self, trade_date: date, maturity: date, coupon: float, recovery: float, rate: float
     ) -> None:
         day = _ql_date(trade_date)
+        self.trade_date, self.coupon = day, coupon
         ql.Settings.instance().evaluationDate = day
         self.hazard = ql.SimpleQuote(0.0)
         discount = ql.YieldTermStructureHandle(ql.FlatForward(day, rate, ql.Actual365Fixed()))
@@ -166,15 +169,47 @@ class _Valuation:
         )
         self.swap.setPricingEngine(ql.IsdaCdsEngine(probability, recovery, discount))
 
-    def npv(self, hazard: float) -> float:
-        """The buyer's dirty value per unit notional at a flat hazard rate."""
+    def _at(self, hazard: float) -> None:
+        # QuantLib values at its global evaluation date: always this contract's D.
+        settings = ql.Settings.instance()
+        if settings.evaluationDate != self.trade_date:
+            settings.evaluationDate = self.trade_date
         self.hazard.setValue(hazard)
-        return float(self.swap.NPV())
+
+    def clean_value_at(self, spread: float, hazard: float) -> float:
+        """`V - S x (RPV01 - alpha x P(Ds))`: the clean value if `spread` were the coupon.
+
+        QuantLib's legs are linear in the coupon: the coupon leg and the
+        accrual rebate of this contract, scaled by `S / C`, are those of the
+        same contract paying `S`.
+        """
+        self._at(hazard)
+        swap = self.swap
+        scale = spread / self.coupon
+        return float(swap.defaultLegNPV() + scale * (swap.couponLegNPV() + swap.accrualRebateNPV()))
 
     def fair_upfront(self, hazard: float) -> float:
         """`U = (V - C x RPV01 + C x alpha x P(Ds)) / P(Ds)`: QuantLib's `fairUpfront()`."""
-        self.hazard.setValue(hazard)
+        self._at(hazard)
         return float(self.swap.fairUpfront())
+
+
+# Contracts of the as-of dates being decided: a decision prices its legs on a
+# handful of standard maturities, so each is built once per trade date.
+_VALUATIONS: dict[tuple[date, date, float, float, float], _Valuation] = {}
+_MAX_VALUATIONS = 512
+
+
+def _valuation(
+    trade_date: date, maturity: date, coupon: float, recovery: float, rate: float
+) -> _Valuation:
+    key = (trade_date, maturity, coupon, recovery, rate)
+    found = _VALUATIONS.get(key)
+    if found is None:
+        if len(_VALUATIONS) >= _MAX_VALUATIONS:
+            _VALUATIONS.clear()
+        found = _VALUATIONS[key] = _Valuation(trade_date, maturity, coupon, recovery, rate)
+    return found
 
 
 def _years(trade_date: date, maturity: date) -> float:
@@ -183,19 +218,29 @@ def _years(trade_date: date, maturity: date) -> float:
 
 @lru_cache(maxsize=4096)
 def fit_hazard(
-    trade_date: date, quote_maturity: date, spread: float, recovery: float, rate: float
+    trade_date: date,
+    quote_maturity: date,
+    spread: float,
+    recovery: float,
+    rate: float,
+    coupon: float = 0.01,
 ) -> float:
     """SPEC §14.6: the flat hazard rate at which the quoted spread as coupon is worth 0 clean.
 
     The root of the clean value of the standard contract to `quote_maturity`
-    with coupon `spread`, in `[0, 700 / t(mq)]`, by QuantLib's Brent solver.
-    Memoised: the orders and reports of one as-of date share their quotes.
+    paying `spread`, in `[0, 700 / t(mq)]`, by QuantLib's Brent solver at an
+    accuracy of 1e-14. The legs come from the coupon-`coupon` contract (the
+    issuer's, so a buy's fit and price share one contract). Memoised: the
+    orders and reports of one as-of date share their quotes.
     """
-    valuation = _Valuation(trade_date, quote_maturity, spread, recovery, rate)
+    valuation = _valuation(trade_date, quote_maturity, coupon, recovery, rate)
     upper = _MAX_HAZARD_TIMES_YEARS / _years(trade_date, quote_maturity)
-    return float(
-        ql.Brent().solve(valuation.npv, _FIT_ACCURACY, min(_FIT_GUESS, upper / 2), 0.0, upper)
-    )
+    guess = min(spread / (1.0 - recovery), upper / 2)  # the credit triangle: near the root
+
+    def clean_value(hazard: float) -> float:
+        return valuation.clean_value_at(spread, hazard)
+
+    return float(ql.Brent().solve(clean_value, _FIT_ACCURACY, guess, 0.0, upper))
 
 
 @lru_cache(maxsize=4096)
@@ -209,7 +254,7 @@ def clean_upfront(
     """
     if not priceable(trade_date, maturity):
         return None
-    return _Valuation(trade_date, maturity, coupon, recovery, rate).fair_upfront(hazard)
+    return _valuation(trade_date, maturity, coupon, recovery, rate).fair_upfront(hazard)
 
 
 # -- written figures (SPEC §14.7) ---------------------------------------------
@@ -234,3 +279,10 @@ def upfront_amount(notional: Decimal, upfront: float) -> Decimal:
 def cents_text(value: Decimal) -> str:
     """A figure with 2 decimals, never `"-0.00"`."""
     return _signed(value.quantize(_CENT, rounding=ROUND_HALF_EVEN))
+
+
+def clear_caches() -> None:
+    """Forget every memoised contract, fit and upfront (benchmarks measure a cold start)."""
+    _VALUATIONS.clear()
+    fit_hazard.cache_clear()
+    clean_upfront.cache_clear()
