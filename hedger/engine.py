@@ -486,6 +486,13 @@ class HedgingEngine:
         """SPEC §9: every known seller at the as-of date of the last applied event."""
         return self.sellers.report(self.last_applied)
 
+    def issuer_risk(self, issuer_id: str, as_of: date) -> IssuerRisk | None:
+        """SPEC §14.9 for one issuer at `as_of`; None when it has no state."""
+        book = self.books.get(issuer_id)
+        if book is None or not book.has_state():
+            return None
+        return issuer_risk(self.config, book, as_of, self.pricer)
+
     def risk_report(self) -> list[IssuerRisk]:
         """SPEC §9, §14.9: each issuer with state, by id, at the last applied event's as-of date."""
         as_of = self.last_applied

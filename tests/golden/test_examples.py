@@ -346,3 +346,40 @@ def test_risk_out_is_checked_like_every_output(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "orders.jsonl" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_v21_metrics_out_show_price_and_risk(tmp_path: Path) -> None:
+    """Upfronts, withheld legs, JTD and CS01 on /metrics equal the SPEC example's records."""
+    samples = replay_metrics("desk-v21", "desk-v21.toml", tmp_path)
+    expected = [json.loads(line) for line in (EXAMPLES / "desk-v21.orders.jsonl").open()]
+    withheld: dict[tuple[str, str], int] = {}
+    paid: dict[str, float] = {}
+    received: dict[str, float] = {}
+    for record in expected:
+        if record["action"] == "withhold":
+            key = (record["issuer_id"], record["reason"])
+            withheld[key] = withheld.get(key, 0) + 1
+        elif record["action"] == "new" and record["upfront_amount"] is not None:
+            amount = float(record["upfront_amount"])  # every order of the example is in USD
+            if record["side"] == "SELL_PROTECTION":
+                amount = -amount
+            book = paid if amount > 0 else received
+            book[record["issuer_id"]] = book.get(record["issuer_id"], 0.0) + abs(amount)
+    for (issuer, reason), n in withheld.items():
+        labels = (("issuer", issuer), ("reason", reason))
+        assert samples[("hedger_withheld_legs_total", labels)] == n
+    for name, book in (("paid", paid), ("received", received)):
+        for issuer, amount in book.items():
+            found = samples[(f"hedger_upfront_{name}_base_total", (("issuer", issuer),))]
+            assert abs(found - amount) < 0.1, (name, issuer)
+    for line in (EXAMPLES / "desk-v21.risk.jsonl").open():
+        risk = json.loads(line)
+        labels = (("issuer", risk["issuer"]),)
+        assert samples[("hedger_issuer_jtd_base", labels)] == float(risk["jtd"])
+        if risk["cs01"] is None:
+            assert ("hedger_issuer_cs01_base", labels) not in samples
+        else:
+            assert abs(samples[("hedger_issuer_cs01_base", labels)] - float(risk["cs01"])) < 0.02
+        if risk["quoted_spread_bps"] is not None:
+            tenor = (("issuer", risk["issuer"]), ("tenor", str(risk["hedge_tenor_years"])))
+            assert samples[("hedger_quote_spread_bps", tenor)] == float(risk["quoted_spread_bps"])
