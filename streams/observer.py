@@ -213,12 +213,15 @@ def report_applied(
         observer.on_cancels(list(cancels), engine.expired_open)
     if outcome.changes.tick is not None:
         observer.on_tick(occurred_at)
-    if engine.pricer is not None:
-        _report_price(observer, engine, outcome)
+    _report_price(observer, engine, outcome)
 
 
 def _report_price(observer: Observer, engine: HedgingEngine, outcome: Outcome) -> None:
-    """v2.1: a held quote, the priced orders and withheld legs, and each decided issuer's risk."""
+    """v2.1: a held quote, the priced orders and withheld legs, and each decided issuer's risk.
+
+    JTD needs no quote (without `[pricing]` its recovery is 0.40); the rest
+    exists only with `[pricing]`.
+    """
     event = outcome.event
     issuers = [view.issuer_id for view in outcome.views]
     if isinstance(event, CdsQuote):

@@ -270,8 +270,8 @@ class Metrics(NullObserver):
             registry=r,
         )
         self.cs01 = Gauge(
-            "hedger_issuer_cs01_base",
-            "Gain of the protection held when the spread widens 1bp (no series: no usable quote)",
+            "hedger_issuer_credit_spread_risk_base",
+            "CS01: gain of the protection held when the spread widens 1bp (no series: no quote)",
             ["issuer"],
             registry=r,
         )

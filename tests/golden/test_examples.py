@@ -377,9 +377,10 @@ def test_v21_metrics_out_show_price_and_risk(tmp_path: Path) -> None:
         labels = (("issuer", risk["issuer"]),)
         assert samples[("hedger_issuer_jtd_base", labels)] == float(risk["jtd"])
         if risk["cs01"] is None:
-            assert ("hedger_issuer_cs01_base", labels) not in samples
+            assert ("hedger_issuer_credit_spread_risk_base", labels) not in samples
         else:
-            assert abs(samples[("hedger_issuer_cs01_base", labels)] - float(risk["cs01"])) < 0.02
+            cs01 = samples[("hedger_issuer_credit_spread_risk_base", labels)]
+            assert abs(cs01 - float(risk["cs01"])) < 0.02
         if risk["quoted_spread_bps"] is not None:
             tenor = (("issuer", risk["issuer"]), ("tenor", str(risk["hedge_tenor_years"])))
             assert samples[("hedger_quote_spread_bps", tenor)] == float(risk["quoted_spread_bps"])
