@@ -173,6 +173,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for issuer_id in sorted(config.issuers):
         halted = " [red]HALTED[/]" if config.is_halted(issuer_id) else ""
         console.print(f"  {issuer_id}: limit {config.limit_for(issuer_id):,}{halted}")
+    pricing = config.pricing
+    if pricing is not None:
+        console.print(
+            f"  pricing (v2.1): discount rate {pricing.discount_rate}, recovery "
+            f"{pricing.recovery}, quotes usable {pricing.quote_ttl_days} days, coupon "
+            f"{pricing.coupon_bps or config.hedge.coupon_bps}bp, max spread "
+            f"{pricing.max_spread_bps or 'none'}; "
+            + ", ".join(
+                f"{issuer} coupon {config.coupon_of(issuer)}bp max "
+                f"{config.max_spread_of(issuer) or 'none'}"
+                for issuer in sorted(pricing.issuers)
+            ),
+            highlight=False,
+        )
     return EXIT_OK
 
 

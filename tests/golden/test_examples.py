@@ -384,3 +384,18 @@ def test_v21_metrics_out_show_price_and_risk(tmp_path: Path) -> None:
         if risk["quoted_spread_bps"] is not None:
             tenor = (("issuer", risk["issuer"]), ("tenor", str(risk["hedge_tenor_years"])))
             assert samples[("hedger_quote_spread_bps", tenor)] == float(risk["quoted_spread_bps"])
+
+
+def test_a_bad_pricing_table_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    text = (EXAMPLES / "desk-v21.toml").read_text()
+    bad.write_text(text.replace('discount_rate = "0.03"', "discount_rate = 0.03"))
+    outputs = ["--orders-out", str(tmp_path / "o.jsonl"), "--dead-letters-out", str(tmp_path / "d")]
+    replay_bad = ["replay", str(EXAMPLES / "desk-v21.jsonl"), "--config", str(bad), *outputs]
+    for command in (["check-config", str(bad)], replay_bad):
+        result = hedger(*command)
+        assert result.returncode != 0
+        assert "pricing.discount_rate" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    check = hedger("check-config", str(EXAMPLES / "desk-v21.toml"))
+    assert check.returncode == 0 and "CRWV coupon 500bp max 900" in check.stdout
