@@ -213,14 +213,18 @@ def report_applied(
         observer.on_cancels(list(cancels), engine.expired_open)
     if outcome.changes.tick is not None:
         observer.on_tick(occurred_at)
-    _report_price(observer, engine, outcome)
+    if engine.pricer is not None:
+        _report_price(observer, engine, outcome)
 
 
 def _report_price(observer: Observer, engine: HedgingEngine, outcome: Outcome) -> None:
-    """v2.1: a held quote, the priced orders and withheld legs, and each decided issuer's risk.
+    """v2.1: a held quote, the priced orders and withheld legs, and issuers' JTD and CS01.
 
-    JTD needs no quote (without `[pricing]` its recovery is 0.40); the rest
-    exists only with `[pricing]`.
+    The risk is measured for every issuer the event decided (on a tick, every
+    unit with state) and for a quote's issuer, at the event's as-of date. Its
+    CS01 fits two hazard rates per quoted issuer and day; they are memoised,
+    so a daily tick pays them once per issuer, and later events of the day
+    little.
     """
     event = outcome.event
     issuers = [view.issuer_id for view in outcome.views]

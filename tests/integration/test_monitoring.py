@@ -175,6 +175,7 @@ PRICING_ONLY = (
     "hedger_upfront_",
     "hedger_withheld_",
     "hedger_issuer_credit_spread_risk_base",
+    "hedger_issuer_jtd_base",
 )
 
 
