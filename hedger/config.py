@@ -1,12 +1,14 @@
 """Typed, frozen configuration of the contract (SPEC §8).
 
-Owns: the `[risk]`, `[hedge]`, `[fx]`, `[issuers.ID]` and (v2) `[groups.ID]`
-and `[sellers.ID]` sections, their validation (unknown keys are refused: a
-typo such as `halt = true` must stop the bot, never lift a halt), and what is
-derived from them: an issuer's limit and hedging unit, a group's limit, a
-seller's limit and the wrong-way sellers of an issuer. Input is an already-parsed
-mapping (the adapter reads the TOML file), so this module never touches the
-file system or the environment. Imports the standard library and pydantic.
+Owns: the `[risk]`, `[hedge]`, `[fx]`, `[issuers.ID]`, (v2) `[groups.ID]`
+and `[sellers.ID]`, and (v2.1) `[pricing]` and `[pricing.issuers.ID]`
+sections, their validation (unknown keys are refused: a typo such as
+`halt = true` must stop the bot, never lift a halt), and what is derived from
+them: an issuer's limit and hedging unit, a group's limit, a seller's limit,
+the wrong-way sellers of an issuer, and an issuer's coupon and maximum
+spread. Input is an already-parsed mapping (the adapter reads the TOML file),
+so this module never touches the file system or the environment. Imports
+the standard library, pydantic and `hedger.numbers`.
 """
 
 from __future__ import annotations

@@ -1,14 +1,17 @@
 """The one per-event step of the contract, for the offline replay and the live worker.
 
 Owns: `HedgingEngine`, which holds loan states, issuer books, halts, applied
-ticks and the seller ledger, and runs one event end to end — decode, loan
-checks, the issuer book, expiry and the unit's decision (or, for a
-`clock.tick`, a decision of every unit with state), the sellers' status —
+ticks, the seller ledger and (v2.1, with `[pricing]`) the quotes held, and
+runs one event end to end — decode, loan checks, the issuer book, expiry and
+the unit's decision (or, for a `clock.tick`, a decision of every unit with
+state; a `cds.quote` is only held), the guard and the price of every record
+the decision emits, the sellers' status —
 and `Outcome`, what one event did, including the `Changes` the live worker
 must persist. The replay feeds it a whole log; the worker's unit stage feeds
 it its partitions' journal entries and writes the changes to its table, so
-both run the same rules (SPEC §3–§13). Imports the standard library and the
-core's own modules.
+both run the same rules (SPEC §3–§14). The risk report (§9, §14.9) is read
+from it at the end of a replay. Imports the standard library, pydantic and
+the core's own modules.
 """
 
 from __future__ import annotations

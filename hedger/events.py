@@ -1,7 +1,8 @@
 """Input events of the contract as strict pydantic v2 models (SPEC §1, §2).
 
 Owns: the wire grammar of every field (money, dates, timestamps, integers,
-identifiers, currencies, enums) and the per-event rules that need no state
+identifiers, currencies, enums, and v2.1's spreads and recoveries, kept as the
+strings received) and the per-event rules that need no state
 (an amendment names a field, fills carry an amount, maturities lie after the
 as-of date, every date lies in the years 2000-2199). A model that validates
 is a domain event; anything else is a `schema_violation`. Imports the standard library, pydantic and
