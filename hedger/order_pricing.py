@@ -50,8 +50,11 @@ class OrderPricer:
             return WithholdReason.SPREAD_ABOVE_MAX
         return None
 
-    def hazard(self, quote: Quote, as_of: date, spread_bps: Decimal | None = None) -> float:
-        """`lambda` fitted to the quote's standard contract at `D` (at another spread if given)."""
+    def hazard(self, quote: Quote, as_of: date, spread_bps: Decimal | None = None) -> float | None:
+        """`lambda` fitted to the quote's standard contract at `D` (at another spread if given).
+
+        None when that contract has no price (§14.3 and QuantLib's calendar).
+        """
         spread = Decimal(quote.spread_bps) if spread_bps is None else spread_bps
         return fit_hazard(
             as_of,
@@ -79,9 +82,10 @@ class OrderPricer:
         quote = self.quotes.usable(order.issuer_id, tenor, as_of)
         if quote is None:
             return PriceFields(tenor)
-        value = self.upfront(
-            quote, as_of, order.maturity_date, order.coupon_bps, self.hazard(quote, as_of)
-        )
+        hazard = self.hazard(quote, as_of)
+        value = None
+        if hazard is not None:
+            value = self.upfront(quote, as_of, order.maturity_date, order.coupon_bps, hazard)
         fraction = amount = None
         if value is not None:
             fraction = upfront_fraction_text(value)

@@ -21,6 +21,9 @@ from functools import lru_cache
 import QuantLib as ql
 
 IMM_MONTHS = (3, 6, 9, 12)
+# QuantLib's calendar ends with 2199; a 30-year contract traded late in the
+# contract's years (SPEC §1: up to 2199) matures after it and has no price.
+LAST_PRICEABLE_DATE = date(2199, 12, 31)
 _SATURDAY = 5
 _FIT_ACCURACY = 1e-14  # SPEC §14.6: the reference fit (QuantLib Brent) uses 1e-14
 _FIT_GUESS = 0.01
@@ -79,8 +82,8 @@ def first_coupon(trade_date: date) -> date:
 
 
 def priceable(trade_date: date, maturity: date) -> bool:
-    """At least two coupon periods left: `m > c1`."""
-    return maturity > first_coupon(trade_date)
+    """At least two coupon periods left (`m > c1`), within QuantLib's calendar."""
+    return first_coupon(trade_date) < maturity <= LAST_PRICEABLE_DATE
 
 
 def _ql_date(day: date) -> ql.Date:
@@ -224,23 +227,32 @@ def fit_hazard(
     recovery: float,
     rate: float,
     coupon: float = 0.01,
-) -> float:
+) -> float | None:
     """SPEC §14.6: the flat hazard rate at which the quoted spread as coupon is worth 0 clean.
 
     The root of the clean value of the standard contract to `quote_maturity`
     paying `spread`, in `[0, 700 / t(mq)]`, by QuantLib's Brent solver at an
     accuracy of 1e-14. The legs come from the coupon-`coupon` contract (the
     issuer's, so a buy's fit and price share one contract). Memoised: the
-    orders and reports of one as-of date share their quotes.
+    orders and reports of one as-of date share their quotes. None when the
+    quote's contract has no price (past QuantLib's calendar), or when the
+    solver finds no root in the bracket: a quote never stops the bot.
     """
-    valuation = _valuation(trade_date, quote_maturity, coupon, recovery, rate)
+    if quote_maturity > LAST_PRICEABLE_DATE:
+        return None
     upper = _MAX_HAZARD_TIMES_YEARS / _years(trade_date, quote_maturity)
     guess = min(spread / (1.0 - recovery), upper / 2)  # the credit triangle: near the root
+    try:
+        valuation = _valuation(trade_date, quote_maturity, coupon, recovery, rate)
 
-    def clean_value(hazard: float) -> float:
-        return valuation.clean_value_at(spread, hazard)
+        def clean_value(hazard: float) -> float:
+            return valuation.clean_value_at(spread, hazard)
 
-    return float(ql.Brent().solve(clean_value, _FIT_ACCURACY, guess, 0.0, upper))
+        return float(ql.Brent().solve(clean_value, _FIT_ACCURACY, guess, 0.0, upper))
+    except RuntimeError:
+        # QuantLib refuses: a date its calendar cannot hold (it ends with 2199,
+        # and looks past a maturity), or a root not bracketed (§14.6 rules it out).
+        return None
 
 
 @lru_cache(maxsize=4096)
@@ -254,7 +266,10 @@ def clean_upfront(
     """
     if not priceable(trade_date, maturity):
         return None
-    return _valuation(trade_date, maturity, coupon, recovery, rate).fair_upfront(hazard)
+    try:
+        return _valuation(trade_date, maturity, coupon, recovery, rate).fair_upfront(hazard)
+    except RuntimeError:  # a date past QuantLib's calendar, as in `fit_hazard`
+        return None
 
 
 # -- written figures (SPEC §14.7) ---------------------------------------------

@@ -76,10 +76,12 @@ def issuer_risk(
         recovery = DEFAULT_RECOVERY if config.pricing is None else config.pricing.recovery
     jtd = (ONE - Decimal(recovery)) * (exposure - protection)
     cs01 = None
+    base = wider = None
     if pricer is not None and quote is not None:
-        coupon = config.coupon_of(book.issuer_id)
         base = pricer.hazard(quote, as_of)
         wider = pricer.hazard(quote, as_of, Decimal(quote.spread_bps) + ONE_BP)
+    if pricer is not None and quote is not None and base is not None and wider is not None:
+        coupon = config.coupon_of(book.issuer_id)
         cs01 = ZERO
         for key, net in live:
             at_base = pricer.upfront(quote, as_of, key.maturity, coupon, base)

@@ -212,3 +212,19 @@ def test_bps_become_the_nearest_double() -> None:
     assert bps_to_double(Decimal("37.5")) == 0.00375
     assert bps_to_double(100) == 0.01
     assert bps_to_double(Decimal("0.0001")) == 1e-8
+
+
+def test_a_contract_past_quantlibs_calendar_has_no_price() -> None:
+    """QuantLib's dates end with 2199: a 10Y or 30Y contract traded in 2199 is not priced."""
+    trade = d("2199-06-01")
+    assert standard_maturity(trade, 30) == d("2229-06-20")
+    assert not priceable(trade, d("2209-06-20"))
+    assert fit_hazard(trade, d("2229-06-20"), 0.01, 0.4, 0.03) is None
+    assert clean_upfront(trade, d("2209-06-20"), 0.01, 0.02, 0.4, 0.03) is None
+    # nothing raises, whatever QuantLib refuses near the end of its calendar
+    for month in (6, 9, 12):
+        maturity = date(2199, month, 20)
+        hazard = fit_hazard(trade, maturity, 0.01, 0.4, 0.03)
+        assert hazard is None or isinstance(hazard, float)
+        upfront = clean_upfront(trade, maturity, 0.01, hazard or 0.02, 0.4, 0.03)
+        assert upfront is None or isinstance(upfront, float)

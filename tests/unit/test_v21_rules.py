@@ -361,3 +361,21 @@ def test_the_risk_report_takes_the_quote_recovery_and_measures_cs01() -> None:
     # only the 2031 bucket counts: CS01 per unit of it is about its risky duration x 1bp
     per_unit = line.cs01 / Decimal(100_000_000)
     assert Decimal("0.0004") < per_unit < Decimal("0.0006")
+
+
+def test_an_order_past_quantlibs_calendar_has_its_quote_but_no_upfront() -> None:
+    """QuantLib's dates end with 2199: the 1Y of 2 June 2199 (2200-06-20) has no price."""
+    engine = priced()
+    engine.process(QUOTES, quote("55", as_of="2199-06-01", day="2199-06-01", tenor=1))
+    # T = 212/365 years: the 1Y is long enough
+    loan = booked("L1", "340000000", maturity="2199-12-31", day="2199-06-02")
+    (order,) = wires(engine.process(LOANS, loan))
+    assert (order["action"], order["tenor_years"], order["maturity_date"]) == (
+        "new",
+        1,
+        "2200-06-20",
+    )
+    assert (order["quoted_spread_bps"], order["quote_as_of"]) == ("55", "2199-06-01")
+    assert order["upfront_fraction"] is None and order["upfront_amount"] is None
+    (line,) = engine.risk_report()
+    assert line.quoted_spread_bps == "55" and line.cs01 is None  # no fit past 2199
