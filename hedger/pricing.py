@@ -26,7 +26,7 @@ IMM_MONTHS = (3, 6, 9, 12)
 LAST_PRICEABLE_DATE = date(2199, 12, 31)
 _SATURDAY = 5
 _FIT_ACCURACY = 1e-14  # SPEC §14.6: the reference fit (QuantLib Brent) uses 1e-14
-_FIT_GUESS = 0.01
+_GUESS_STEP = 0.02  # the first step of the bracket search, relative to the guess
 _MAX_HAZARD_TIMES_YEARS = 700.0  # the bracket [0, 700 / t(mq)] of SPEC §14.6
 _BP = Decimal(10000)
 _EIGHT_DECIMALS = Decimal("0.00000001")
@@ -232,7 +232,10 @@ def fit_hazard(
 
     The root of the clean value of the standard contract to `quote_maturity`
     paying `spread`, in `[0, 700 / t(mq)]`, by QuantLib's Brent solver at an
-    accuracy of 1e-14. The legs come from the coupon-`coupon` contract (the
+    accuracy of 1e-14: bracketed first from the credit-triangle guess
+    `S / (1 - R)` within those bounds (6 to 8 valuations where the whole
+    bracket takes 9 to 11; the same root to about 1e-16), else on the whole
+    bracket. The legs come from the coupon-`coupon` contract (the
     issuer's, so a buy's fit and price share one contract). Memoised: the
     orders and reports of one as-of date share their quotes. None when the
     quote's contract has no price (past QuantLib's calendar), or when the
@@ -248,7 +251,13 @@ def fit_hazard(
         def clean_value(hazard: float) -> float:
             return valuation.clean_value_at(spread, hazard)
 
-        return float(ql.Brent().solve(clean_value, _FIT_ACCURACY, guess, 0.0, upper))
+        near = ql.Brent()
+        near.setLowerBound(0.0)
+        near.setUpperBound(upper)
+        try:
+            return float(near.solve(clean_value, _FIT_ACCURACY, guess, guess * _GUESS_STEP))
+        except RuntimeError:  # not bracketed near the guess: the whole bracket decides
+            return float(ql.Brent().solve(clean_value, _FIT_ACCURACY, guess, 0.0, upper))
     except RuntimeError:
         # QuantLib refuses: a date its calendar cannot hold (it ends with 2199,
         # and looks past a maturity), or a root not bracketed (§14.6 rules it out).
