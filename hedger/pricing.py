@@ -136,17 +136,27 @@ def bps_to_double(bps: Decimal | int) -> float:
 # -- the model (SPEC §14.4–§14.6) ---------------------------------------------
 
 
+# The date QuantLib's global evaluation date was last set to (only this module
+# sets it): checked on every valuation, cheaper than asking QuantLib.
+_EVALUATION_DATE: list[date | None] = [None]
+
+
+def _evaluate_on(trade_date: date, day: ql.Date) -> None:
+    ql.Settings.instance().evaluationDate = day
+    _EVALUATION_DATE[0] = trade_date
+
+
 class _Valuation:
     """One contract (trade date, maturity, coupon) on flat curves at a movable hazard rate."""
 
-    __slots__ = ("coupon", "hazard", "swap", "trade_date")
+    __slots__ = ("coupon", "day", "hazard", "swap", "trade_date")
 
     def __init__(
         self, trade_date: date, maturity: date, coupon: float, recovery: float, rate: float
     ) -> None:
         day = _ql_date(trade_date)
-        self.trade_date, self.coupon = day, coupon
-        ql.Settings.instance().evaluationDate = day
+        self.trade_date, self.day, self.coupon = trade_date, day, coupon
+        _evaluate_on(trade_date, day)
         self.hazard = ql.SimpleQuote(0.0)
         discount = ql.YieldTermStructureHandle(ql.FlatForward(day, rate, ql.Actual365Fixed()))
         probability = ql.DefaultProbabilityTermStructureHandle(
@@ -174,9 +184,8 @@ class _Valuation:
 
     def _at(self, hazard: float) -> None:
         # QuantLib values at its global evaluation date: always this contract's D.
-        settings = ql.Settings.instance()
-        if settings.evaluationDate != self.trade_date:
-            settings.evaluationDate = self.trade_date
+        if _EVALUATION_DATE[0] != self.trade_date:
+            _evaluate_on(self.trade_date, self.day)
         self.hazard.setValue(hazard)
 
     def clean_value_at(self, spread: float, hazard: float) -> float:
