@@ -394,10 +394,10 @@ class HedgingEngine:
             for issuer, as_of in sorted(self.last_as_of.items())
         ]
 
-    def group_views(self) -> list[GroupView]:
-        """Each configured group from its members' latest views, by group id."""
+    def group_views(self, views: list[RiskView] | None = None) -> list[GroupView]:
+        """Each configured group from its members' latest views (`views()` unless given)."""
         residuals = dict.fromkeys(self.config.groups, ZERO)
-        for view in self.views():
+        for view in self.views() if views is None else views:
             group = self.config.group_of(view.issuer_id)
             if group is not None:
                 residuals[group] += view.residual
