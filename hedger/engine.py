@@ -358,14 +358,30 @@ class HedgingEngine:
                 )
                 touched.add(issuer)
             self.expired_open += len(expired)
-        if group is None and len(books) == 1 and not halted:
-            # An issuer alone (most units): when no step is due there is no
-            # decision to make, and its view is all the outcome needs.
-            (book,) = books.values()
-            view = book.view(config, trigger.as_of)
-            risk = config.risk
-            if step_due(view.exposure, view.coverage, view.residual, view.limit, risk) is None:
-                return _Decided(records, (view,), touched, None)
+        if not halted:
+            # Most events decide nothing: when no issuer step is due for the
+            # members that step, and the group (if any) is within its trigger,
+            # the views are all the outcome needs (the same views, in the
+            # same order, as the full decision below starts from).
+            as_of, risk = trigger.as_of, config.risk
+            views = {issuer: book.view(config, as_of) for issuer, book in books.items()}
+            quiet = True
+            for issuer in sorted(views) if stepping is None else stepping:
+                view = views[issuer]
+                if (
+                    step_due(view.exposure, view.coverage, view.residual, view.limit, risk)
+                    is not None
+                ):
+                    quiet = False
+                    break
+            if quiet:
+                if group is None:
+                    return _Decided(records, tuple(views.values()), touched, None)
+                start = sum((view.residual for view in views.values()), ZERO)
+                limit = config.group_limit(group)
+                if start <= limit * risk.trigger_ratio:
+                    calm = GroupView(group, start, limit, False)
+                    return _Decided(records, tuple(views.values()), touched, calm)
         blocked = self.sellers.blocked if scope is None else self.scoped_blocked.get(scope, _NONE)
         decision = UnitDecision(config, group, books, trigger, blocked)
         for issuer in sorted(books) if stepping is None else stepping:
@@ -378,7 +394,7 @@ class HedgingEngine:
             self.emitted += 1
             touched.add(order.issuer_id)
             records.append(order)
-        summary = None
+        summary: GroupView | None = None
         if group is not None:
             limit = config.group_limit(group)
             start = sum((view.residual for view in decision.views.values()), ZERO)
