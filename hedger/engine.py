@@ -334,6 +334,17 @@ class HedgingEngine:
         config = self.config
         all_books = self.books
         group = unit if unit in self._groups else None
+        if group is None and self._ttl is None and not self.any_halts():
+            # The commonest case, first and without the general set-up: an
+            # issuer alone, nothing to expire or halt, and no step due.
+            book = all_books.get(unit)
+            if book is not None:
+                view = book.view(config, trigger.as_of)
+                if (
+                    step_due(view.exposure, view.coverage, view.residual, view.limit, config.risk)
+                    is None
+                ):
+                    return _Decided([], (view,), set(), None)
         if group is None:  # an issuer alone: most units
             book = all_books.get(unit)
             books = {} if book is None else {unit: book}
@@ -349,10 +360,10 @@ class HedgingEngine:
             expired = [
                 (order.seq, order.order_id, issuer)
                 for issuer, book in books.items()
-                if issuer not in halted
+                if book.open_orders and issuer not in halted  # most books have none
                 for order in book.expire(trigger.as_of, ttl)
             ]
-            for _, order_id, issuer in sorted(expired):
+            for _, order_id, issuer in sorted(expired) if expired else ():
                 records.append(
                     CancelRequest(order_id, issuer, trigger.event_id, trigger.occurred_at)
                 )
@@ -363,25 +374,26 @@ class HedgingEngine:
             # members that step, and the group (if any) is within its trigger,
             # the views are all the outcome needs (the same views, in the
             # same order, as the full decision below starts from).
+            # Whether a step is due does not depend on the order the members
+            # are looked at; R_G adds the residuals in the members' order.
             as_of, risk = trigger.as_of, config.risk
-            views = {issuer: book.view(config, as_of) for issuer, book in books.items()}
-            quiet = True
-            for issuer in sorted(views) if stepping is None else stepping:
-                view = views[issuer]
-                if (
-                    step_due(view.exposure, view.coverage, view.residual, view.limit, risk)
-                    is not None
-                ):
-                    quiet = False
+            views: list[RiskView] = []
+            start = ZERO
+            for issuer, book in books.items():
+                view = book.view(config, as_of)
+                if (stepping is None or issuer in stepping) and step_due(
+                    view.exposure, view.coverage, view.residual, view.limit, risk
+                ) is not None:
                     break
-            if quiet:
+                views.append(view)
+                start += view.residual
+            else:
                 if group is None:
-                    return _Decided(records, tuple(views.values()), touched, None)
-                start = sum((view.residual for view in views.values()), ZERO)
+                    return _Decided(records, tuple(views), touched, None)
                 limit = config.group_limit(group)
                 if start <= limit * risk.trigger_ratio:
                     calm = GroupView(group, start, limit, False)
-                    return _Decided(records, tuple(views.values()), touched, calm)
+                    return _Decided(records, tuple(views), touched, calm)
         blocked = self.sellers.blocked if scope is None else self.scoped_blocked.get(scope, _NONE)
         decision = UnitDecision(config, group, books, trigger, blocked)
         for issuer in sorted(books) if stepping is None else stepping:
