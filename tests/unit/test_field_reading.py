@@ -22,6 +22,8 @@ import pytest
 from hedger.config import HedgerConfig
 from hedger.engine import HedgingEngine, Outcome
 from hedger.outcomes import Reason, Status
+from streams.live.stages import RouteStage
+from streams.observer import Origin, Tally
 from streams.offline.replay import replay
 from tests.factories import amended, booked, cancelled, make_config, protection, repaid, report
 from tests.unit.test_stages import TOPICS, Pipeline
@@ -279,3 +281,20 @@ def test_the_worker_stages_ignore_every_field_an_event_does_not_read() -> None:
     pipeline.run()
     assert pipeline.topics[TOPICS.dead_letters] == []
     assert pipeline.orders() == _replay(plain)[0]
+
+
+@pytest.mark.parametrize("name", sorted(READ))
+def test_the_route_stage_routes_an_event_whatever_the_fields_it_does_not_read(name: str) -> None:
+    """The worker's first stage validates with the core: every bad value, every field not read."""
+    scenario = SCENARIOS[name]
+    engine = HedgingEngine(CONFIG)
+    event = scenario.event([engine.process(topic, payload) for topic, payload in scenario.setup])
+    route = RouteStage(CONFIG, TOPICS, Tally())
+    plain = route.handle(Origin(scenario.topic, 0, 0), json.dumps(event).encode())
+    assert plain and all(output.topic != TOPICS.dead_letters for output in plain)
+    where = {(output.topic, output.key, output.partition) for output in plain}
+    for field in sorted(SPEC_FIELDS - READ[name]):
+        for value in BAD_VALUES:
+            payload = json.dumps({**event, field: value}).encode()
+            outputs = route.handle(Origin(scenario.topic, 0, 1), payload)
+            assert {(o.topic, o.key, o.partition) for o in outputs} == where, (field, value)
