@@ -200,7 +200,7 @@ def print_summary(
             action + top,
             halted,
             f"Issuer risk: {total:,} issuers, {breaches:,} in breach, {halts:,} halted "
-            f"(all of these, then the top {len(top):,} others by utilisation)",
+            f"— those first, then the top {len(top):,} others by utilisation",
         )
     )
     if groups:
@@ -212,7 +212,7 @@ def print_summary(
             group_table(
                 sorted(in_breach, key=lambda g: (-g.utilisation, g.group_id)) + others[:TOP],
                 f"Group risk: {len(groups):,} groups, {len(in_breach):,} in breach "
-                f"(all of these, then the top {min(len(others), TOP):,} others by utilisation)",
+                f"— those first, then the top {min(len(others), TOP):,} others by utilisation",
             )
         )
     if sellers:
@@ -225,6 +225,6 @@ def print_summary(
             seller_table(
                 blocked + rest[:TOP],
                 f"Protection sellers: {len(sellers):,} sellers, {len(blocked):,} blocked "
-                f"(all of these, then the top {min(len(rest), TOP):,} others by utilisation)",
+                f"— those first, then the top {min(len(rest), TOP):,} others by utilisation",
             )
         )
