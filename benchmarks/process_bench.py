@@ -55,9 +55,14 @@ with open(sys.argv[1], encoding="utf-8") as stream:
 """
 
 
-def cpu_seconds(argv: list[str], env: dict[str, str]) -> float:
-    """User + system seconds of one whole child process (it must succeed)."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def cpu_seconds(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    """User + system seconds of one whole child process (it must succeed).
+
+    `cwd` holds no source tree: `python -m` looks there before PYTHONPATH.
+    """
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -133,7 +138,7 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {key: [] for key in commands}
     for _ in range(args.runs):
         for key, (argv, env) in commands.items():
-            times[key].append(cpu_seconds(argv, env))
+            times[key].append(cpu_seconds(argv, env, out))
     median = {key: statistics.median(values) for key, values in times.items()}
     print(f"work folder {work}; median of {args.runs} runs; CPU seconds of whole processes")
     for log in ("bookings.jsonl", "loop.jsonl", "big.jsonl"):
