@@ -372,10 +372,9 @@ class HedgingEngine:
         if not halted:
             # Most events decide nothing: when no issuer step is due for the
             # members that step, and the group (if any) is within its trigger,
-            # the views are all the outcome needs (the same views, in the
-            # same order, as the full decision below starts from).
-            # Whether a step is due does not depend on the order the members
-            # are looked at; R_G adds the residuals in the members' order.
+            # the views are all the outcome needs: the same views, in the same
+            # order, as the full decision below starts from, and R_G summed in
+            # that order. Whether a step is due does not depend on the order.
             as_of, risk = trigger.as_of, config.risk
             views: list[RiskView] = []
             start = ZERO
