@@ -25,10 +25,19 @@ from hedger.outcomes import Reason, Status
 from streams.live.stages import RouteStage
 from streams.observer import Origin, Tally
 from streams.offline.replay import replay
-from tests.factories import amended, booked, cancelled, make_config, protection, repaid, report
+from tests.factories import (
+    amended,
+    booked,
+    cancelled,
+    make_config,
+    protection,
+    quote,
+    repaid,
+    report,
+)
 from tests.unit.test_stages import TOPICS, Pipeline
 
-LOANS, EXECUTIONS, CLOCK = "loan-bookings", "cds-executions", "desk-clock"
+LOANS, EXECUTIONS, CLOCK, QUOTES = "loan-bookings", "cds-executions", "desk-clock", "cds-quotes"
 COMMON = frozenset({"schema_version", "event_id", "event_type", "occurred_at"})
 LOAN_COMMON = COMMON | {"loan_id", "issuer_id", "sequence"}
 REPORT = COMMON | {"order_id", "issuer_id", "status", "counterparty"}
@@ -46,10 +55,9 @@ READ: dict[str, frozenset[str]] = {
     "protection.booked": COMMON
     | {"issuer_id", "side", "notional", "currency", "maturity_date", "doc_clause", "counterparty"},
     "clock.tick": COMMON,
+    "cds.quote": COMMON | {"issuer_id", "as_of_date", "tenor_years", "spread_bps", "recovery"},
 }
-# Every field the SPEC names on an input event; v2.1's `cds.quote` adds four.
-QUOTE_FIELDS = frozenset({"as_of_date", "tenor_years", "spread_bps", "recovery"})
-SPEC_FIELDS = frozenset().union(*READ.values()) | QUOTE_FIELDS
+SPEC_FIELDS = frozenset().union(*READ.values())  # every field the SPEC names on an input event
 
 GROUP = "GRP"  # a configured group's id: a bad `issuer_id` where one is read
 BAD_VALUES: list[Any] = [
@@ -72,6 +80,12 @@ BAD_VALUES: list[Any] = [
 CONFIG = make_config(
     issuers={"ACME": {"limit": "100000000"}},
     groups={GROUP: {"members": ["OTHER-1", "OTHER-2"], "limit": "900000000"}},
+)
+# `cds-quotes` is an input topic only with [pricing] (SPEC §2)
+PRICED = make_config(
+    issuers={"ACME": {"limit": "100000000"}},
+    groups={GROUP: {"members": ["OTHER-1", "OTHER-2"], "limit": "900000000"}},
+    pricing={"discount_rate": "0.03"},
 )
 
 
@@ -115,8 +129,10 @@ class Scenario:
         topic: str,
         setup: list[tuple[str, dict[str, Any]]],
         event: Callable[[list[Outcome]], dict[str, Any]],
+        config: HedgerConfig | None = None,
     ) -> None:
         self.topic, self.setup, self.event = topic, setup, event
+        self.config = config  # the test's configuration unless given
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -140,7 +156,15 @@ SCENARIOS: dict[str, Scenario] = {
         EXECUTIONS, [(LOANS, BREACH)], lambda _: protection("50000000", event_id="under-test")
     ),
     "clock.tick": Scenario(CLOCK, [(LOANS, BREACH)], lambda _: tick("2026-01-05")),
+    "cds.quote": Scenario(
+        QUOTES,
+        [(LOANS, SMALL)],
+        lambda _: quote("250", as_of="2026-01-05", day="2026-01-05", event_id="under-test"),
+        PRICED,
+    ),
 }
+# The worker's stages do not consume `cds-quotes` yet: the live tests skip it.
+LIVE = sorted(name for name in READ if SCENARIOS[name].topic != QUOTES)
 # What each event under test does without extra fields (SPEC §2-§5, by hand):
 # a booking or amendment to 250m breaches the 100m limit and buys; a rejected
 # or cancelled order stops counting, so the breach is back and the bot buys
@@ -156,7 +180,7 @@ BUYS = {
 def run(
     scenario: Scenario, change: Callable[[dict[str, Any]], dict[str, Any]], config: HedgerConfig
 ) -> Outcome:
-    engine = HedgingEngine(config)
+    engine = HedgingEngine(scenario.config or config)
     done = [engine.process(topic, payload) for topic, payload in scenario.setup]
     return engine.process(scenario.topic, change(scenario.event(done)))
 
@@ -216,7 +240,7 @@ def _with_ignored_fields() -> tuple[list[tuple[str, dict[str, Any]]], list[tuple
     plain: list[tuple[str, dict[str, Any]]] = []
     extra: list[tuple[str, dict[str, Any]]] = []
     engine = HedgingEngine(LOW_DEFAULT)
-    for n, name in enumerate(sorted(READ)):
+    for n, name in enumerate(LIVE):
         scenario = SCENARIOS[name]
         done = []
         for topic, payload in scenario.setup:
@@ -283,7 +307,7 @@ def test_the_worker_stages_ignore_every_field_an_event_does_not_read() -> None:
     assert pipeline.orders() == _replay(plain)[0]
 
 
-@pytest.mark.parametrize("name", sorted(READ))
+@pytest.mark.parametrize("name", LIVE)
 def test_the_route_stage_routes_an_event_whatever_the_fields_it_does_not_read(name: str) -> None:
     """The worker's first stage validates with the core: every bad value, every field not read."""
     scenario = SCENARIOS[name]
