@@ -21,8 +21,9 @@ from tests.factories import REPO
 pytestmark = pytest.mark.kafka
 
 
-# config/desk-v2.toml, written out by hand: each group's L_G and each seller's
-# L_s (DEALER-A has none of its own: default_seller_limit, 4bn), in millions.
+# config/desk-v21.toml (desk-v2.toml with [pricing]), written out by hand: each
+# group's L_G and each seller's L_s (DEALER-A has none of its own:
+# default_seller_limit, 4bn), in millions.
 GROUP_LIMITS = {"META-GROUP": "7,000", "NBIS-GROUP": "700", "ORCL-GROUP": "3,500"}
 SELLER_LIMITS = {
     "ABILENE-INFRA": "800",
@@ -36,8 +37,9 @@ SELLER_LIMITS = {
 CELL = r"\s*│\s*"
 
 
-def test_demo_runs_the_v2_loop_and_stops_cleanly() -> None:
-    """The v2 desk: ticks applied, groups and sellers shown, the venue's silence expired."""
+def test_demo_runs_the_v21_loop_and_stops_cleanly() -> None:
+    """The v2.1 desk: ticks applied, groups and sellers shown, the venue's silence expired,
+    quotes held and CRWV's buys withheld while its spread is past the guard."""
     result = subprocess.run(
         [
             sys.executable,
@@ -65,7 +67,7 @@ def test_demo_runs_the_v2_loop_and_stops_cleanly() -> None:
     # the 25 weekdays from 2026-03-02 to 2026-04-03 went in, orders came out,
     # the venue answered
     status = re.findall(
-        r"published (\d+) \+ (\d+) ticks\s+processed (\d+).*orders (\d+)\s+"
+        r"published (\d+) \+ (\d+) ticks \+ \d+ quotes\s+processed (\d+).*orders (\d+)\s+"
         r"execution reports (\d+)\n"
         r"desk clock: last tick (\S+)\s+cancels sent (\d+)\s+expired still open (\d+)",
         output,
@@ -82,6 +84,12 @@ def test_demo_runs_the_v2_loop_and_stops_cleanly() -> None:
     )
     assert (int(published), int(ticks)) == (190, 25)
     assert int(processed) >= 190 + 25 and int(orders) > 0 and int(reports) > 0
+    # v2.1: 7 issuers x 5 tenors quoted on each of the 34 days with bookings
+    quotes = re.findall(r"ticks \+ (\d+) quotes", output)
+    assert int(quotes[-1]) == 7 * 5 * 34
+    (price,) = re.findall(r"quotes 5y \(bp\): (.*)withheld buys: (.*)", output)[-1:]
+    print(f"demo prices: {price}")
+    assert "MSFT 35" in price[0] and "CRWV" in price[0]
     # at least one tick applied: the worker's clock gauge holds a weekday of the month
     assert re.fullmatch(r"2026-0[34]-\d\d", last_tick), last_tick
     assert "2026-03-02" <= last_tick <= "2026-04-03"
