@@ -205,21 +205,24 @@ async def _publish(
 
     producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
+    quotes: list[asyncio.Future[Any]] = []  # a morning's quotes, sent together
     try:
         for record in read_demo_log(feed=feed):
             if stop.is_set():
                 return
             value = record["value"]
             payload = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+            if record["topic"] == "cds-quotes":
+                key = str(record["key"]).encode()
+                quotes.append(await producer.send(kafka.topics.cds_quotes, payload, key=key))
+                view.quotes += 1
+                continue
+            # the day's quotes are on the broker before its first booking
+            await asyncio.gather(*quotes)
+            quotes.clear()
             if record["topic"] == "desk-clock":  # no key (SPEC §2)
                 await producer.send_and_wait(kafka.topics.desk_clock, payload)
                 view.ticks += 1
-                continue
-            if record["topic"] == "cds-quotes":  # a morning's quotes go out at once
-                await producer.send_and_wait(
-                    kafka.topics.cds_quotes, payload, key=str(record["key"]).encode()
-                )
-                view.quotes += 1
                 continue
             await producer.send_and_wait(
                 kafka.topics.loan_bookings, payload, key=str(record.get("key")).encode()

@@ -64,10 +64,12 @@ SPREADS_5Y = {
 }
 TENOR_SCALE = {1: Decimal("0.6"), 3: Decimal("0.8"), 5: Decimal(1), 7: Decimal("1.15")}
 LONG_SCALE = Decimal("1.3")  # 10 years and more
-# The widening name: from its 4th quoted day to its 7th its spreads are this
-# multiple of normal (CRWV: 650bp -> 1,040bp at 5 years, past a 900bp guard).
+# The widening name: from its 17th quoted day to its 20th (2026-03-18 to
+# 2026-03-21 in the sample, when its exposure asks for buys) its spreads are
+# this multiple of normal (CRWV: 650bp -> 1,040bp at 5 years, past the 900bp
+# guard of config/desk-v21.toml), then back.
 WIDEN_ISSUER = "CRWV"
-WIDEN_DAYS = range(3, 7)
+WIDEN_DAYS = range(16, 20)
 WIDEN_BY = Decimal("1.6")
 
 

@@ -203,8 +203,8 @@ def v2_status(snapshot: Snapshot) -> Text:
     )
 
 
-def price_status(snapshot: Snapshot) -> Text:
-    """v2.1: the 5-year quote held per issuer, and the buy legs the guard withheld."""
+def price_status(snapshot: Snapshot, published: int = 0) -> Text:
+    """v2.1: quotes published, the 5-year quote held per issuer, the buy legs withheld."""
     quotes = "  ".join(
         f"{issuer} {tenors['5']:.0f}"
         for issuer, tenors in sorted(snapshot.quotes.items())
@@ -214,7 +214,7 @@ def price_status(snapshot: Snapshot) -> Text:
         f"{reason} {count:.0f}" for reason, count in sorted(snapshot.withheld.items())
     )
     style = "bold red" if snapshot.withheld else ""
-    line = Text(f"quotes 5y (bp): {quotes or 'none yet'}  withheld buys: ")
+    line = Text(f"{published} quotes; 5y (bp): {quotes or 'none yet'}  withheld buys: ")
     line.append(withheld or "none", style=style)
     return line
 
@@ -292,8 +292,7 @@ class View:
     def head(self, elapsed: float) -> Text:
         """Two status lines: the flow, then the v2 figures."""
         head = Text(
-            f"cds-hedger demo  {elapsed:5.0f}s  published {self.published} + {self.ticks} ticks"
-            f"{f' + {self.quotes} quotes' if self.quotes else ''}  "
+            f"cds-hedger demo  {elapsed:5.0f}s  published {self.published} + {self.ticks} ticks  "
             f"processed {self.metrics.events:.0f} ({self.rate:.1f} ev/s)  "
             f"orders {self.order_count}  execution reports {self.report_count}\n",
             style="bold",
@@ -301,7 +300,7 @@ class View:
         head.append_text(v2_status(self.metrics))
         if self.quotes or self.metrics.quotes or self.metrics.withheld:
             head.append("\n")
-            head.append_text(price_status(self.metrics))
+            head.append_text(price_status(self.metrics, self.quotes))
         return head
 
     def render(self, elapsed: float) -> Group:

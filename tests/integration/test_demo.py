@@ -67,7 +67,7 @@ def test_demo_runs_the_v21_loop_and_stops_cleanly() -> None:
     # the 25 weekdays from 2026-03-02 to 2026-04-03 went in, orders came out,
     # the venue answered
     status = re.findall(
-        r"published (\d+) \+ (\d+) ticks \+ \d+ quotes\s+processed (\d+).*orders (\d+)\s+"
+        r"published (\d+) \+ (\d+) ticks\s+processed (\d+).*orders (\d+)\s+"
         r"execution reports (\d+)\n"
         r"desk clock: last tick (\S+)\s+cancels sent (\d+)\s+expired still open (\d+)",
         output,
@@ -76,7 +76,9 @@ def test_demo_runs_the_v21_loop_and_stops_cleanly() -> None:
     published, ticks, processed, orders, reports, last_tick, cancels, still_open = status[-1]
     # the final view: the blocked sellers named after the status (the line may wrap)
     final = output[output.rindex("blocked sellers:") :]
-    blocked = set(re.findall(r"[A-Z][A-Z-]+", final[: final.index("Residual against limit")]))
+    # (up to the v2.1 price line, which names issuers)
+    final = re.split(r"\d+ quotes; 5y|Residual against limit", final)[0]
+    blocked = set(re.findall(r"[A-Z][A-Z-]+", final))
     print(
         f"demo: {published} bookings + {ticks} ticks published, {processed} processed, "
         f"{orders} orders, {reports} reports, last tick {last_tick}, {cancels} cancels, "
@@ -85,11 +87,13 @@ def test_demo_runs_the_v21_loop_and_stops_cleanly() -> None:
     assert (int(published), int(ticks)) == (190, 25)
     assert int(processed) >= 190 + 25 and int(orders) > 0 and int(reports) > 0
     # v2.1: 7 issuers x 5 tenors quoted on each of the 34 days with bookings
-    quotes = re.findall(r"ticks \+ (\d+) quotes", output)
-    assert int(quotes[-1]) == 7 * 5 * 34
-    (price,) = re.findall(r"quotes 5y \(bp\): (.*)withheld buys: (.*)", output)[-1:]
+    prices = re.findall(r"(\d+) quotes; 5y \(bp\): (.*)withheld buys: (.*)", output)
+    published_quotes, *price = prices[-1]
+    assert int(published_quotes) == 7 * 5 * 34
     print(f"demo prices: {price}")
     assert "MSFT 35" in price[0] and "CRWV" in price[0]
+    # CRWV widened past its 900bp guard from 2026-03-18 to 2026-03-21: buys withheld
+    assert "spread_above_max" in price[1]
     # at least one tick applied: the worker's clock gauge holds a weekday of the month
     assert re.fullmatch(r"2026-0[34]-\d\d", last_tick), last_tick
     assert "2026-03-02" <= last_tick <= "2026-04-03"

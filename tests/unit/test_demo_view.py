@@ -236,8 +236,10 @@ def test_the_quote_feed_widens_one_name_past_its_guard_and_brings_it_back() -> N
         for q in quotes
         if q["issuer_id"] == "CRWV" and q["tenor_years"] == 5
     ]
-    # desk-v21.toml guards CRWV at 900bp: 650 for three days, 1040 for four, then 650 again
-    assert crwv[:9] == [Decimal(650)] * 3 + [Decimal(1040)] * 4 + [Decimal(650)] * 2
+    # desk-v21.toml guards CRWV at 900bp: 650 for 16 days, 1040 for four, then 650 again
+    assert crwv[:22] == [Decimal(650)] * 16 + [Decimal(1040)] * 4 + [Decimal(650)] * 2
+    widened = [q["as_of_date"] for q in quotes if Decimal(q["spread_bps"]) > 900]
+    assert sorted(set(widened)) == ["2026-03-18", "2026-03-19", "2026-03-20", "2026-03-21"]
     assert {q["tenor_years"] for q in quotes} == {1, 3, 5, 7, 10}
     # without a feed, the log is the v2 demo log
     assert not [r for r in read_demo_log() if r["topic"] == "cds-quotes"]
@@ -273,9 +275,9 @@ def test_the_view_shows_quotes_and_withheld_legs() -> None:
     console = Console(width=120, record=True, file=io.StringIO())
     console.print(view.render(5))
     out = console.export_text()
-    assert "published 20 + 3 ticks + 70 quotes" in out
+    assert "published 20 + 3 ticks  processed" in out
     assert "orders 0  execution reports 0" in out  # a withheld leg is no order
-    assert "quotes 5y (bp): CRWV 1040  MSFT 35  withheld buys: spread_above_max 3" in out
+    assert "70 quotes; 5y (bp): CRWV 1040  MSFT 35  withheld buys: spread_above_max 3" in out
     assert re.search(
         r"ev-00042#1\s+│\s+CRWV\s+│\s+WITHHELD\s+│\s+25,000,000\s+│\s+spread_above_max", out
     )
