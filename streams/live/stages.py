@@ -89,6 +89,10 @@ class BufferedTable:
         """Write (or, with None, delete) a key of a changelog partition."""
         self._pending[key] = (partition, value)
 
+    def discard(self) -> None:
+        """Drop this batch's writes (its transaction was aborted)."""
+        self._pending.clear()
+
     def drain(self) -> list[tuple[int, bytes, bytes | None]]:
         """Apply this batch's writes to `data` and return them, in write order."""
         writes = [(partition, key, value) for key, (partition, value) in self._pending.items()]
@@ -313,12 +317,24 @@ def _ids(value: Any) -> tuple[str | None, str | None]:
 
 
 class LoanStage:
-    """Stage 2, keyed by `loan_id`: the checks that need a loan's history."""
+    """Stage 2, keyed by `loan_id`: the checks that need a loan's history.
+
+    With `redelivery` False (the transactional worker, where state and
+    offsets commit together and nothing processed is delivered again) every
+    event is checked against the loan's state as it is.
+    """
 
     def __init__(
-        self, config: HedgerConfig, table: BufferedTable, topics: TopicNames, observer: Observer
+        self,
+        config: HedgerConfig,
+        table: BufferedTable,
+        topics: TopicNames,
+        observer: Observer,
+        *,
+        redelivery: bool = True,
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
+        self.redelivery = redelivery
 
     def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
         internal = Origin(self.topics.loans, partition, offset)
@@ -336,7 +352,7 @@ class LoanStage:
         unit = self.config.unit_of(event.issuer_id)  # the journal is keyed by hedging unit
         forward = Output(self.topics.journal, unit.encode(), payload)
         state = row.state
-        redelivered = state is not None and offset <= row.last_offset
+        redelivered = self.redelivery and state is not None and offset <= row.last_offset
         if redelivered:
             # Seen before a crash: it gets the outcome it had then. Before the
             # loan's first applied event the loan was unknown; after it, the
@@ -355,12 +371,12 @@ class LoanStage:
         try:
             new_state, _ = apply_loan_event(event, state)
         except Rejected as exc:
-            if state is not None and not redelivered:
+            if self.redelivery and state is not None and not redelivered:
                 row.skipped[offset] = (exc.reason.value, exc.detail)
                 self._put(partition, key, row._replace(last_offset=offset))
             return [self._rejected(exc, entry.value, source, event)]
         except Duplicate:
-            if state is not None and not redelivered:
+            if self.redelivery and state is not None and not redelivered:
                 row.skipped[offset] = None
                 self._put(partition, key, row._replace(last_offset=offset))
             self.observer.on_event("loans", source.topic, Status.DUPLICATE, None)
@@ -442,9 +458,18 @@ class IssuerStage:
     """
 
     def __init__(
-        self, config: HedgerConfig, table: BufferedTable, topics: TopicNames, observer: Observer
+        self,
+        config: HedgerConfig,
+        table: BufferedTable,
+        topics: TopicNames,
+        observer: Observer,
+        *,
+        keep_outputs: bool = True,
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
+        # Whether an entry's records are stored (`d`) to be sent again if it is
+        # redelivered; the transactional worker never redelivers a committed entry.
+        self.keep_outputs = keep_outputs
         self.engine = HedgingEngine(config)
         self.watermarks: dict[int, int] = {}
         self.batch_offsets: dict[int, int] = {}
@@ -633,7 +658,7 @@ class IssuerStage:
         for view in outcome.views:  # what /metrics shows of the issuer, after a restart too
             shown = [view.as_of.isoformat(), event.occurred_at, partition]
             self._put(stamp, "v", view.issuer_id, "", shown)
-        if outputs:  # sent again, identical, if the entry is redelivered
+        if outputs and self.keep_outputs:  # sent again, identical, if the entry is redelivered
             sent = [[o.topic, (o.key or b"").decode(), o.value.decode()] for o in outputs]
             self._put(stamp, "d", str(partition), str(offset), sent)
 

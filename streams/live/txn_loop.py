@@ -1,0 +1,242 @@
+"""The consume-process-produce loop with Kafka transactions (exactly-once).
+
+Owns: the one consumer of the worker's group (`read_committed`, no
+auto-commit), one transactional producer per assigned input partition
+(transactional id `"{app_id}-{topic}-{partition}"`, so a new owner's
+`init_transactions` fences the producer of a worker that lost the partition
+and aborts its open transaction), and the transaction of each batch: the
+step's records for that partition (table changelog writes and outputs) and
+the consumed offset are committed together, or not at all. On any failure
+the transaction is aborted, the partition's state is restored from its
+committed changelog and the consumer seeks back to the committed offset, so
+committed offsets are the only source of truth.
+
+What a record does is not known here: `Step` turns a partition's records
+into records to send. Runs as a `mode.Service` (Faust's service library),
+so a Faust app can run it (`app.service`). Imports the standard library,
+aiokafka and mode, through their public interfaces only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from mode import Service
+
+log = logging.getLogger("hedger.txn")
+
+
+class Send(NamedTuple):
+    """A record the step wants written in the partition's transaction.
+
+    `value` None is a tombstone (a deleted table key); `partition` None lets
+    the producer's partitioner choose by key.
+    """
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int | None = None
+
+
+Step: TypeAlias = Callable[[TopicPartition, list[ConsumerRecord[bytes, bytes]]], list[Send]]
+Partitions: TypeAlias = Callable[[set[TopicPartition]], Awaitable[None]]
+
+
+@dataclass
+class TxnStats:
+    """Counts for /metrics and tests."""
+
+    committed: int = 0
+    aborted: int = 0
+    records: int = 0
+    fenced: int = 0
+    last_commit: float | None = None
+    committed_offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class TxnLoop(Service):  # type: ignore[misc]
+    """Consume `topics` in group `group_id`; one transaction per partition and batch."""
+
+    def __init__(
+        self,
+        client_options: dict[str, Any],
+        group_id: str,
+        topics: Sequence[str],
+        transactional_id: Callable[[str, int], str],
+        step: Step,
+        *,
+        restore: Partitions,
+        release: Partitions,
+        max_records: int = 500,
+        poll_ms: int = 20,
+        transaction_timeout_ms: int = 60_000,
+        session_timeout_ms: int = 10_000,
+    ) -> None:
+        super().__init__()
+        self.client_options = client_options
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.transactional_id = transactional_id
+        self.step = step
+        self.restore, self.release = restore, release
+        self.max_records, self.poll_ms = max_records, poll_ms
+        self.transaction_timeout_ms = transaction_timeout_ms
+        self.session_timeout_ms = session_timeout_ms
+        self.producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        self.stats = TxnStats()
+        self.lock = asyncio.Lock()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.assigned_event = asyncio.Event()
+
+    # -- life cycle --------------------------------------------------------
+
+    async def on_start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            **self.client_options,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(self.session_timeout_ms // 4, 500),
+        )
+        consumer.subscribe(self.topics, listener=_Listener(self))
+        await consumer.start()
+        self.consumer = consumer
+        self.add_future(self._run())
+
+    async def on_stop(self) -> None:
+        async with self.lock:
+            if self.consumer is not None:
+                await self.consumer.stop()
+            await self._close(set(self.producers))
+
+    # -- assignment ------------------------------------------------------
+
+    async def assigned(self, tps: set[TopicPartition]) -> None:
+        """New partitions: fence their previous owner, restore their state, seek."""
+        async with self.lock:
+            new = tps - set(self.producers)
+            for tp in sorted(new):
+                producer = AIOKafkaProducer(
+                    **self.client_options,
+                    transactional_id=self.transactional_id(tp.topic, tp.partition),
+                    enable_idempotence=True,
+                    acks="all",
+                    transaction_timeout_ms=self.transaction_timeout_ms,
+                    linger_ms=2,
+                )
+                await producer.start()  # init_transactions: the zombie is fenced
+                self.producers[tp] = producer
+            # Only after fencing: what the old owner committed is final now.
+            await self.restore(new)
+            await self._seek_committed(new)
+            self.assigned_event.set()
+
+    async def revoked(self, tps: set[TopicPartition]) -> None:
+        """Partitions moving away: no transaction of theirs is open here (lock held)."""
+        async with self.lock:
+            await self._close(tps & set(self.producers))
+            await self.release(tps)
+
+    async def _close(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in list(tps):
+            producer = self.producers.pop(tp, None)
+            if producer is not None:
+                try:
+                    await producer.stop()
+                except Exception as exc:  # a fenced or dead producer: nothing to keep
+                    log.warning("producer stop failed for %s: %r", tp, exc)
+
+    async def _seek_committed(self, tps: Iterable[TopicPartition]) -> None:
+        consumer = self.consumer
+        if consumer is None:
+            return
+        for tp in tps:
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+            self.stats.committed_offsets[tp] = committed if committed is not None else 0
+
+    # -- processing ------------------------------------------------------
+
+    async def _run(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        while not self.should_stop:
+            batches = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.max_records)
+            if not batches:
+                continue
+            async with self.lock:
+                await self.process(batches)
+
+    async def process(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """Run the step over each owned partition's records; commit each in its transaction."""
+        work = []
+        for tp, records in batches.items():
+            if tp not in self.producers or not records:
+                continue  # fetched before a revocation: its new owner starts from the commit
+            try:
+                sends = self.step(tp, records)
+            except Exception as exc:
+                log.error("step failed on %s: %r", tp, exc)
+                work.append(self._recover(tp))
+                continue
+            work.append(self._commit(tp, sends, records[-1].offset + 1, len(records)))
+        if work:
+            await asyncio.gather(*work)
+
+    async def _commit(self, tp: TopicPartition, sends: list[Send], offset: int, n: int) -> None:
+        producer = self.producers[tp]
+        try:
+            await producer.begin_transaction()
+            futures = [await producer.send(s.topic, s.value, s.key, s.partition) for s in sends]
+            await asyncio.gather(*futures)
+            await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
+            await producer.commit_transaction()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("transaction of %s aborted: %r", tp, exc)
+            self.stats.aborted += 1
+            try:
+                await producer.abort_transaction()
+            except Exception as abort_exc:  # fenced: another worker owns the partition now
+                self.stats.fenced += 1
+                log.warning("abort of %s failed: %r", tp, abort_exc)
+                await self._close([tp])
+                await self.release({tp})
+                return
+            await self._recover(tp)
+            return
+        self.stats.committed += 1
+        self.stats.records += n
+        self.stats.committed_offsets[tp] = offset
+        self.stats.last_commit = asyncio.get_running_loop().time()
+
+    async def _recover(self, tp: TopicPartition) -> None:
+        """Back to the committed state and offset of the partition."""
+        await self.restore({tp})
+        await self._seek_committed([tp])
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: TxnLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.loop.revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.loop.assigned(set(assigned))
