@@ -364,8 +364,8 @@ class LoanStage:
                 if skipped is None:
                     self.observer.on_event("loans", source.topic, Status.DUPLICATE, None)
                     return []
-                exc = Rejected(Reason(skipped[0]), skipped[1])
-                return [self._rejected(exc, entry.value, source, event)]
+                again = Rejected(Reason(skipped[0]), skipped[1])
+                return [self._rejected(again, entry.value, source, event)]
             else:  # applied then; the issuer stage deduplicates by sequence
                 return [forward]
         try:

@@ -61,7 +61,7 @@ class TxnStats:
     committed_offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
 
-class TxnLoop(Service):  # type: ignore[misc]
+class TxnLoop(Service):
     """Consume `topics` in group `group_id`; one transaction per partition and batch."""
 
     def __init__(
@@ -174,10 +174,32 @@ class TxnLoop(Service):  # type: ignore[misc]
         assert consumer is not None
         while not self.should_stop:
             batches = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.max_records)
-            if not batches:
-                continue
             async with self.lock:
-                await self.process(batches)
+                if batches:
+                    await self.process(batches)
+                else:
+                    await self._advance_idle()
+
+    async def _advance_idle(self) -> None:
+        """Commit the position of partitions that read past offsets holding no record.
+
+        A read_committed consumer skips transaction markers, aborted records
+        and compacted-away offsets without returning anything: the position
+        moves past them while the last processed record's offset does not.
+        Committing the position (in a transaction of its own, with nothing
+        else in it) keeps the committed offset at the end of the log, so lag
+        is zero and a new owner does not read the skipped offsets again.
+        """
+        consumer = self.consumer
+        assert consumer is not None
+        for tp in list(self.producers):
+            try:
+                position = await consumer.position(tp)
+            except Exception as exc:  # no position yet (being reset, or just revoked)
+                log.debug("no position of %s: %r", tp, exc)
+                continue
+            if position > self.stats.committed_offsets.get(tp, 0):
+                await self._commit(tp, [], position, 0)
 
     async def process(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

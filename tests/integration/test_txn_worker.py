@@ -1,0 +1,262 @@
+"""The transactional worker (`streams.live.txn_worker`) on the real broker, in process.
+
+Outputs are read `read_committed`, as the docs require of every consumer of
+the worker's topics: what an aborted transaction wrote is never seen, and
+what a committed one wrote is seen once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.kafka_io import encode_key, encode_value, ensure_topics
+from streams.live.topology import hedger_topology
+from streams.live.txn_loop import Send
+from streams.live.txn_worker import TxnWorker
+from streams.offline.replay import replay_files
+from streams.settings import KafkaSettings, TopicNames, load_config
+from tests.factories import EXAMPLES, REPO, booked, repaid
+from tests.kafka_broker import LocalKafka
+
+pytestmark = pytest.mark.kafka
+CONFIG_PATH = REPO / "config" / "hedger.toml"
+INPUTS = ("loan_bookings", "cds_executions", "desk_clock", "control")
+
+
+def topic_names(prefix: str) -> TopicNames:
+    fields = TopicNames.model_fields
+    return TopicNames(**{name: f"{prefix}-{name.replace('_', '-')}" for name in fields})
+
+
+async def read_committed(
+    bootstrap: str, topic: str, partitions: int = 2
+) -> list[tuple[int, int, Any]]:
+    """Every committed record of a topic: (partition, offset, JSON value or None)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[tuple[int, int, Any]] = []
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                for r in records:
+                    out.append((tp.partition, r.offset, json.loads(r.value) if r.value else None))
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int = 2) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def wait_idle(worker: TxnWorker, bootstrap: str, timeout: float = 60.0) -> None:
+    """Until every input partition's committed offset is its end (markers included)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    topics = worker.topology.input_topics
+    while loop.time() < deadline:
+        n = worker.topology.partitions
+        ends = {t: await end_offsets(bootstrap, t, n) for t in topics}
+        done = worker.loop.stats.committed_offsets
+        behind = [
+            (t, p)
+            for t, parts in ends.items()
+            for p, end in parts.items()
+            if done.get(TopicPartition(t, p), 0) < end
+        ]
+        if not behind:
+            return
+        await asyncio.sleep(0.3)
+    raise TimeoutError(f"not idle: {behind}")
+
+
+async def publish(bootstrap: str, topic: str, records: list[tuple[Any, Any]]) -> None:
+    """Publish (key, value) pairs as `hedger publish` encodes them."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, encode_value(value), encode_key(key))
+    finally:
+        await producer.stop()
+
+
+class Harness:
+    def __init__(self, bootstrap: str, prefix: str, partitions: int) -> None:
+        self.bootstrap = bootstrap
+        self.kafka = KafkaSettings(bootstrap=bootstrap)
+        self.topics = topic_names(prefix)
+        self.partitions = partitions
+        self.topology = hedger_topology(f"{prefix}-hedger", partitions, self.topics)
+        self.config = load_config(CONFIG_PATH)
+
+    async def create(self) -> None:
+        inputs = [getattr(self.topics, f) for f in INPUTS]
+        outs = [self.topics.orders, self.topics.dead_letters]
+        await ensure_topics(self.kafka, [*inputs, *outs], self.partitions)
+
+    def worker(self) -> TxnWorker:
+        return TxnWorker(self.kafka, self.config, self.topology)
+
+    async def run(self, worker: TxnWorker) -> AsyncIterator[TxnWorker]:
+        await worker.create_topics()
+        await worker.loop.start()
+        try:
+            await asyncio.wait_for(worker.loop.assigned_event.wait(), 60)
+            yield worker
+        finally:
+            await worker.loop.stop()
+
+
+@pytest.fixture
+def harness(kafka: LocalKafka, unique: str) -> Harness:
+    return Harness(kafka.bootstrap, unique, 2)
+
+
+def _fail_once(worker: TxnWorker, when: Callable[[TopicPartition, list[Any]], bool]) -> list[int]:
+    """Make the step fail once, after it ran (state changed, nothing committed)."""
+    step, failures = worker.step, []
+
+    def failing(tp: TopicPartition, records: list[Any]) -> list[Send]:
+        sends = step(tp, records)
+        if not failures and when(tp, records):
+            failures.append(records[-1].offset)
+            raise RuntimeError("injected failure after the step")
+        return sends
+
+    worker.loop.step = failing
+    return failures
+
+
+def test_a_dead_lettered_loan_event_processed_again_is_the_same_dead_letter(
+    harness: Harness,
+) -> None:
+    """A repayment before its booking is unknown_loan; when the batch holding both is
+    processed again (the first run was never committed), it is that dead letter once
+    more, and the booking reaches the journal once."""
+    topics = harness.topics
+
+    async def scenario() -> None:
+        await harness.create()
+        events = [repaid("L-1", 2, "1000000"), booked("L-1", "5000000")]
+        await publish(harness.bootstrap, topics.loan_bookings, [("L-1", e) for e in events])
+        worker = harness.worker()
+        failures = _fail_once(worker, lambda tp, rs: tp.topic == topics.loans and len(rs) == 2)
+        async for running in harness.run(worker):
+            await wait_idle(running, harness.bootstrap)
+        assert failures == [1]  # both loan entries in one batch, processed twice
+        dead = await read_committed(harness.bootstrap, topics.dead_letters)
+        assert [d[2]["reason"] for d in dead] == ["unknown_loan"]
+        journal = await read_committed(harness.bootstrap, topics.journal)
+        assert [json.loads(j[2]["value"])["event_type"] for j in journal] == ["loan.booked"]
+
+    asyncio.run(scenario())
+
+
+def test_an_aborted_transaction_leaves_no_output_and_is_processed_again(
+    kafka: LocalKafka, unique: str
+) -> None:
+    """A send that fails inside the transaction aborts it: its orders and dead letters
+    are never seen read_committed, and the partition's records are processed again:
+    the orders are the offline replay's (one partition everywhere: file order)."""
+    harness = Harness(kafka.bootstrap, unique, 1)
+    topics = harness.topics
+    lines = [json.loads(x) for x in (EXAMPLES / "walkthrough.jsonl").read_text().splitlines() if x]
+    bookings = [line for line in lines if line["topic"] == "loan-bookings"]
+
+    async def scenario() -> None:
+        await harness.create()
+        pairs = [(line.get("key"), line["value"]) for line in bookings]
+        await publish(harness.bootstrap, topics.loan_bookings, pairs)
+        worker = harness.worker()
+        step, broken = worker.step, []
+
+        def bad_send(tp: TopicPartition, records: list[Any]) -> list[Send]:
+            sends = step(tp, records)
+            if tp.topic == topics.journal and not broken:
+                broken.append(records[-1].offset)
+                sends.append(Send(topics.orders, b"x", b"{}", 99))  # no such partition
+            return sends
+
+        worker.loop.step = bad_send
+        async for running in harness.run(worker):
+            await wait_idle(running, harness.bootstrap)
+            assert running.loop.stats.aborted == 1
+        orders = [o[2] for o in await read_committed(harness.bootstrap, topics.orders, 1)]
+        ids = [o["order_id"] for o in orders]
+        assert len(ids) == len(set(ids))
+        expected = replay_orders(bookings)
+        assert sorted(ids) == sorted(o["order_id"] for o in expected)
+        assert {o["order_id"]: o for o in orders} == {o["order_id"]: o for o in expected}
+
+    asyncio.run(scenario())
+
+
+def replay_orders(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The offline replay's orders of replay-log lines (one partition: file order)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log, orders, dead = Path(tmp) / "in.jsonl", Path(tmp) / "o.jsonl", Path(tmp) / "d.jsonl"
+        log.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+        replay_files(load_config(CONFIG_PATH), log, orders, dead)
+        return [json.loads(x) for x in orders.read_text().splitlines() if x]
+
+
+def test_aborted_input_records_are_never_processed_and_markers_are_no_holes(
+    harness: Harness,
+) -> None:
+    """A transactional producer writes to loan-bookings: committed, aborted, committed.
+    Only the committed bookings reach the journal, and the worker's committed offset
+    reaches the end of the partition (control markers included)."""
+    topics = harness.topics
+
+    async def scenario() -> None:
+        await harness.create()
+        producer = AIOKafkaProducer(bootstrap_servers=harness.bootstrap, transactional_id="pub-1")
+        await producer.start()
+        try:
+            for loan, commit in (("A", True), ("B", False), ("C", True)):
+                await producer.begin_transaction()
+                event = booked(loan, "1000000")
+                await producer.send_and_wait(
+                    topics.loan_bookings, encode_value(event), encode_key(loan), partition=0
+                )
+                if commit:
+                    await producer.commit_transaction()
+                else:
+                    await producer.abort_transaction()
+        finally:
+            await producer.stop()
+        async for running in harness.run(harness.worker()):
+            await wait_idle(running, harness.bootstrap)
+            end = (await end_offsets(harness.bootstrap, topics.loan_bookings))[0]
+            assert end == 6  # three records, three markers
+            committed = running.loop.stats.committed_offsets
+            assert committed[TopicPartition(topics.loan_bookings, 0)] == 6
+        journal = await read_committed(harness.bootstrap, topics.journal)
+        loans = sorted(json.loads(j[2]["value"])["loan_id"] for j in journal)
+        assert loans == ["A", "C"]
+
+    asyncio.run(scenario())
