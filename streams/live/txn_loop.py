@@ -90,6 +90,8 @@ class TxnLoop(Service):
         self.transaction_timeout_ms = transaction_timeout_ms
         self.session_timeout_ms = session_timeout_ms
         self.producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        # Per owned partition: the offset the next record to process must have at least.
+        self.next_offset: dict[TopicPartition, int] = {}
         self.stats = TxnStats()
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
@@ -166,6 +168,7 @@ class TxnLoop(Service):
             else:
                 consumer.seek(tp, committed)
             self.stats.committed_offsets[tp] = committed if committed is not None else 0
+            self.next_offset[tp] = committed if committed is not None else 0
 
     # -- processing ------------------------------------------------------
 
@@ -206,9 +209,17 @@ class TxnLoop(Service):
     ) -> None:
         """Run the step over each owned partition's records; commit each in its transaction."""
         work = []
-        for tp, records in batches.items():
-            if tp not in self.producers or not records:
+        for tp, fetched in batches.items():
+            if tp not in self.producers:
                 continue  # fetched before a revocation: its new owner starts from the commit
+            # Records fetched before the seek to the committed offset (a fetch
+            # in flight during the rebalance, from offsets committed before
+            # the previous owner's last transaction completed) are done already.
+            start = self.next_offset.get(tp, 0)
+            records = [r for r in fetched if r.offset >= start]
+            if not records:
+                continue
+            self.next_offset[tp] = records[-1].offset + 1
             try:
                 sends = self.step(tp, records)
             except Exception as exc:
@@ -225,7 +236,7 @@ class TxnLoop(Service):
             await producer.begin_transaction()
             futures = [await producer.send(s.topic, s.value, s.key, s.partition) for s in sends]
             await asyncio.gather(*futures)
-            await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
+            await self.commit_offsets(producer, tp, offset)
             await producer.commit_transaction()
         except asyncio.CancelledError:
             raise
@@ -246,6 +257,12 @@ class TxnLoop(Service):
         self.stats.records += n
         self.stats.committed_offsets[tp] = offset
         self.stats.last_commit = asyncio.get_running_loop().time()
+
+    async def commit_offsets(
+        self, producer: AIOKafkaProducer, tp: TopicPartition, offset: int
+    ) -> None:
+        """Add the consumed offset to the open transaction (the last step before commit)."""
+        await producer.send_offsets_to_transaction({tp: offset}, self.group_id)
 
     async def _recover(self, tp: TopicPartition) -> None:
         """Back to the committed state and offset of the partition."""
