@@ -333,8 +333,9 @@ def test_sigkills_during_processing_and_commits_lose_nothing_and_repeat_nothing(
 ) -> None:
     """1,498 bookings in 10 chunks, one partition everywhere; with each chunk the
     worker is SIGKILLed while it processes (6 times), or ends itself between sending
-    a transaction's offsets and committing it (4 runs). Read read_committed, the orders equal the offline replay of the
-    bookings record for record, with no duplicate, and so do the dead letters."""
+    a transaction's offsets and committing it (4 runs). Read read_committed, the
+    orders equal the offline replay of the bookings record for record, with no
+    duplicate, and so do the dead letters."""
     harness = Harness(kafka.bootstrap, unique, 1)
     topics = harness.topics
     lines = [json.loads(x) for x in (EXAMPLES / "stream-2000.jsonl").read_text().splitlines() if x]
