@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.structs import ConsumerRecord
 from mode import Service
 
@@ -106,6 +107,10 @@ class TxnLoop(Service):
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",
+            # Partition p of every topic with the same partition count goes to
+            # the same worker: a stage reading two co-partitioned topics (loan
+            # bookings and the loan repartition topic) owns one state partition.
+            partition_assignment_strategy=(RangePartitionAssignor,),
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=max(self.session_timeout_ms // 4, 500),
         )
@@ -202,13 +207,15 @@ class TxnLoop(Service):
                 log.debug("no position of %s: %r", tp, exc)
                 continue
             if position > self.stats.committed_offsets.get(tp, 0):
-                await self._commit(tp, [], position, 0)
+                if not await self._commit(tp, [], position, 0) and tp in self.producers:
+                    await self._recover(tp)
 
     async def process(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
         """Run the step over each owned partition's records; commit each in its transaction."""
-        work = []
+        work: list[Awaitable[bool]] = []
+        tps: list[TopicPartition] = []
         for tp, fetched in batches.items():
             if tp not in self.producers:
                 continue  # fetched before a revocation: its new owner starts from the commit
@@ -220,17 +227,25 @@ class TxnLoop(Service):
             if not records:
                 continue
             self.next_offset[tp] = records[-1].offset + 1
+            tps.append(tp)
             try:
                 sends = self.step(tp, records)
             except Exception as exc:
                 log.error("step failed on %s: %r", tp, exc)
-                work.append(self._recover(tp))
+                work.append(_failed())
                 continue
             work.append(self._commit(tp, sends, records[-1].offset + 1, len(records)))
-        if work:
-            await asyncio.gather(*work)
+        if not work:
+            return
+        done = await asyncio.gather(*work)
+        # Only once no transaction is open: a partition's changelog may also
+        # hold what another input partition's transaction wrote.
+        for tp, ok in zip(tps, done, strict=True):
+            if not ok and tp in self.producers:
+                await self._recover(tp)
 
-    async def _commit(self, tp: TopicPartition, sends: list[Send], offset: int, n: int) -> None:
+    async def _commit(self, tp: TopicPartition, sends: list[Send], offset: int, n: int) -> bool:
+        """One transaction: the sends and the offset; False if it was aborted."""
         producer = self.producers[tp]
         try:
             await producer.begin_transaction()
@@ -250,13 +265,12 @@ class TxnLoop(Service):
                 log.warning("abort of %s failed: %r", tp, abort_exc)
                 await self._close([tp])
                 await self.release({tp})
-                return
-            await self._recover(tp)
-            return
+            return False
         self.stats.committed += 1
         self.stats.records += n
         self.stats.committed_offsets[tp] = offset
         self.stats.last_commit = asyncio.get_running_loop().time()
+        return True
 
     async def commit_offsets(
         self, producer: AIOKafkaProducer, tp: TopicPartition, offset: int
@@ -268,6 +282,10 @@ class TxnLoop(Service):
         """Back to the committed state and offset of the partition."""
         await self.restore({tp})
         await self._seek_committed([tp])
+
+
+async def _failed() -> bool:
+    return False
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

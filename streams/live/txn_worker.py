@@ -3,7 +3,11 @@
 Owns: building the stages over changelog-backed tables from the declared
 topology (`streams.live.topology`), the step that hands one input
 partition's records to its stage in offset order and returns the records
-of its transaction (outputs, then the table's changelog writes), and what
+of its transaction (outputs, then the table's changelog writes), the two-hop
+path of loan events (on a loan-bookings topic with the internal partition
+count, an event on the partition its `loan_id` hashes to is validated and
+checked against its loan in one step and goes straight to the journal; a
+mis-keyed one takes the repartition hop to the loan stage), and what
 an assignment, a revocation or an aborted transaction does to the stages'
 state (restore from the committed changelog, forget, rebuild). An event a
 stage fails on is dead-lettered (`processing_error`), never a crash. No
@@ -18,10 +22,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 
 from hedger.config import HedgerConfig
-from streams.kafka_io import ensure_topics
+from streams.kafka_io import ensure_topics, partition_counts
 from streams.live.seller_stage import SellerStage
 from streams.live.stages import (
     BufferedTable,
@@ -67,6 +72,11 @@ class TxnWorker:
         self.issuers.owned = set()
         self.sellers = SellerStage(config, self.tables["sellers"], topics, obs, n)
         self.sellers.owned = set()
+        # Whether loan-bookings has the internal partition count: then a loan
+        # event on the partition its loan_id hashes to is checked right there
+        # (its loan state is that partition's), else it takes the loans hop.
+        self.copartitioned = False
+        self._partition_of = DefaultPartitioner()
         self.handlers: dict[str, tuple[str, Handle]] = {}
         for topic in specs["route"].inputs:
             route = self._control if topic == topics.control else self._route
@@ -100,6 +110,9 @@ class TxnWorker:
             configs={name: compact for name in topology.changelogs},
             exact=names,
         )
+        bookings = topology.topics.loan_bookings
+        counts = await partition_counts(self.kafka, [bookings])
+        self.copartitioned = counts.get(bookings) == topology.partitions
 
     # -- the step ------------------------------------------------------------
 
@@ -109,7 +122,26 @@ class TxnWorker:
 
     def _route(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         source = Origin(record.topic, record.partition, record.offset, record.timestamp)
-        return self.route.handle(source, record.value)
+        outputs = self.route.handle(source, record.value)
+        if not self.copartitioned or record.topic != self.topology.topics.loan_bookings:
+            return outputs
+        loans, n = self.topology.topics.loans, self.topology.partitions
+        direct: list[Output] = []
+        for output in outputs:
+            if output.topic == loans and self._home(output.key, n) == record.partition:
+                # keyed by its loan_id: its loan state is this partition's
+                direct += self.loans.handle(record.partition, record.offset, output.value)
+            else:  # mis-keyed: the repartition hop to its loan's partition
+                direct.append(output)
+        return direct
+
+    def _home(self, key: bytes | None, n: int) -> int | None:
+        """The partition the producer's partitioner sends `key` to."""
+        if key is None:
+            return None
+        partitions = list(range(n))
+        home: int = self._partition_of(key, partitions, partitions)
+        return home
 
     def _control(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         source = Origin(record.topic, record.partition, record.offset)
@@ -134,9 +166,8 @@ class TxnWorker:
             sends += [Send(o.topic, o.key, o.value, o.partition) for o in outputs]
         if stage == "issuers":
             self.issuers.finish_batch()
-        store = self.stores.get(stage)
-        if store is not None:
-            for partition, key, value in store.records(self.tables[stage].drain()):
+        for name, store in self.stores.items():  # route may write loan state (see _route)
+            for partition, key, value in store.records(self.tables[name].drain()):
                 sends.append(Send(store.changelog, key, value, partition))
         return sends
 
@@ -150,8 +181,11 @@ class TxnWorker:
 
     def _stateful_partitions(self, tps: set[TopicPartition]) -> dict[str, set[int]]:
         by_stage: dict[str, set[int]] = {}
+        bookings = self.topology.topics.loan_bookings
         for tp in tps:
             stage = self.handlers[tp.topic][0]
+            if tp.topic == bookings and self.copartitioned:
+                stage = "loans"  # checks loan events of its partition in place
             if stage in self.stores:
                 by_stage.setdefault(stage, set()).add(tp.partition)
         return by_stage

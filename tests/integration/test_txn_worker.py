@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from streams.kafka_io import committed_lag, encode_key, encode_value, ensure_topics
 from streams.live.topology import hedger_topology
@@ -111,17 +112,21 @@ async def publish(bootstrap: str, topic: str, records: list[tuple[Any, Any]]) ->
 
 
 class Harness:
-    def __init__(self, bootstrap: str, prefix: str, partitions: int) -> None:
+    def __init__(
+        self, bootstrap: str, prefix: str, partitions: int, bookings: int | None = None
+    ) -> None:
         self.bootstrap = bootstrap
         self.kafka = KafkaSettings(bootstrap=bootstrap)
         self.topics = topic_names(prefix)
         self.partitions = partitions
+        self.bookings = bookings or partitions  # partitions of loan-bookings
         self.topology = hedger_topology(f"{prefix}-hedger", partitions, self.topics)
         self.config = load_config(CONFIG_PATH)
 
     async def create(self) -> None:
         inputs = [getattr(self.topics, f) for f in INPUTS]
         outs = [self.topics.orders, self.topics.dead_letters]
+        await ensure_topics(self.kafka, [self.topics.loan_bookings], self.bookings)
         await ensure_topics(self.kafka, [*inputs, *outs], self.partitions)
 
     def worker(self) -> TxnWorker:
@@ -170,7 +175,8 @@ def test_a_dead_lettered_loan_event_processed_again_is_the_same_dead_letter(
         events = [repaid("L-1", 2, "1000000"), booked("L-1", "5000000")]
         await publish(harness.bootstrap, topics.loan_bookings, [("L-1", e) for e in events])
         worker = harness.worker()
-        failures = _fail_once(worker, lambda tp, rs: tp.topic == topics.loans and len(rs) == 2)
+        bookings = topics.loan_bookings  # co-partitioned: checked without the loans hop
+        failures = _fail_once(worker, lambda tp, rs: tp.topic == bookings and len(rs) == 2)
         async for running in harness.run(worker):
             await wait_idle(running, harness.bootstrap)
         assert failures == [1]  # both loan entries in one batch, processed twice
@@ -378,3 +384,56 @@ def test_sigkills_during_processing_and_commits_lose_nothing_and_repeat_nothing(
     live_dead = sorted((d["source"]["offset"] + 1, d["reason"]) for d in dead)
     want = sorted((d["line"], d["reason"]) for d in replay_dead(bookings))
     assert live_dead == want
+
+
+def test_loan_events_take_one_hop_when_keyed_and_copartitioned_else_two(
+    kafka: LocalKafka, unique: str
+) -> None:
+    """loan-bookings with the internal count (2): events keyed by loan_id go straight
+    to the journal and only a mis-keyed one crosses hedger-loans; with 3 partitions
+    every loan event crosses it. Either way the journal holds the same events and
+    the dead letters are the offline replay's."""
+    lines = [json.loads(x) for x in (EXAMPLES / "walkthrough.jsonl").read_text().splitlines() if x]
+    bookings = [line for line in lines if line["topic"] == "loan-bookings"]
+    pairs = [(line.get("key"), line["value"]) for line in bookings]
+
+    def name(value: Any) -> str:  # a dead letter's event: its id, else its raw payload
+        return value["event_id"] if isinstance(value, dict) else str(value)
+
+    want_dead = sorted((name(pairs[d["line"] - 1][1]), d["reason"]) for d in replay_dead(bookings))
+    # A loan with one event: mis-keyed, it takes another path than its loan's other
+    # events would, and Kafka orders events only within a partition.
+    loan_ids = [v["loan_id"] for _, v in pairs if isinstance(v, dict) and "loan_id" in v]
+    mis_keyed = next(
+        i
+        for i, (_, value) in enumerate(pairs)
+        if isinstance(value, dict) and loan_ids.count(value.get("loan_id")) == 1
+    )
+    key, value = pairs[mis_keyed]
+    pairs[mis_keyed] = (f"{key}-elsewhere", value)
+    home = DefaultPartitioner()(key.encode(), [0, 1], [0, 1])
+    assert DefaultPartitioner()(f"{key}-elsewhere".encode(), [0, 1], [0, 1]) != home
+
+    async def run(partitions: int) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+        harness = Harness(kafka.bootstrap, f"{unique}-{partitions}", 2, partitions)
+        topics = harness.topics
+        await harness.create()
+        await publish(harness.bootstrap, topics.loan_bookings, pairs)
+        async for running in harness.run(harness.worker()):
+            assert running.copartitioned is (partitions == 2)
+            await wait_idle(running, harness.bootstrap)
+        journal = await read_committed(harness.bootstrap, topics.journal)
+        hop = await read_committed(harness.bootstrap, topics.loans)
+        dead = await read_committed(harness.bootstrap, topics.dead_letters)
+        return (
+            sorted(json.loads(j[2]["value"])["event_id"] for j in journal),
+            sorted(json.loads(h[2]["value"])["event_id"] for h in hop),
+            sorted((d[2].get("event_id") or d[2]["payload"], d[2]["reason"]) for d in dead),
+        )
+
+    journal2, hop2, dead2 = asyncio.run(run(2))
+    journal3, hop3, dead3 = asyncio.run(run(3))
+    assert hop2 == [value["event_id"]]  # only the mis-keyed event crossed hedger-loans
+    assert set(journal3) < set(hop3)  # every valid loan event crossed it
+    assert journal2 == journal3 and len(journal2) > 5
+    assert dead2 == dead3 == want_dead
