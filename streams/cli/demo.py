@@ -165,7 +165,12 @@ async def _follow(
     take: Callable[[dict[str, Any]], None],
     stop: asyncio.Event,
 ) -> None:
-    consumer = AIOKafkaConsumer(topic, **kafka.client_options(), auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic,
+        **kafka.client_options(),
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",  # never what an aborted transaction wrote
+    )
     await consumer.start()
     try:
         while not stop.is_set():
