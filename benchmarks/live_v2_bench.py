@@ -1,4 +1,4 @@
-"""Contract v2 on the live worker, side by side with v1 on one broker (issue 11).
+"""Contract v2 on the live worker, side by side with v1 on one broker.
 
     .venv/bin/python -m benchmarks.live_v2_bench [--events 50000] [--seconds 20] [--rate 1000]
         [--rounds 2] [--crossings 6] [--skip drain latency crossing] [--bootstrap HOST:PORT]

@@ -10,9 +10,11 @@ from typing import Any
 
 from hedger.config import HedgerConfig, config_from_mapping
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-EXAMPLES = SHARED / "examples"
 REPO = Path(__file__).resolve().parents[1]
+# The contract's public examples and its comparison tool, copied into the repository
+# (docs/contract.md; scripts/check-contract compares them with the published ones).
+EXAMPLES = REPO / "tests" / "data" / "examples"
+COMPARE_ORDERS = REPO / "tests" / "data" / "tools" / "compare_orders.py"
 
 BASE_CONFIG: dict[str, Any] = {
     "risk": {

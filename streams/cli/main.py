@@ -2,7 +2,8 @@
 
 Owns: `build_parser` (the command groups registered in order) and `main`.
 Each group lives in its own module on `streams.cli.common`; none imports this
-one, so there is no circle. Imports the standard library and `streams.cli`.
+one, so there is no circle. Imports the standard library, `hedger` (the
+contract version) and `streams`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from hedger import CONTRACT_VERSION
 from streams.cli.common import HedgerParser
 from streams.cli.demo import add_demo_command
 from streams.cli.ops import add_ops_commands
 from streams.cli.replay import add_replay_commands
 from streams.cli.tools import add_tool_commands
 from streams.cli.worker import add_worker_command
-from streams.observe.metrics import CONTRACT_VERSION, build_version
+from streams.observe.metrics import build_version
 
 
 def build_parser() -> HedgerParser:
@@ -25,7 +27,8 @@ def build_parser() -> HedgerParser:
         prog="hedger",
         description="CDS hedging bot for issuer concentration limits. Exit codes: 0 success, "
         "1 Kafka failed or refused, 2 bad arguments, settings, files or configuration, "
-        "3 a corrupt log line.",
+        "3 a corrupt log line, 4 the worker stopped on a failure outside any one event "
+        "(its log's agent.failed line names it; a restart takes the batch in flight again).",
     )
     parser.add_argument(
         "--version",

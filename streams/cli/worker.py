@@ -1,9 +1,10 @@
 """`hedger worker`: the live daemon on Kafka.
 
 Owns: parsing the worker's arguments into `WorkerSettings` (flags over
-`HEDGER_*` over defaults), creating missing topics, and running the Faust
-worker until SIGTERM/SIGINT. Imports faust, `hedger.config` and `streams`
-(`settings`, `kafka_io`, `observe.logs`, `live.app`, `cli.common`).
+`HEDGER_*` over defaults), preparing the data directory, creating missing
+topics, and running the Faust worker until SIGTERM/SIGINT. Imports faust,
+`hedger.config` and `streams` (`settings`, `kafka_io`, `observe.logs`,
+`live.app`, `cli.common`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import asyncio
 import gc
 import logging
 import sys
+import tempfile
+from pathlib import Path
 
 import faust
 
@@ -60,6 +63,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         settings = worker_settings(args)
     except (ConfigError, SettingsError) as exc:
         return fail(str(exc))
+    problem = prepare_data_dir(settings.data_dir)
+    if problem is not None:
+        return fail(problem)
     logs.configure(
         json=args.log_format == "json" if args.log_format else None,
         level=args.log_level,
@@ -134,6 +140,29 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execute_from_commandline exits the process
 
 
+def prepare_data_dir(path: str) -> str | None:
+    """Create the data directory with its parents and check it takes files.
+
+    Faust creates only the last level of its data directory, so on a fresh
+    checkout (no `build/`) it would stop with a traceback. Returns the problem
+    in one line, or None when the directory is ready.
+    """
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        if isinstance(exc, FileExistsError):
+            reason = "it is a file, not a directory"
+        elif isinstance(exc, NotADirectoryError):
+            reason = "a part of its path is a file, not a directory"
+        else:
+            reason = (exc.strerror or type(exc).__name__).lower()
+        return f"cannot use the data directory {path!r}: {reason} (HEDGER_DATA_DIR, --data-dir)"
+    return None
+
+
 def tune_gc() -> None:
     """Keep the garbage collector's full passes off the latency path.
 
@@ -167,7 +196,14 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
 
 def add_worker_command(commands: Commands) -> None:
     """Register `worker` on the `hedger` parser."""
-    worker = commands.add_parser("worker", help="run the live daemon on Kafka")
+    worker = commands.add_parser(
+        "worker",
+        help="run the live daemon on Kafka",
+        description="Run the live daemon on Kafka until SIGTERM or SIGINT. Exit codes: "
+        "0 stopped by a signal, 1 Kafka failed or refused, 2 bad arguments, settings, "
+        "configuration or data directory, 4 a failure outside any one event (its log's "
+        "agent.failed line names it; a restart takes the batch in flight again).",
+    )
     worker.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration")
     add_kafka_arguments(worker)
     add_setting_flags(worker, WorkerSettings, WORKER_FLAGS, WORKER_GROUP)

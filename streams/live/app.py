@@ -1,4 +1,4 @@
-"""The Faust application of the live worker: topics, tables and three agents.
+"""The Faust application of the live worker: topics, tables and five agents.
 
 Owns: wiring `streams.live.stages` to Kafka — which topic feeds which stage,
 the changelog-backed tables each stage writes, and sending the stages'
@@ -7,13 +7,17 @@ come from `streams.settings`). Agents only translate messages and call the
 stages; no business rule lives here. Imports faust, `hedger.config`,
 `streams.settings`, `streams.observer`, `streams.observe` and `streams.live`.
 
-Topology (SPEC §1 splits the state by loan and by issuer):
+Topology (SPEC §1 splits the state by loan and by hedging unit; §13's
+sellers span every unit):
 
-    loan-bookings, cds-executions (any partitions)
-        -> route    (stateless: validate; dead letters)
-    hedger-loans (key loan_id)      -> loans   (table hedger-loan-state)
-    hedger-journal (key issuer_id)  -> issuers (table hedger-issuer-state)
+    loan-bookings, cds-executions, desk-clock (any partitions)
+        -> route    (stateless: validate; dead letters; ticks to every partition)
+    hedger-control                         -> control (commands to the journal)
+    hedger-loans (key loan_id)             -> loans   (table hedger-loan-state)
+    hedger-journal (key hedging unit)      -> issuers (table hedger-issuer-state)
         -> cds-hedge-orders (key issuer_id), hedger-dead-letters
+    hedger-seller-parts (key seller)       -> sellers (table hedger-seller-state)
+        -> seller status changes to every hedger-journal partition
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
-# The two tables (loan stage, issuer stage); Faust names their changelogs
+# The tables of the loan, unit and seller stages; Faust names their changelogs
 # "{app id}-{table}-changelog".
 TABLES = ("hedger-loan-state", "hedger-issuer-state", "hedger-seller-state")
 # An output with the input it came from (None for table writes) and that input's payload.
@@ -218,9 +222,9 @@ class Worker:
         """Make Faust commit only offsets whose every message was processed (once per consumer).
 
         Three Faust defects let a commit pass messages nobody processed, or a
-        stage see a later message before an earlier one (issue 9; seen in the
-        3-worker SIGKILL test as the first ~65 offsets of partitions lost, and
-        as orders differing from the journal replay):
+        stage see a later message before an earlier one (with several workers
+        killed and restarted: the first offsets of partitions lost, and orders
+        that differ from the journal replay):
 
         * After a rebalance Faust "seeks to the committed offsets", but for a
           partition with no committed offset it seeks nowhere (aiokafka skips
@@ -540,9 +544,10 @@ class Worker:
                 # Each partition's events go to the stages once, in offset order
                 # from the committed offset; an event past a hole (see
                 # `_guard_offsets`) waits until the partition is fetched again.
-                # (Before this, skipping a partition briefly unassigned let its
-                # later events run first after a crash: orders differed from the
-                # journal replay. The commit now never passes a skipped offset.)
+                # Skipping a partition briefly unassigned instead would let its
+                # later events run first after a crash, so orders would differ
+                # from the journal replay; and the commit never passes a held-back
+                # offset.
                 pairs = [(event.message.tp, event.message.offset) for event in events]
                 admitted = continuity.admit(pairs, time.monotonic())
                 kept = [events[i] for i in admitted.keep]

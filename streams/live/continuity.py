@@ -5,7 +5,7 @@ Owns: per assigned input partition, the next offset owed to the stages
 (`done`, what the worker commits). Pure bookkeeping: imports nothing from
 Faust or Kafka, so it is tested with plain tuples.
 
-Why it exists (issue 9, the 3-worker SIGKILL soak): Faust's fetch loop drops
+Why it exists (workers killed and restarted while others run): Faust's fetch loop drops
 a message it fetched while the flow was suspended for a rebalance, and a
 batch fetched before a seek goes on being delivered after it; either way
 its read offset moves past messages no stage has seen, and when the

@@ -1,4 +1,4 @@
-"""The worker's three stages as plain classes, one per partitioning key.
+"""The worker's route, loan and unit stages as plain classes, one per partitioning key.
 
 Owns: what each stage does with one message and which keys of its table it
 writes — routing (stateless; ticks fanned out to every journal partition),

@@ -35,6 +35,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hedger import CONTRACT_VERSION
 from hedger.config import HedgerConfig
 from hedger.control import ControlCommand
 from hedger.engine import GroupView
@@ -51,8 +52,6 @@ MAX_UNLISTED_ISSUERS = 200
 OTHER = "_other"
 # Event in -> order out spans three Kafka hops: milliseconds to seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-# The message contract the build speaks, as `hedger_build_info{contract_version}`.
-CONTRACT_VERSION = "2"
 OUTCOMES = {
     Status.APPLIED: "applied",
     Status.DUPLICATE: "duplicate",

@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import EXAMPLES, REPO, SHARED, prom_samples
-
-COMPARE = SHARED / "tools" / "compare_orders.py"
+from tests.factories import COMPARE_ORDERS, EXAMPLES, REPO, prom_samples
 
 
 def hedger(*args: str) -> subprocess.CompletedProcess[str]:
@@ -75,7 +73,7 @@ def test_replay_matches_the_contract_examples(example: str, config: str, tmp_pat
     compare = subprocess.run(
         [
             sys.executable,
-            str(COMPARE),
+            str(COMPARE_ORDERS),
             str(EXAMPLES / f"{example}.orders.jsonl"),
             str(tmp_path / "orders.jsonl"),
             str(EXAMPLES / f"{example}.dead.jsonl"),

@@ -1,4 +1,4 @@
-"""Issue 11: the closed loop of contract v2 on the real broker, SIGKILLs included.
+"""The closed loop of contract v2 on the real broker, SIGKILLs included.
 
 The worker (config/desk-v2.toml, 4 partitions) hedges loan bookings published
 day by day, each business day closed by a desk-clock tick; the paper venue

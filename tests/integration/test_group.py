@@ -1,19 +1,19 @@
 """A group of three workers on six partitions, with random SIGKILLs and restarts.
 
-Issue 9 item 3: after every round each input message is accounted for (a
+After every round each input message is accounted for (a
 journal entry, a dead letter, or a repeat of an event the journal holds),
 and the orders on the output topic equal the replay of the dumped journal.
 Each round uses its own topics and group. Prints the figures of every round
 (inputs, journal, dead letters, duplicates, missing, orders, restart-to-ready
 times). HEDGER_GROUP_ROUNDS sets the number of rounds (10 by default).
 
-Two Faust defects showed here and are fixed in the worker:
+Two Faust defects show here unless the worker guards against them:
 * after a rebalance Faust seeks only partitions with a committed offset and
-  commits over offsets it never saw: the first ~65 offsets of fresh
-  partitions were lost (`Worker._guard_offsets`, streams/live/app.py);
+  commits over offsets it never saw: the first offsets of fresh partitions
+  would be lost (`Worker._guard_offsets`, streams/live/app.py);
 * its fetch loop drops messages around a rebalance or a seek and moves its
-  read offset past them: a journal entry skipped made later orders differ
-  from the journal replay, or a commit waited forever behind the skipped
+  read offset past them: a journal entry skipped would make later orders
+  differ from the journal replay, or a commit wait forever behind the skipped
   offset (`streams/live/continuity.py`: events past a hole are held back and
   the partition is fetched again).
 """

@@ -1,4 +1,4 @@
-"""Health that tells the truth, on the real broker (issue 9).
+"""Health that tells the truth, on the real broker.
 
 /ready answers 503 and `hedger_ready` is 0 while an agent is stalled and
 before recovery completes, and both come back by themselves; an agent that

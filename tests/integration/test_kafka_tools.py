@@ -31,11 +31,11 @@ from streams.kafka_io import (
     publish_log,
 )
 from streams.replay_log import read_log
+from tests.factories import EXAMPLES
 from tests.kafka_broker import LocalKafka, create_topic
 
 pytestmark = pytest.mark.kafka
 
-EXAMPLES = Path("/work/shared/examples")
 WALKTHROUGH = EXAMPLES / "walkthrough.jsonl"
 STREAM_2000 = EXAMPLES / "stream-2000.jsonl"
 

@@ -1,4 +1,4 @@
-"""The whole loop over SASL_SSL on the real broker (issue 12 §1).
+"""The whole loop over SASL_SSL on the real broker.
 
 Every client is the real command line (`python -m streams ...`) configured
 only through `HEDGER_*` variables: `publish` → `worker` → orders, a

@@ -1,7 +1,8 @@
 """Volume tests on the real broker: crashes, a broker bounce and fuzzed input at volume.
 
 Each test prints its figures (inputs, orders, dead letters, missing,
-duplicates, restart and failover times) for the closing note of issue 9.
+duplicates, restart and failover times): the figures to quote for the worker's
+behaviour under faults.
 """
 
 from __future__ import annotations

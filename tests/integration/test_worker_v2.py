@@ -20,7 +20,7 @@ import pytest
 from streams.kafka_io import dump_topic, ensure_topics, publish_log
 from streams.offline.replay import replay_files
 from streams.settings import load_config
-from tests.factories import EXAMPLES, REPO, SHARED
+from tests.factories import COMPARE_ORDERS, EXAMPLES, REPO
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
 from tests.kafka_broker import LocalKafka
 
@@ -56,7 +56,7 @@ def test_one_partition_end_to_end_gives_the_contract_records(
         compare = subprocess.run(
             [
                 sys.executable,
-                str(SHARED / "tools" / "compare_orders.py"),
+                str(COMPARE_ORDERS),
                 str(EXAMPLES / "desk-v2.orders.jsonl"),
                 str(live),
             ],

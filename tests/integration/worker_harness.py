@@ -46,9 +46,14 @@ class WorkerProcess:
         config: Path | None = None,
         extra_env: dict[str, str] | None = None,
         module: str = "streams",
+        cwd: Path = REPO,
+        data_dir: Path | None = None,
     ) -> None:
-        """`module` is run with `python -m` (a launcher such as `faulty_worker`)."""
+        """`module` is run with `python -m` (a launcher such as `faulty_worker`) in `cwd`;
+        `data_dir` (relative to `cwd`) defaults to `workdir/data`."""
         self.bootstrap, self.prefix, self.workdir = bootstrap, prefix, workdir
+        self.cwd = cwd
+        self.data_dir = data_dir or workdir / "data"
         self.module = module
         self.partitions = partitions
         self.config = config or (REPO / "config" / "hedger.toml")
@@ -81,7 +86,7 @@ class WorkerProcess:
                 "--partitions",
                 str(self.partitions),
                 "--data-dir",
-                str(self.workdir / "data"),
+                str(self.data_dir),
                 "--log-level",
                 "info",
                 "--log-format",
@@ -89,7 +94,7 @@ class WorkerProcess:
                 "--metrics-port",
                 str(self.metrics_port),
             ],
-            cwd=REPO,
+            cwd=self.cwd,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""A command line without tracebacks (issue 12 §4), run as a real subprocess.
+"""A command line without tracebacks, run as a real subprocess.
 
 Every bad setting — from a flag or from the environment — is one line naming
 the setting and exit code 2; `--version`; `--help` shows defaults and the
@@ -120,6 +120,21 @@ def test_version_names_the_contract() -> None:
     assert "contract version 2" in proc.stdout
 
 
+def test_help_names_every_exit_code() -> None:
+    from streams.cli.common import EXIT_CORRUPT_LOG, EXIT_KAFKA, EXIT_OK, EXIT_USAGE
+    from streams.live.app import EXIT_AGENT_FAILED
+
+    proc = hedger("--help")
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())  # argparse wraps lines
+    assert "Exit codes: 0 success, 1 Kafka failed or refused, 2 bad arguments" in text
+    assert (EXIT_OK, EXIT_KAFKA, EXIT_USAGE, EXIT_CORRUPT_LOG, EXIT_AGENT_FAILED) == (0, 1, 2, 3, 4)
+    assert "3 a corrupt log line, 4 the worker stopped on a failure outside any one event" in text
+    worker = " ".join(hedger("worker", "--help").stdout.split())
+    assert "1 Kafka failed or refused, 2 bad arguments" in worker
+    assert "4 a failure outside any one event" in worker
+
+
 @pytest.mark.parametrize("command", ["worker", "publish", "dump", "control", "paper-venue"])
 def test_help_shows_defaults_and_environment_variables(command: str) -> None:
     proc = hedger(command, "--help")
@@ -229,3 +244,29 @@ def test_the_replication_factor_reaches_faust_internal_topics_and_changelogs(
     assert faust_settings(load_settings(WorkerSettings))["topic_replication_factor"] == 3
     monkeypatch.delenv("HEDGER_REPLICATION_FACTOR")
     assert faust_settings(load_settings(WorkerSettings))["topic_replication_factor"] == 1
+
+
+def test_the_worker_creates_its_default_data_directory_in_a_fresh_checkout(
+    tmp_path: Path,
+) -> None:
+    # No build/ in the working directory; the data directory is prepared before
+    # Kafka is reached, so a broker nobody listens on still shows it.
+    proc = hedger("worker", "--config", str(CONFIG), "--bootstrap", "127.0.0.1:9", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr  # Kafka unreachable, not a traceback
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "build" / "worker-data").is_dir()
+
+
+def test_an_unusable_data_directory_is_one_line_before_kafka_is_tried(tmp_path: Path) -> None:
+    (tmp_path / "occupied").write_text("a regular file\n")
+    proc = hedger(
+        "worker",
+        "--config",
+        str(CONFIG),
+        "--bootstrap",
+        "127.0.0.1:9",
+        "--data-dir",
+        str(tmp_path / "occupied" / "a" / "b"),
+    )
+    err = assert_one_line(proc, "HEDGER_DATA_DIR", "--data-dir")
+    assert "a part of its path is a file" in err

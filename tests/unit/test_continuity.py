@@ -1,8 +1,8 @@
 """Offsets owed to the stages, and the commit rule (`Worker._next_commit`).
 
 Faust's fetch loop can skip messages around a rebalance or a seek, and its
-own commit rule commits over unseen offsets (issue 9, the 3-worker SIGKILL
-soak). The worker hands the stages each partition's offsets in order from
+own commit rule commits over unseen offsets (seen with several workers killed
+and restarted). The worker hands the stages each partition's offsets in order from
 the committed offset, holds back events past a hole while the partition is
 fetched again, and commits only the run whose outputs are durable.
 """

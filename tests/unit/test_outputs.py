@@ -1,4 +1,4 @@
-"""Outputs never destroy inputs (issue 9, item 7): checked targets, atomic writes.
+"""Outputs never destroy inputs: checked targets, atomic writes.
 
 Through the real `hedger replay` and `hedger dump` command lines: an output
 equal to the input (also via a symlink or a relative path) is refused and the

@@ -172,7 +172,7 @@ class Pipeline:
         # a stage read what was on the broker: its position bounds the loss
         self.topics[TOPICS.loans] = keep(self.topics[TOPICS.loans], "route", self.position["loans"])
         journal = self.topics[TOPICS.journal]
-        # the journal is written by two stages; keep at least what was read
+        # the journal has several writers (route, loans, sellers); keep at least what was read
         self.topics[TOPICS.journal] = journal[: rng.randint(self.position["issuers"], len(journal))]
         self.topics[TOPICS.orders] = keep(self.topics[TOPICS.orders], "issuers")
         parts = self.topics[TOPICS.seller_parts]
