@@ -180,7 +180,7 @@ class TxnLoop(Service):
     async def _run(self) -> None:
         consumer = self.consumer
         assert consumer is not None
-        while not self.should_stop:
+        while not self.should_stop and not self.crashed:
             batches = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.max_records)
             async with self.lock:
                 if batches:
@@ -207,7 +207,8 @@ class TxnLoop(Service):
                 log.debug("no position of %s: %r", tp, exc)
                 continue
             if position > self.stats.committed_offsets.get(tp, 0):
-                if not await self._commit(tp, [], position, 0) and tp in self.producers:
+                committed = await self._commit(tp, [], position, 0)
+                if not committed and tp in self.producers and not self.crashed:
                     await self._recover(tp)
 
     async def process(
@@ -241,7 +242,7 @@ class TxnLoop(Service):
         # Only once no transaction is open: a partition's changelog may also
         # hold what another input partition's transaction wrote.
         for tp, ok in zip(tps, done, strict=True):
-            if not ok and tp in self.producers:
+            if not ok and tp in self.producers and not self.crashed:
                 await self._recover(tp)
 
     async def _commit(self, tp: TopicPartition, sends: list[Send], offset: int, n: int) -> bool:
@@ -260,11 +261,14 @@ class TxnLoop(Service):
             self.stats.aborted += 1
             try:
                 await producer.abort_transaction()
-            except Exception as abort_exc:  # fenced: another worker owns the partition now
+            except Exception as abort_exc:
+                # Fenced: another worker took the partition over, or the broker
+                # timed the transaction out. The loop stops (the service
+                # crashes); a restarted worker rejoins and owns what the group
+                # gives it, from the committed offsets.
                 self.stats.fenced += 1
-                log.warning("abort of %s failed: %r", tp, abort_exc)
-                await self._close([tp])
-                await self.release({tp})
+                log.error("abort of %s failed, fenced: %r", tp, abort_exc)
+                await self.crash(abort_exc)
             return False
         self.stats.committed += 1
         self.stats.records += n

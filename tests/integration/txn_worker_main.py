@@ -6,7 +6,7 @@ runs `streams.live.txn_worker.TxnWorker` on the topics `{PREFIX}-{field}` (as
 `assigned` once it owns partitions. The environment variable
 `TXN_CRASH_IN_COMMIT` (a probability) makes it end itself with `os._exit`
 between sending a transaction's records and committing it: a kill during a
-commit.
+commit. A fenced worker (its loop crashed) exits with code 4.
 """
 
 from __future__ import annotations
@@ -49,8 +49,12 @@ async def main(bootstrap: str, prefix: str, partitions: int, config_path: str) -
     await worker.loop.start()
     await worker.loop.assigned_event.wait()
     print("assigned", flush=True)
-    await stop.wait()
+    while not (stop.is_set() or worker.loop.crashed):
+        await asyncio.sleep(0.1)
+    crashed = worker.loop.crashed
     await worker.loop.stop()
+    if crashed:  # fenced: the supervisor restarts the worker
+        sys.exit(4)
 
 
 if __name__ == "__main__":
