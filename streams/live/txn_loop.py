@@ -75,7 +75,7 @@ class TxnLoop(Service):
         *,
         restore: Partitions,
         release: Partitions,
-        max_records: int = 500,
+        max_records: int = 2000,
         poll_ms: int = 20,
         transaction_timeout_ms: int = 60_000,
         session_timeout_ms: int = 10_000,
@@ -131,21 +131,25 @@ class TxnLoop(Service):
         """New partitions: fence their previous owner, restore their state, seek."""
         async with self.lock:
             new = tps - set(self.producers)
-            for tp in sorted(new):
-                producer = AIOKafkaProducer(
-                    **self.client_options,
-                    transactional_id=self.transactional_id(tp.topic, tp.partition),
-                    enable_idempotence=True,
-                    acks="all",
-                    transaction_timeout_ms=self.transaction_timeout_ms,
-                    linger_ms=2,
-                )
-                await producer.start()  # init_transactions: the zombie is fenced
-                self.producers[tp] = producer
+            started = {tp: self._producer(tp) for tp in sorted(new)}
+            # init_transactions: each previous owner's producer is fenced
+            await asyncio.gather(*(producer.start() for producer in started.values()))
+            self.producers.update(started)
             # Only after fencing: what the old owner committed is final now.
             await self.restore(new)
             await self._seek_committed(new)
+            log.info("assigned %d partitions, %d new", len(tps), len(new))
             self.assigned_event.set()
+
+    def _producer(self, tp: TopicPartition) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **self.client_options,
+            transactional_id=self.transactional_id(tp.topic, tp.partition),
+            enable_idempotence=True,
+            acks="all",
+            transaction_timeout_ms=self.transaction_timeout_ms,
+            linger_ms=2,
+        )
 
     async def revoked(self, tps: set[TopicPartition]) -> None:
         """Partitions moving away: no transaction of theirs is open here (lock held)."""

@@ -55,7 +55,7 @@ class TxnWorker:
         topology: Topology,
         observer: Observer | None = None,
         *,
-        max_records: int = 500,
+        max_records: int = 2000,
     ) -> None:
         self.kafka, self.topology = kafka, topology
         self.observer = observer or Tally()

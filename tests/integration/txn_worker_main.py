@@ -6,12 +6,14 @@ runs `streams.live.txn_worker.TxnWorker` on the topics `{PREFIX}-{field}` (as
 `assigned` once it owns partitions. The environment variable
 `TXN_CRASH_IN_COMMIT` (a probability) makes it end itself with `os._exit`
 between sending a transaction's records and committing it: a kill during a
-commit. A fenced worker (its loop crashed) exits with code 4.
+commit; `TXN_MAX_RECORDS` is the most records one poll returns (2000). A
+fenced worker (its loop crashed) exits with code 4.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import signal
@@ -31,7 +33,8 @@ def topic_names(prefix: str) -> TopicNames:
 async def main(bootstrap: str, prefix: str, partitions: int, config_path: str) -> None:
     kafka = KafkaSettings(bootstrap=bootstrap)
     topology = hedger_topology(f"{prefix}-hedger", partitions, topic_names(prefix))
-    worker = TxnWorker(kafka, load_config(config_path), topology)
+    max_records = int(os.environ.get("TXN_MAX_RECORDS", "2000"))
+    worker = TxnWorker(kafka, load_config(config_path), topology, max_records=max_records)
     crash = float(os.environ.get("TXN_CRASH_IN_COMMIT", "0"))
     if crash:
         loop = worker.loop
@@ -40,6 +43,7 @@ async def main(bootstrap: str, prefix: str, partitions: int, config_path: str) -
         async def crashing(producer: Any, tp: Any, offset: int) -> None:
             await commit(producer, tp, offset)
             if random.random() < crash:  # offsets sent, transaction not committed
+                print(f"crash in the commit of {tp} at {offset}", flush=True)
                 os._exit(9)
 
         loop.commit_offsets = crashing  # type: ignore[method-assign]
@@ -58,4 +62,6 @@ async def main(bootstrap: str, prefix: str, partitions: int, config_path: str) -
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
+    logging.getLogger("hedger.txn").setLevel(logging.INFO)
     asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))

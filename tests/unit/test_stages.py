@@ -429,3 +429,24 @@ def test_a_redelivered_rejection_of_a_known_loan_is_rejected_again() -> None:
     (again,) = stage.handle(0, 12, rebooking)
     assert json.loads(again.value)["reason"] == "duplicate_loan"
     assert [o.value for o in stage.handle(0, 13, repayment)] == [repayment]
+
+
+def test_without_stored_outputs_each_order_is_its_own_record_and_no_key_holds_them() -> None:
+    """The transactional worker's issuer stage: the same orders, one record each, and
+    no table key that collects an entry's outputs (one oversized key for a tick
+    ordering for many units)."""
+    pipeline = Pipeline(read_inputs("walkthrough.jsonl"))
+    pipeline.run()
+    expected = [json.loads(value) for _, _, value in pipeline.topics[TOPICS.orders]]
+    assert expected
+    table: dict[bytes, bytes] = {}
+    stage = IssuerStage(CONFIG, BufferedTable(table), TOPICS, Tally(), keep_outputs=False)
+    orders = []
+    for offset, (_, _, entry) in enumerate(pipeline.topics[TOPICS.journal]):
+        for output in stage.handle(0, offset, entry):
+            if output.topic == TOPICS.orders:
+                orders.append(json.loads(output.value))
+        stage.finish_batch()
+        stage.table.drain()
+    assert orders == expected
+    assert not [key for key in table if json.loads(key)[0] == "d"]
