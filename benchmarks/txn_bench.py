@@ -11,11 +11,16 @@ run and on one broker, by
   2. the trivial single-hop Faust forwarder (`benchmarks.faust_forwarder`),
 timed from "partitions assigned" / "Worker ready" to "every input committed
 to the end". Also printed: the producers the worker holds and its time from
-start to owning its partitions (the cost of a producer per input partition).
+start to owning its partitions (the cost of a producer per input partition),
+and publish -> order latency p50/p99 of bookings that each breach their
+issuer's limit, published at --rate events/s (orders read read_committed: an
+order counts when its transaction commits, at most one poll plus one commit
+after its booking).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import subprocess
 import sys
@@ -23,13 +28,59 @@ import time
 from pathlib import Path
 
 from benchmarks.genlog import BENCH_CONFIG, generate
-from benchmarks.live_bench import arguments, bench_forwarder, broker, stop, wait_idle
+from benchmarks.live_bench import (
+    LATENCY_CONFIG,
+    LatencyEvent,
+    arguments,
+    bench_forwarder,
+    breaching_booking,
+    broker,
+    latency,
+    percentiles,
+    stop,
+    wait_idle,
+)
 from streams.kafka_io import ensure_topics, publish_log
 from streams.live.topology import hedger_topology
 from tests.integration.txn_worker_main import topic_names
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
+
+
+def start_txn(bootstrap: str, prefix: str, config: Path, work: Path) -> subprocess.Popen[bytes]:
+    """The transactional worker on the topics `{prefix}-{field with dashes}`, once it owns
+    its partitions."""
+    out = work / f"{prefix}-worker.log"
+    argv = [sys.executable, "-m", "tests.integration.txn_worker_main"]
+    argv += [bootstrap, prefix, str(PARTITIONS), str(config)]
+    process = subprocess.Popen(argv, cwd=REPO, stdout=out.open("wb"), stderr=subprocess.STDOUT)
+    while b"assigned" not in out.read_bytes():
+        if process.poll() is not None:
+            raise RuntimeError(out.read_text()[-2000:])
+        time.sleep(0.05)
+    return process
+
+
+def dashed_booking(i: int) -> LatencyEvent:
+    """`breaching_booking` for topics named with dashes (`{prefix}-loan-bookings`)."""
+    _, key, value = breaching_booking(i)
+    return "loan-bookings", key, value
+
+
+def txn_latency(bootstrap: str, work: Path, args: argparse.Namespace) -> list[float]:
+    """Sorted publish -> order latencies (ms), orders read read_committed."""
+    prefix = "tl"
+    topics = topic_names(prefix)
+    config = work / "latency.toml"
+    config.write_text(LATENCY_CONFIG)
+    inputs = [topics.loan_bookings, topics.cds_executions, topics.desk_clock, topics.control]
+    asyncio.run(ensure_topics(bootstrap, [*inputs, topics.orders, topics.dead_letters], PARTITIONS))
+    process = start_txn(bootstrap, prefix, config, work)
+    rate, seconds, warmup = args.rate, args.seconds, args.warmup
+    values = asyncio.run(latency(bootstrap, prefix, rate, seconds, warmup, dashed_booking))
+    stop(process)
+    return sorted(values)
 
 
 def bench_txn(bootstrap: str, log: Path, config: Path, work: Path, n: int) -> tuple[float, float]:
@@ -40,15 +91,8 @@ def bench_txn(bootstrap: str, log: Path, config: Path, work: Path, n: int) -> tu
     inputs = [topics.loan_bookings, topics.cds_executions, topics.desk_clock, topics.control]
     asyncio.run(ensure_topics(bootstrap, [*inputs, topics.orders, topics.dead_letters], PARTITIONS))
     asyncio.run(publish_log(log, bootstrap, topic_map={"loan-bookings": topics.loan_bookings}))
-    out = work / "txn-worker.log"
     started = time.monotonic()
-    argv = [sys.executable, "-m", "tests.integration.txn_worker_main"]
-    argv += [bootstrap, prefix, str(PARTITIONS), str(config)]
-    process = subprocess.Popen(argv, cwd=REPO, stdout=out.open("wb"), stderr=subprocess.STDOUT)
-    while b"assigned" not in out.read_bytes():
-        if process.poll() is not None:
-            raise RuntimeError(out.read_text()[-2000:])
-        time.sleep(0.05)
+    process = start_txn(bootstrap, prefix, config, work)
     assigned = time.monotonic() - started
     seconds = wait_idle(bootstrap, topology.app_id, list(topology.input_topics))
     stop(process)
@@ -56,7 +100,7 @@ def bench_txn(bootstrap: str, log: Path, config: Path, work: Path, n: int) -> tu
 
 
 def main() -> None:
-    args = arguments(__doc__, 20_000, "txn forwarder").parse_args()
+    args = arguments(__doc__, 20_000, "txn forwarder latency").parse_args()
     with broker(args.bootstrap, "txn-bench") as (work, bootstrap):
         log = work / "bookings.jsonl"
         log.write_text("\n".join(generate(args.events, 50)) + "\n")
@@ -75,6 +119,13 @@ def main() -> None:
         if len(results) == 2:
             ratio = results["txn worker"] / results["forwarder"]
             print(f"txn worker / Faust forwarder = {ratio:.2f} (goal >= 0.50)")
+        if "latency" not in args.skip:
+            values = txn_latency(bootstrap, work, args)
+            p50, p99, top = percentiles(values)
+            print(
+                f"latency at {args.rate}/s: n={len(values)} p50={p50:.1f} ms "
+                f"p99={p99:.1f} ms max={top:.1f} ms (goal p99 <= 250 ms)"
+            )
 
 
 if __name__ == "__main__":
