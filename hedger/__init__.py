@@ -1,4 +1,4 @@
-"""The pure hedging core: the business contract (docs/contract.md, v2) as
+"""The pure hedging core: the business contract (docs/contract.md, v2.1) as
 synchronous, deterministic Python.
 
 Owns the domain (events, loans, protection, orders), the risk measures and the
@@ -15,4 +15,4 @@ from typing import Final
 
 # The version of the business contract the core implements: what `--version`
 # and `hedger_build_info{contract_version}` report.
-CONTRACT_VERSION: Final = "2"
+CONTRACT_VERSION: Final = "2.1"

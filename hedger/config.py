@@ -1,12 +1,14 @@
 """Typed, frozen configuration of the contract (SPEC §8).
 
-Owns: the `[risk]`, `[hedge]`, `[fx]`, `[issuers.ID]` and (v2) `[groups.ID]`
-and `[sellers.ID]` sections, their validation (unknown keys are refused: a
-typo such as `halt = true` must stop the bot, never lift a halt), and what is
-derived from them: an issuer's limit and hedging unit, a group's limit, a
-seller's limit and the wrong-way sellers of an issuer. Input is an already-parsed
-mapping (the adapter reads the TOML file), so this module never touches the
-file system or the environment. Imports the standard library and pydantic.
+Owns: the `[risk]`, `[hedge]`, `[fx]`, `[issuers.ID]`, (v2) `[groups.ID]`
+and `[sellers.ID]`, and (v2.1) `[pricing]` and `[pricing.issuers.ID]`
+sections, their validation (unknown keys are refused: a typo such as
+`halt = true` must stop the bot, never lift a halt), and what is derived from
+them: an issuer's limit and hedging unit, a group's limit, a seller's limit,
+the wrong-way sellers of an issuer, and an issuer's coupon and maximum
+spread. Input is an already-parsed mapping (the adapter reads the TOML file),
+so this module never touches the file system or the environment. Imports
+the standard library, pydantic and `hedger.numbers`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from hedger.numbers import ONE, ZERO
+from hedger.numbers import ONE, ZERO, parse_recovery, parse_spread
 
 DOC_CLAUSES = frozenset({"CR14", "MR14", "MM14", "XR14"})
 _DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
@@ -241,6 +243,83 @@ class SellerSettings(BaseModel):
 
 IdentifierKey = Annotated[str, PlainValidator(_identifier)]
 
+MAX_COUPON_BPS = 10000
+MAX_DISCOUNT_RATE = Decimal("0.25")
+
+
+def _coupon(value: object) -> int:
+    if type(value) is not int or not 1 <= value <= MAX_COUPON_BPS:
+        raise ValueError(f"must be an integer from 1 to {MAX_COUPON_BPS}, got {value!r}")
+    return value
+
+
+def _spread(value: object) -> str:
+    if parse_spread(value) is None:
+        raise ValueError(
+            f'must be a spread string in (0, 10000] with at most 4 decimals such as "250", '
+            f"got {value!r}"
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def _recovery(value: object) -> str:
+    if parse_recovery(value) is None:
+        raise ValueError(
+            f'must be a recovery string of at most 0.95 with at most 4 decimals such as "0.40", '
+            f"got {value!r}"
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def _discount_rate(value: object) -> str:
+    if type(value) is not str or _DECIMAL.fullmatch(value) is None or value[0] in "+-":
+        raise ValueError(f'must be a decimal string from 0 to 0.25 such as "0.03", got {value!r}')
+    if Decimal(value) > MAX_DISCOUNT_RATE:
+        raise ValueError(f"must be from 0 to 0.25, got {value}")
+    return value
+
+
+def _days(value: object) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"must be an integer >= 0, got {value!r}")
+    return value
+
+
+Coupon = Annotated[int, PlainValidator(_coupon)]
+SpreadText = Annotated[str, PlainValidator(_spread)]
+RecoveryText = Annotated[str, PlainValidator(_recovery)]
+RateText = Annotated[str, PlainValidator(_discount_rate)]
+Days = Annotated[int, PlainValidator(_days)]
+
+
+class PricingIssuerSettings(BaseModel):
+    """`[pricing.issuers.ID]` (v2.1): an issuer's own coupon and maximum spread."""
+
+    model_config = _FROZEN
+
+    coupon_bps: Coupon | None = None
+    max_spread_bps: SpreadText | None = None
+
+
+class PricingSettings(BaseModel):
+    """`[pricing]` (v2.1): quotes, the ISDA upfront, the guard and the risk report (SPEC §14).
+
+    Spreads, recoveries and the rate stay the strings configured: a recovery
+    is written as configured, and each becomes its nearest double only where
+    it is priced.
+    """
+
+    model_config = _FROZEN
+
+    discount_rate: RateText
+    recovery: RecoveryText = "0.40"
+    coupon_bps: Coupon | None = None  # absent: [hedge] coupon_bps
+    quote_ttl_days: Days = 5
+    max_spread_bps: SpreadText | None = None  # absent: no default guard
+    issuers: dict[IdentifierKey, PricingIssuerSettings] = Field(default_factory=dict)
+
 
 class HedgerConfig(BaseModel):
     """The whole contract configuration, frozen after validation."""
@@ -253,6 +332,18 @@ class HedgerConfig(BaseModel):
     issuers: dict[IdentifierKey, IssuerSettings] = Field(default_factory=dict)
     groups: dict[IdentifierKey, GroupSettings] = Field(default_factory=dict)
     sellers: dict[IdentifierKey, SellerSettings] = Field(default_factory=dict)
+    pricing: PricingSettings | None = None  # v2.1: absent, no pricing and v2 holds
+
+    @model_validator(mode="after")
+    def _default_coupon_in_range(self) -> HedgerConfig:
+        pricing = self.pricing
+        if pricing is not None and pricing.coupon_bps is None:
+            if self.hedge.coupon_bps > MAX_COUPON_BPS:
+                raise ValueError(
+                    f"pricing.coupon_bps: absent, so [hedge] coupon_bps ({self.hedge.coupon_bps}) "
+                    f"is the coupon and must lie from 1 to {MAX_COUPON_BPS}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _base_rate_is_one(self) -> HedgerConfig:
@@ -264,6 +355,8 @@ class HedgerConfig(BaseModel):
     @model_validator(mode="after")
     def _groups_consistent(self) -> HedgerConfig:
         named = set(self.issuers)
+        if self.pricing is not None:
+            named.update(self.pricing.issuers)
         for seller in self.sellers.values():
             named.update(seller.connected_to)
         owner: dict[str, str] = {}
@@ -377,6 +470,29 @@ class HedgerConfig(BaseModel):
         }
         return own, min(self.risk.default_issuer_limit, regulatory)
 
+    # -- the price of protection (SPEC §14.1) ---------------------------
+
+    def coupon_of(self, issuer_id: str) -> int:
+        """The issuer's coupon: its own, else `[pricing]`'s, else `[hedge]`'s."""
+        pricing = self.pricing
+        if pricing is not None:
+            own = pricing.issuers.get(issuer_id)
+            if own is not None and own.coupon_bps is not None:
+                return own.coupon_bps
+            if pricing.coupon_bps is not None:
+                return pricing.coupon_bps
+        return self.hedge.coupon_bps
+
+    def max_spread_of(self, issuer_id: str) -> str | None:
+        """The issuer's maximum spread (a spread string), or None: never guarded."""
+        pricing = self.pricing
+        if pricing is None:
+            return None
+        own = pricing.issuers.get(issuer_id)
+        if own is not None and own.max_spread_bps is not None:
+            return own.max_spread_bps
+        return pricing.max_spread_bps
+
     def is_halted(self, issuer_id: str) -> bool:
         """Whether the configuration halts hedging for this issuer."""
         return issuer_id in self.halted_issuers
@@ -406,7 +522,11 @@ def unknown_keys(data: Mapping[str, Any]) -> list[str]:
     `config_from_mapping` stops at the first; this lists them all for `check-config`.
     """
     found = [f"{k}" for k in data if k not in HedgerConfig.model_fields]
-    for section, model in (("risk", RiskSettings), ("hedge", HedgeSettings)):
+    for section, model in (
+        ("risk", RiskSettings),
+        ("hedge", HedgeSettings),
+        ("pricing", PricingSettings),
+    ):
         block = data.get(section)
         if isinstance(block, Mapping):
             found += [f"{section}.{k}" for k in block if k not in model.model_fields]
@@ -424,4 +544,14 @@ def unknown_keys(data: Mapping[str, Any]) -> list[str]:
                         for k in block
                         if k not in entry_model.model_fields
                     ]
+    pricing = data.get("pricing")
+    issuers = pricing.get("issuers") if isinstance(pricing, Mapping) else None
+    if isinstance(issuers, Mapping):
+        for entry_id, block in issuers.items():
+            if isinstance(block, Mapping):
+                found += [
+                    f"pricing.issuers.{entry_id}.{k}"
+                    for k in block
+                    if k not in PricingIssuerSettings.model_fields
+                ]
     return found

@@ -279,16 +279,37 @@ class UnitDecision:
 
     # -- the records ---------------------------------------------------------
 
-    def orders(self) -> list[HedgeOrder]:
-        """The decision's orders, legs numbered from 1, with their before/after figures."""
+    def _residual_emitted(self, withheld: Collection[int]) -> dict[str, Decimal]:
+        """Each member's R with only the legs emitted as orders counted (SPEC §14.8)."""
+        added: dict[str, Decimal] = {}
+        for leg, draft in enumerate(self.drafts):
+            if leg not in withheld:
+                value = draft.notional * draft.unit_value
+                signed = value if draft.side is Side.BUY else -value
+                added[draft.issuer_id] = added.get(draft.issuer_id, ZERO) + signed
+        after = {}
+        for issuer, view in self.views.items():
+            extra = added.get(issuer)
+            after[issuer] = (
+                view.residual if extra is None else residual(view.exposure, view.coverage + extra)
+            )
+        return after
+
+    def orders(self, withheld: Collection[int] = ()) -> list[HedgeOrder]:
+        """The decision's legs as orders, numbered from 1, with their before/after figures.
+
+        `withheld` names the legs (by index) that the guard keeps back: they
+        are still returned, but the after-figures count only the others.
+        """
         if not self.drafts:
             return []
         config, trigger = self.config, self.trigger
         hedge = config.hedge
+        after = self._residual_emitted(withheld) if withheld else None
         group_before = group_after = None
         if self.group_limit is not None:
             group_before = sum((view.residual for view in self.views.values()), ZERO)
-            group_after = self.group_residual()
+            group_after = self.group_residual() if after is None else sum(after.values(), ZERO)
         orders = []
         for leg_no, draft in enumerate(self.drafts, start=1):
             view = self.views[draft.issuer_id]
@@ -304,7 +325,7 @@ class UnitDecision:
                     currency=draft.currency,
                     maturity_date=draft.maturity,
                     tenor_years=draft.tenor,
-                    coupon_bps=hedge.coupon_bps,
+                    coupon_bps=config.coupon_of(draft.issuer_id),
                     doc_clause=draft.doc_clause,
                     seniority=hedge.seniority,
                     reason=draft.reason,
@@ -313,7 +334,9 @@ class UnitDecision:
                     exposure=view.exposure,
                     coverage=view.coverage,
                     residual_before=view.residual,
-                    residual_after=self.residual(draft.issuer_id),
+                    residual_after=(
+                        self.residual(draft.issuer_id) if after is None else after[draft.issuer_id]
+                    ),
                     limit=view.limit,
                     group_id=self.group_id,
                     group_residual_before=group_before,

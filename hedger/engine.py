@@ -1,14 +1,17 @@
 """The one per-event step of the contract, for the offline replay and the live worker.
 
 Owns: `HedgingEngine`, which holds loan states, issuer books, halts, applied
-ticks and the seller ledger, and runs one event end to end — decode, loan
-checks, the issuer book, expiry and the unit's decision (or, for a
-`clock.tick`, a decision of every unit with state), the sellers' status —
+ticks, the seller ledger and (v2.1, with `[pricing]`) the quotes held, and
+runs one event end to end — decode, loan checks, the issuer book, expiry and
+the unit's decision (or, for a `clock.tick`, a decision of every unit with
+state; a `cds.quote` is only held), the guard and the price of every record
+the decision emits, the sellers' status —
 and `Outcome`, what one event did, including the `Changes` the live worker
 must persist. The replay feeds it a whole log; the worker's unit stage feeds
 it its partitions' journal entries and writes the changes to its table, so
-both run the same rules (SPEC §3–§13). Imports the standard library and the
-core's own modules.
+both run the same rules (SPEC §3–§14). The risk report (§9, §14.9) is read
+from it at the end of a replay. Imports the standard library, pydantic and
+the core's own modules.
 """
 
 from __future__ import annotations
@@ -26,17 +29,24 @@ from hedger.decoding import decode_control, decode_event, describe, parse_json
 from hedger.events import (
     INPUT_TOPICS,
     LOAN_EVENT_TYPES,
+    PRICING_INPUT_TOPICS,
+    QUOTE_TOPIC,
+    CdsQuote,
     ClockTick,
     Event,
     ExecutionReport,
     IssuerEvent,
     ProtectionBooked,
+    Side,
 )
 from hedger.issuer import IssuerBook, PartChange, RiskView
 from hedger.loans import LoanState, apply_loan_event
 from hedger.numbers import ZERO
-from hedger.orders import CancelRequest, HedgeOrder, OrderRecord
+from hedger.order_pricing import OrderPricer
+from hedger.orders import CancelRequest, HedgeOrder, OrderRecord, WithholdRecord
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
+from hedger.quotes import OlderQuote, QuoteBook
+from hedger.risk_report import IssuerRisk, issuer_risk
 from hedger.sellers import (
     SELLER_STATUS_CHANGES,
     SellerLedger,
@@ -97,6 +107,11 @@ class Outcome(NamedTuple):
         return tuple(r for r in self.records if isinstance(r, CancelRequest))
 
     @property
+    def withheld(self) -> tuple[WithholdRecord, ...]:
+        """The buy legs the guard withheld (v2.1), among the records."""
+        return tuple(r for r in self.records if isinstance(r, WithholdRecord))
+
+    @property
     def issuer_id(self) -> str | None:
         """The issuer the event names, when it could be read (None for a tick)."""
         event = self.event
@@ -144,6 +159,17 @@ class HedgingEngine:
         # read on every decision: looked up once
         self._ttl = config.hedge.order_ttl_days
         self._groups = config.groups
+        # v2.1 (SPEC §14): with [pricing], the held quotes and the pricer of
+        # every new order; without it, cds-quotes is not an input topic.
+        pricing = config.pricing
+        self.quotes: QuoteBook | None = None
+        self.pricer: OrderPricer | None = None
+        self.input_topics: tuple[str, ...] = INPUT_TOPICS
+        self.older_quotes = 0  # quotes ignored as older than the one held (§14.1)
+        if pricing is not None:
+            self.quotes = QuoteBook(pricing.quote_ttl_days, pricing.recovery)
+            self.pricer = OrderPricer(config, pricing, self.quotes)
+            self.input_topics = PRICING_INPUT_TOPICS
 
     # -- operator halts ------------------------------------------------
 
@@ -206,9 +232,15 @@ class HedgingEngine:
         """
         event: Event | None = None
         try:
+            if topic == QUOTE_TOPIC and self.quotes is None:
+                raise Rejected(
+                    Reason.SCHEMA_VIOLATION, "cds-quotes is an input topic only with [pricing]"
+                )
             event = decode_event(topic, payload, self.config)
             if isinstance(event, ClockTick):
                 outcome = self._tick(event, scope)
+            elif isinstance(event, CdsQuote):
+                outcome = self._quote(event)
             else:
                 outcome = self._issuer_event(event, scope)
         except Rejected as rejected:
@@ -280,6 +312,17 @@ class HedgingEngine:
             () if group is None else (group,),
             evaluated,
         )
+
+    def _quote(self, quote: CdsQuote) -> Outcome:
+        """SPEC §14.1: hold a quote; it makes no decision. An older one is ignored, counted."""
+        assert self.quotes is not None
+        try:
+            self.quotes.apply(quote)
+        except OlderQuote:
+            self.older_quotes += 1
+            return Outcome(Status.DUPLICATE, quote, detail="older than the quote held")
+        self.last_applied = quote.as_of
+        return Outcome(Status.APPLIED, quote)
 
     def _tick(self, tick: ClockTick, scope: int | None) -> Outcome:
         if (scope, tick.event_id) in self.ticks:
@@ -373,17 +416,52 @@ class HedgingEngine:
                 decision.issuer_step(issuer)
         if group is not None:
             decision.group_step(halted)
-        for order in decision.orders() if decision.drafts else ():
-            books[order.issuer_id].open_order(order, trigger.as_of, self.emitted)
-            self.emitted += 1
-            touched.add(order.issuer_id)
-            records.append(order)
+        if self.pricer is None:
+            for order in decision.orders() if decision.drafts else ():
+                books[order.issuer_id].open_order(order, trigger.as_of, self.emitted)
+                self.emitted += 1
+                touched.add(order.issuer_id)
+                records.append(order)
+        elif decision.drafts:
+            self._priced_orders(decision, trigger.as_of, books, touched, records)
         summary = None
         if group is not None:
             limit = config.group_limit(group)
             start = sum((view.residual for view in decision.views.values()), ZERO)
             summary = GroupView(group, start, limit, start > limit * config.risk.trigger_ratio)
         return _Decided(records, tuple(decision.views.values()), touched, summary)
+
+    def _priced_orders(
+        self,
+        decision: UnitDecision,
+        as_of: date,
+        books: dict[str, IssuerBook],
+        touched: set[str],
+        records: list[OrderRecord],
+    ) -> None:
+        """SPEC §14.7, §14.8: the guard on the sized buy legs, then the price of every record.
+
+        A withheld leg keeps its order id and place, as a withhold record; it
+        is never opened.
+        """
+        pricer = self.pricer
+        assert pricer is not None
+        withheld = {}
+        for leg, draft in enumerate(decision.drafts):
+            if draft.side is Side.BUY and draft.tenor is not None:
+                reason = pricer.withheld(draft.issuer_id, draft.tenor, as_of)
+                if reason is not None:
+                    withheld[leg] = reason
+        for leg, order in enumerate(decision.orders(withheld)):
+            priced = order.model_copy(update={"price": pricer.price(order, as_of)})
+            reason = withheld.get(leg)
+            if reason is not None:
+                records.append(WithholdRecord(priced, reason))
+                continue
+            books[order.issuer_id].open_order(priced, as_of, self.emitted)
+            self.emitted += 1
+            touched.add(order.issuer_id)
+            records.append(priced)
 
     # -- reports -------------------------------------------------------
 
@@ -410,3 +488,21 @@ class HedgingEngine:
     def seller_report(self) -> list[SellerStatus]:
         """SPEC §9: every known seller at the as-of date of the last applied event."""
         return self.sellers.report(self.last_applied)
+
+    def issuer_risk(self, issuer_id: str, as_of: date) -> IssuerRisk | None:
+        """SPEC §14.9 for one issuer at `as_of`; None when it has no state."""
+        book = self.books.get(issuer_id)
+        if book is None or not book.has_state():
+            return None
+        return issuer_risk(self.config, book, as_of, self.pricer)
+
+    def risk_report(self) -> list[IssuerRisk]:
+        """SPEC §9, §14.9: each issuer with state, by id, at the last applied event's as-of date."""
+        as_of = self.last_applied
+        if as_of is None:
+            return []
+        return [
+            issuer_risk(self.config, book, as_of, self.pricer)
+            for issuer, book in sorted(self.books.items())
+            if book.has_state()
+        ]

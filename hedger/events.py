@@ -1,7 +1,8 @@
 """Input events of the contract as strict pydantic v2 models (SPEC §1, §2).
 
 Owns: the wire grammar of every field (money, dates, timestamps, integers,
-identifiers, currencies, enums) and the per-event rules that need no state
+identifiers, currencies, enums, and v2.1's spreads and recoveries, kept as the
+strings received) and the per-event rules that need no state
 (an amendment names a field, fills carry an amount, maturities lie after the
 as-of date, every date lies in the years 2000-2199). A model that validates
 is a domain event; anything else is a `schema_violation`. Imports the standard library, pydantic and
@@ -27,11 +28,12 @@ from pydantic import (
     model_validator,
 )
 
-from hedger.numbers import parse_money
+from hedger.numbers import parse_money, parse_recovery, parse_spread
 
 LOAN_TOPIC = "loan-bookings"
 EXECUTION_TOPIC = "cds-executions"
 CLOCK_TOPIC = "desk-clock"
+QUOTE_TOPIC = "cds-quotes"  # v2.1: an input topic only with [pricing]
 # Every input date lies in these years (SPEC §1), so the latest standard
 # maturity (a 30-year tenor, §8) stays far inside Python's calendar.
 FIRST_YEAR, LAST_YEAR = 2000, 2199
@@ -132,7 +134,25 @@ def _doc_clause(value: object) -> str:
     return value
 
 
+def _spread(value: object) -> str:
+    if parse_spread(value) is None:
+        raise ValueError(f"not a spread string in (0, 10000] with at most 4 decimals: {value!r}")
+    assert isinstance(value, str)
+    return value
+
+
+def _recovery(value: object) -> str:
+    if parse_recovery(value) is None:
+        raise ValueError(f"not a recovery string <= 0.95 with at most 4 decimals: {value!r}")
+    assert isinstance(value, str)
+    return value
+
+
 Money = Annotated[Decimal, PlainValidator(_money)]
+# Spreads and recoveries stay the strings received: they are written as received (§14.7).
+Spread = Annotated[str, PlainValidator(_spread)]
+OptionalRecovery = Annotated[str | None, PlainValidator(_recovery)]
+Tenor = Annotated[int, Field(ge=1, le=30)]
 CalendarDate = Annotated[date, PlainValidator(_calendar_date)]
 Timestamp = Annotated[str, PlainValidator(_timestamp)]
 # Native pydantic-core constraints (strict str, length in code points like
@@ -258,12 +278,29 @@ class ClockTick(_Event):
     event_type: Literal["clock.tick"]
 
 
+class CdsQuote(_Event):
+    """`cds.quote` (v2.1): a par spread for one issuer and tenor; it makes no decision."""
+
+    event_type: Literal["cds.quote"]
+    issuer_id: Identifier
+    as_of_date: CalendarDate
+    tenor_years: Tenor
+    spread_bps: Spread
+    recovery: OptionalRecovery = None
+
+    @model_validator(mode="after")
+    def _not_after_as_of(self) -> CdsQuote:
+        if self.as_of_date > self.as_of:
+            raise ValueError("as_of_date must not be after the as-of date")
+        return self
+
+
 LoanEvent = LoanBooked | LoanAmended | LoanRepaid | LoanCancelled
 ExecutionEvent = ExecutionReport | ProtectionBooked
 IssuerEvent = LoanEvent | ExecutionEvent
 # isinstance with a tuple is cheaper than with a union, on every event
 LOAN_EVENT_TYPES = (LoanBooked, LoanAmended, LoanRepaid, LoanCancelled)
-Event = IssuerEvent | ClockTick
+Event = IssuerEvent | ClockTick | CdsQuote
 
 LOAN_EVENTS: TypeAdapter[LoanEvent] = TypeAdapter(
     Annotated[LoanEvent, Field(discriminator="event_type")]
@@ -272,9 +309,12 @@ EXECUTION_EVENTS: TypeAdapter[ExecutionEvent] = TypeAdapter(
     Annotated[ExecutionEvent, Field(discriminator="event_type")]
 )
 CLOCK_EVENTS: TypeAdapter[ClockTick] = TypeAdapter(ClockTick)
+QUOTE_EVENTS: TypeAdapter[CdsQuote] = TypeAdapter(CdsQuote)
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
     LOAN_TOPIC: LOAN_EVENTS,
     EXECUTION_TOPIC: EXECUTION_EVENTS,
     CLOCK_TOPIC: CLOCK_EVENTS,
+    QUOTE_TOPIC: QUOTE_EVENTS,
 }
-INPUT_TOPICS = (LOAN_TOPIC, EXECUTION_TOPIC, CLOCK_TOPIC)
+INPUT_TOPICS = (LOAN_TOPIC, EXECUTION_TOPIC, CLOCK_TOPIC)  # without [pricing] (SPEC §2)
+PRICING_INPUT_TOPICS = (*INPUT_TOPICS, QUOTE_TOPIC)  # with [pricing]

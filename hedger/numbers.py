@@ -43,3 +43,25 @@ def to_cents(value: Decimal) -> str:
 def whole(value: Decimal) -> str:
     """Format a whole amount (an order notional) as an integer string."""
     return str(int(value))
+
+
+# A spread or a recovery (SPEC §1, v2.1): digits, optionally a point and 1 to 4 digits.
+_RATE = re.compile(r"[0-9]+(?:\.[0-9]{1,4})?")
+MAX_SPREAD_BPS = Decimal(10000)
+MAX_RECOVERY = Decimal("0.95")
+
+
+def parse_spread(text: object) -> Decimal | None:
+    """The value of a spread string in bp (> 0 and <= 10000), or None when it is not one."""
+    if type(text) is not str or _RATE.fullmatch(text) is None:
+        return None
+    value = Decimal(text)
+    return value if ZERO < value <= MAX_SPREAD_BPS else None
+
+
+def parse_recovery(text: object) -> Decimal | None:
+    """The value of a recovery string (a fraction, at most 0.95), or None when it is not one."""
+    if type(text) is not str or _RATE.fullmatch(text) is None:
+        return None
+    value = Decimal(text)
+    return value if value <= MAX_RECOVERY else None

@@ -17,9 +17,12 @@ from typing import NamedTuple, Protocol
 
 from hedger.control import ControlCommand
 from hedger.engine import GroupView, HedgingEngine, Outcome
+from hedger.events import CdsQuote
 from hedger.issuer import RiskView
-from hedger.orders import CancelRequest, HedgeOrder
+from hedger.orders import CancelRequest, HedgeOrder, WithholdRecord
 from hedger.outcomes import Status
+from hedger.quotes import Quote
+from hedger.risk_report import IssuerRisk
 from hedger.sellers import SellerStatus
 
 
@@ -59,6 +62,9 @@ class Observer(Protocol):
     def on_seller(self, status: SellerStatus, changed: bool) -> None: ...
     def on_cancels(self, cancels: list[CancelRequest], expired_open: int) -> None: ...
     def on_tick(self, occurred_at: str) -> None: ...
+    def on_quote(self, quote: Quote) -> None: ...
+    def on_priced(self, records: list[HedgeOrder | WithholdRecord]) -> None: ...
+    def on_issuer_risk(self, risk: IssuerRisk) -> None: ...
 
 
 class FanOut:
@@ -103,6 +109,18 @@ class FanOut:
         for observer in self.observers:
             observer.on_tick(occurred_at)
 
+    def on_quote(self, quote: Quote) -> None:
+        for observer in self.observers:
+            observer.on_quote(quote)
+
+    def on_priced(self, records: list[HedgeOrder | WithholdRecord]) -> None:
+        for observer in self.observers:
+            observer.on_priced(records)
+
+    def on_issuer_risk(self, risk: IssuerRisk) -> None:
+        for observer in self.observers:
+            observer.on_issuer_risk(risk)
+
 
 class NullObserver:
     """Every `Observer` call, doing nothing: observers override what they need."""
@@ -132,6 +150,15 @@ class NullObserver:
         return None
 
     def on_tick(self, occurred_at: str) -> None:
+        return None
+
+    def on_quote(self, quote: Quote) -> None:
+        return None
+
+    def on_priced(self, records: list[HedgeOrder | WithholdRecord]) -> None:
+        return None
+
+    def on_issuer_risk(self, risk: IssuerRisk) -> None:
         return None
 
 
@@ -186,3 +213,38 @@ def report_applied(
         observer.on_cancels(list(cancels), engine.expired_open)
     if outcome.changes.tick is not None:
         observer.on_tick(occurred_at)
+    if engine.pricer is not None:
+        _report_price(observer, engine, outcome)
+
+
+def _report_price(observer: Observer, engine: HedgingEngine, outcome: Outcome) -> None:
+    """v2.1: a held quote, the priced orders and withheld legs, and issuers' JTD and CS01.
+
+    The risk is measured for every issuer the event decided (on a tick, every
+    unit with state) and for a quote's issuer, at the event's as-of date. Its
+    CS01 fits two hazard rates per quoted issuer and day; they are memoised,
+    so a daily tick pays them once per issuer, and later events of the day
+    little.
+    """
+    event = outcome.event
+    issuers = [view.issuer_id for view in outcome.views]
+    if isinstance(event, CdsQuote):
+        quotes = engine.quotes
+        assert quotes is not None
+        held = quotes.held.get((event.issuer_id, event.tenor_years))
+        if held is not None:
+            observer.on_quote(held)
+        issuers = [event.issuer_id]
+    priced = [
+        record
+        for record in outcome.records
+        if isinstance(record, WithholdRecord)
+        or (isinstance(record, HedgeOrder) and record.price is not None)
+    ]
+    if priced:
+        observer.on_priced(priced)
+    assert event is not None
+    for issuer in issuers:
+        risk = engine.issuer_risk(issuer, event.as_of)
+        if risk is not None:
+            observer.on_issuer_risk(risk)

@@ -177,3 +177,24 @@ def cancel_request(order_id: str, issuer: str, as_of: str) -> dict[str, Any]:
         "trigger_event_id": "k-9",
         "as_of": as_of,
     }
+
+
+def quote(
+    spread: str,
+    *,
+    issuer: str = "ACME",
+    tenor: int = 5,
+    as_of: str = "2026-02-02",
+    day: str = "2026-02-02",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A `cds.quote` (v2.1) on the `cds-quotes` topic."""
+    return _event(
+        "cds.quote",
+        day,
+        issuer_id=issuer,
+        as_of_date=as_of,
+        tenor_years=tenor,
+        spread_bps=spread,
+        **extra,
+    )

@@ -26,6 +26,7 @@ from streams.cli.common import (
     fail,
 )
 from streams.observe.metrics import Metrics
+from streams.offline.price_report import print_price_summary
 from streams.offline.replay import replay_files
 from streams.offline.report import orders_table, print_summary, terminal
 from streams.outputs import OutputError, atomic_bytes, check_outputs
@@ -42,6 +43,7 @@ def run_replay(
     control: bool = False,
     metrics_out: str | None = None,
     sellers_out: str | None = None,
+    risk_out: str | None = None,
     quiet: bool = False,
 ) -> int:
     """Replay a log file with the offline kernel; print the summary; return the exit code."""
@@ -53,7 +55,9 @@ def run_replay(
     if not log.is_file():
         return fail(f"{log}: no such log file")
     try:
-        check_outputs([log, config_path], [orders_out, dead_letters_out, metrics_out, sellers_out])
+        check_outputs(
+            [log, config_path], [orders_out, dead_letters_out, metrics_out, sellers_out, risk_out]
+        )
     except OutputError as exc:
         return fail(str(exc))
     console = terminal()
@@ -90,6 +94,7 @@ def run_replay(
             metrics,
             control,
             Path(sellers_out) if sellers_out else None,
+            Path(risk_out) if risk_out else None,
         )
     except OutputError as exc:
         return fail(str(exc))
@@ -122,10 +127,13 @@ def run_replay(
             engine.seller_report(),
             engine.expired_open,
         )
+        print_price_summary(console, stats, engine)
         n_orders = sum(stats.orders.values())
+        withheld = sum(stats.withheld.values())
         console.print(
             f"{stats.lines:,} lines: {n_orders:,} orders and {stats.cancels:,} cancel requests "
-            f"→ {orders_out}, "
+            + (f"and {withheld:,} withheld legs " if withheld else "")
+            + f"→ {orders_out}, "
             f"{sum(stats.dead_letters.values()):,} dead letters → {dead_letters_out}",
             highlight=False,
         )
@@ -142,6 +150,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         control=args.control,
         metrics_out=args.metrics_out,
         sellers_out=args.sellers_out,
+        risk_out=args.risk_out,
         quiet=args.quiet,
     )
 
@@ -164,6 +173,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for issuer_id in sorted(config.issuers):
         halted = " [red]HALTED[/]" if config.is_halted(issuer_id) else ""
         console.print(f"  {issuer_id}: limit {config.limit_for(issuer_id):,}{halted}")
+    pricing = config.pricing
+    if pricing is not None:
+        console.print(
+            f"  pricing (v2.1): discount rate {pricing.discount_rate}, recovery "
+            f"{pricing.recovery}, quotes usable {pricing.quote_ttl_days} days, coupon "
+            f"{pricing.coupon_bps or config.hedge.coupon_bps}bp, max spread "
+            f"{pricing.max_spread_bps or 'none'}; "
+            + ", ".join(
+                f"{issuer} coupon {config.coupon_of(issuer)}bp max "
+                f"{config.max_spread_of(issuer) or 'none'}"
+                for issuer in sorted(pricing.issuers)
+            ),
+            highlight=False,
+        )
     return EXIT_OK
 
 
@@ -183,6 +206,9 @@ def add_replay_commands(commands: Commands) -> None:
     )
     replay.add_argument("--metrics-out", help="write the final metrics here (Prometheus text)")
     replay.add_argument("--sellers-out", help="write the seller report here (SPEC §9, JSON lines)")
+    replay.add_argument(
+        "--risk-out", help="write the risk report here (SPEC §9, JSON lines: JTD and CS01)"
+    )
     replay.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
     replay.set_defaults(func=cmd_replay)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -39,9 +39,12 @@ from hedger import CONTRACT_VERSION
 from hedger.config import HedgerConfig
 from hedger.control import ControlCommand
 from hedger.engine import GroupView
+from hedger.events import Side
 from hedger.issuer import RiskView
-from hedger.orders import CancelRequest, HedgeOrder
+from hedger.orders import CancelRequest, HedgeOrder, WithholdRecord
 from hedger.outcomes import Status
+from hedger.quotes import Quote
+from hedger.risk_report import IssuerRisk
 from hedger.sellers import SellerStatus
 from streams.observer import DeadLettered, NullObserver, Origin
 
@@ -228,6 +231,50 @@ class Metrics(NullObserver):
             "occurred_at (Unix seconds) of the last desk-clock tick applied",
             registry=r,
         )
+        # -- contract v2.1: the price of protection (only with [pricing]) --
+        self.quote_spread = Gauge(
+            "hedger_quote_spread_bps",
+            "Par spread of the quote held, in basis points",
+            ["issuer", "tenor"],
+            registry=r,
+        )
+        self.quote_as_of = Gauge(
+            "hedger_quote_as_of_timestamp_seconds",
+            "as_of_date (Unix seconds, 00:00 UTC) of the quote held: its age is time() minus this",
+            ["issuer", "tenor"],
+            registry=r,
+        )
+        self.upfront_paid = Counter(
+            "hedger_upfront_paid_base",
+            "Upfront the bot pays on the orders it emits, in the base currency",
+            ["issuer"],
+            registry=r,
+        )
+        self.upfront_received = Counter(
+            "hedger_upfront_received_base",
+            "Upfront the bot receives on the orders it emits, in the base currency",
+            ["issuer"],
+            registry=r,
+        )
+        self.withheld = Counter(
+            "hedger_withheld_legs",
+            "Buy legs the spread guard withheld, by reason (no_quote, spread_above_max)",
+            ["issuer", "reason"],
+            registry=r,
+        )
+        self.jtd = Gauge(
+            "hedger_issuer_jtd_base",
+            "Jump-to-default: (1 - recovery) x (exposure - protection), in the base currency",
+            ["issuer"],
+            registry=r,
+        )
+        self.cs01 = Gauge(
+            "hedger_issuer_credit_spread_risk_base",
+            "CS01: gain of the protection held when the spread widens 1bp (no series: no quote)",
+            ["issuer"],
+            registry=r,
+        )
+        self._cs01_shown: set[str] = set()
         self.known_sellers = set(config.sellers)
         self.unlisted_sellers: set[str] = set()
         for group_id in sorted(config.groups):
@@ -372,6 +419,52 @@ class Metrics(NullObserver):
         if issuer is not None:
             halted = command.command == "halt" or self.config.is_halted(issuer)
             self.halted.labels(issuer).set(1 if halted else 0)
+
+    # -- contract v2.1 ------------------------------------------------------
+
+    def on_quote(self, quote: Quote) -> None:
+        issuer = self.label(quote.issuer_id)
+        if issuer is None:
+            return
+        tenor = str(quote.tenor_years)
+        self.quote_spread.labels(issuer, tenor).set(float(quote.spread_bps))
+        midnight = datetime(
+            quote.as_of_date.year, quote.as_of_date.month, quote.as_of_date.day, tzinfo=UTC
+        )
+        self.quote_as_of.labels(issuer, tenor).set(midnight.timestamp())
+
+    def on_priced(self, records: list[HedgeOrder | WithholdRecord]) -> None:
+        fx = self.config.fx
+        for record in records:
+            issuer = self.label(record.issuer_id)
+            if issuer is None:
+                continue
+            if isinstance(record, WithholdRecord):
+                self.withheld.labels(issuer, record.reason.value).inc()
+                continue
+            price = record.price
+            if price is None or price.upfront_amount is None:
+                continue
+            # The upfront is the protection buyer's: a seller receives what a buyer pays.
+            amount = Decimal(price.upfront_amount) * fx[record.currency]
+            if record.side is Side.SELL:
+                amount = -amount
+            if amount > 0:
+                self.upfront_paid.labels(issuer).inc(float(amount))
+            elif amount < 0:
+                self.upfront_received.labels(issuer).inc(float(-amount))
+
+    def on_issuer_risk(self, risk: IssuerRisk) -> None:
+        issuer = self.label(risk.issuer)
+        if issuer is None:
+            return
+        self.jtd.labels(issuer).set(float(risk.jtd))
+        if risk.cs01 is not None:
+            self.cs01.labels(issuer).set(float(risk.cs01))
+            self._cs01_shown.add(issuer)
+        elif issuer in self._cs01_shown:
+            self.cs01.remove(issuer)  # no usable quote: no figure, rather than a stale one
+            self._cs01_shown.discard(issuer)
 
 
 class WorkerCollector(Collector):

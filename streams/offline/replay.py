@@ -1,8 +1,9 @@
 """Offline replay of a recorded event log (SPEC §9) through the core.
 
 Owns: feeding each input event of a log (read by `streams.replay_log`) to
-`HedgingEngine`, applying `hedger-control` lines when asked, writing orders
-and cancels, dead letters and the seller report as JSON lines, counting what
+`HedgingEngine`, applying `hedger-control` lines when asked, writing orders,
+cancels and withhold records, dead letters, the seller report and the risk
+report as JSON lines, counting what
 happened, and telling an observer (metrics) what the worker's stages would
 tell it, through the same `report_applied` — halts included.
 It is the backtest half of backtest-live parity: the worker drives the very
@@ -24,9 +25,9 @@ from typing import IO, Any
 
 from hedger.config import HedgerConfig
 from hedger.control import CONTROL_TOPIC
-from hedger.engine import INPUT_TOPICS, HedgingEngine, Outcome
+from hedger.engine import HedgingEngine, Outcome
 from hedger.numbers import to_cents
-from hedger.orders import HedgeOrder, OrderRecord
+from hedger.orders import CancelRequest, HedgeOrder, OrderRecord
 from hedger.outcomes import Rejected, Status
 from hedger.sellers import SELLER_STATUS_TOPIC
 from streams.observer import DeadLettered, Observer, Origin, report_applied
@@ -44,6 +45,7 @@ class ReplayStats:
     skipped_topics: int = 0
     control: int = 0
     cancels: int = 0
+    withheld: Counter[str] = field(default_factory=Counter)  # v2.1: buy legs withheld, by reason
     outcomes: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     orders: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -97,7 +99,7 @@ def replay(
         if control and record.topic in JOURNAL_ONLY:
             _journal_entry(engine, record, stats, dead_out, observer)
             continue
-        if record.topic not in INPUT_TOPICS:
+        if record.topic not in engine.input_topics:
             stats.skipped_topics += 1
             continue
         outcome = engine.process(record.topic, record.value, record.scope)
@@ -117,8 +119,10 @@ def replay(
             if isinstance(out, HedgeOrder):
                 orders[(out.side.value, out.reason.value)] += 1
                 stats.recent_orders.append(out)
-            else:
+            elif isinstance(out, CancelRequest):
                 stats.cancels += 1
+            else:
+                stats.withheld[out.reason.value] += 1
             orders_out.write(order_line(out))
     return stats
 
@@ -177,6 +181,12 @@ def order_line(order: OrderRecord) -> str:
     return json.dumps(order.to_wire()) + "\n"
 
 
+def risk_lines(engine: HedgingEngine) -> Iterator[str]:
+    """The risk report of SPEC §9 (v2.1), one JSON line per issuer with state, sorted by id."""
+    for line in engine.risk_report():
+        yield json.dumps(line.to_wire()) + "\n"
+
+
 def seller_lines(engine: HedgingEngine) -> Iterator[str]:
     """The seller report of SPEC §9, one JSON line per seller, sorted by id."""
     for status in engine.seller_report():
@@ -216,8 +226,9 @@ def replay_files(
     observer: Observer | None = None,
     control: bool = False,
     sellers_path: Path | None = None,
+    risk_path: Path | None = None,
 ) -> tuple[HedgingEngine, ReplayStats]:
-    """Replay a log file into an orders file and a dead-letters file (and a seller report)."""
+    """Replay a log file into orders and dead-letters files (and seller and risk reports)."""
     engine = HedgingEngine(config)
     with (
         few_collections(),
@@ -229,4 +240,7 @@ def replay_files(
     if sellers_path is not None:
         with atomic_text(sellers_path) as sellers_out:
             sellers_out.writelines(seller_lines(engine))
+    if risk_path is not None:
+        with atomic_text(risk_path) as risk_out:
+            risk_out.writelines(risk_lines(engine))
     return engine, stats

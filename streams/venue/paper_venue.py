@@ -143,9 +143,12 @@ class VenueBook:
         A new order's reports are a plan: send each only if `release` says so
         (a cancel may close the order in between). A cancel request's answer
         (a `cancelled` report or nothing) is final. A new order seen before
-        (re-emitted after a worker crash) gets no second answer.
+        (re-emitted after a worker crash) gets no second answer; a withhold record
+        (v2.1) gets none: it is no order.
         """
         order_id = record["order_id"]
+        if record.get("action") == "withhold":
+            return []  # v2.1: a leg the guard kept back never reached the venue
         if record.get("action", "new") == "cancel":
             if order_id not in self.open:
                 return []

@@ -44,13 +44,20 @@ def replay(
         ("stream-2000", "hedger.toml"),
         ("desk-v2", "desk-v2.toml"),
         ("stream-v2-3000", "desk-v2.toml"),
+        ("desk-v21", "desk-v21.toml"),
     ],
 )
 def test_replay_matches_the_contract_examples(example: str, config: str, tmp_path: Path) -> None:
-    """Orders, cancels, dead letters and (v2) the seller report, field for field."""
+    """Orders, cancels, dead letters, (v2) the seller report and (v2.1) the risk report.
+
+    Field for field; v2.1's price fields and CS01 within SPEC §14.10's tolerances.
+    """
     sellers: list[str] = []
     if (EXAMPLES / f"{example}.sellers.jsonl").exists():
         sellers = ["--sellers-out", str(tmp_path / "sellers.jsonl")]
+    risk: list[str] = []
+    if (EXAMPLES / f"{example}.risk.jsonl").exists():
+        risk = ["--risk-out", str(tmp_path / "risk.jsonl")]
     result = hedger(
         "replay",
         str(EXAMPLES / f"{example}.jsonl"),
@@ -61,6 +68,7 @@ def test_replay_matches_the_contract_examples(example: str, config: str, tmp_pat
         "--dead-letters-out",
         str(tmp_path / "dead.jsonl"),
         *sellers,
+        *risk,
     )
     assert result.returncode == 0, result.stderr
     compare_sellers = []
@@ -69,6 +77,12 @@ def test_replay_matches_the_contract_examples(example: str, config: str, tmp_pat
             "--sellers",
             str(EXAMPLES / f"{example}.sellers.jsonl"),
             str(tmp_path / "sellers.jsonl"),
+        ]
+    if risk:
+        compare_sellers += [
+            "--risk",
+            str(EXAMPLES / f"{example}.risk.jsonl"),
+            str(tmp_path / "risk.jsonl"),
         ]
     compare = subprocess.run(
         [
@@ -255,3 +269,131 @@ def test_v2_metrics_out_show_sellers_cancels_and_the_clock(tmp_path: Path) -> No
     # the log's last tick: w-39 at 2026-03-26T18:00:00Z
     assert samples[("hedger_clock_last_tick_timestamp_seconds", ())] == 1_774_548_000
     assert samples[("hedger_group_limit_base", (("group", "META-GROUP"),))] == 7_000_000_000
+
+
+def _without_pricing(tmp: Path) -> Path:
+    """desk-v21.toml less its [pricing] tables: the desk of desk-v2 (SPEC §8)."""
+    text = (EXAMPLES / "desk-v21.toml").read_text()
+    config = tmp / "no-pricing.toml"
+    config.write_text(text[: text.index("\n[pricing]\n")])
+    return config
+
+
+def test_without_pricing_quotes_are_skipped_and_orders_carry_no_price(tmp_path: Path) -> None:
+    """SPEC §2, §9: cds-quotes is no input topic; v2 records only, no risk figures priced."""
+    result = hedger(
+        "replay",
+        str(EXAMPLES / "desk-v21.jsonl"),
+        "--config",
+        str(_without_pricing(tmp_path)),
+        "--orders-out",
+        str(tmp_path / "orders.jsonl"),
+        "--dead-letters-out",
+        str(tmp_path / "dead.jsonl"),
+        "--risk-out",
+        str(tmp_path / "risk.jsonl"),
+    )
+    assert result.returncode == 0, result.stderr
+    orders = [json.loads(line) for line in (tmp_path / "orders.jsonl").open()]
+    assert orders and {o["action"] for o in orders} <= {"new", "cancel"}
+    assert not any("quote_tenor_years" in o for o in orders)
+    assert {o["coupon_bps"] for o in orders if o["action"] == "new"} == {100}
+    dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").open()]
+    assert all(d["topic"] != "cds-quotes" for d in dead)
+    # the bad tick of line 38 is still a dead letter; the bad quotes around it are skipped
+    assert [(d["line"], d["reason"]) for d in dead if d["topic"] == "desk-clock"] == [
+        (38, "schema_violation")
+    ]
+    quote_lines = sum(1 for line in (EXAMPLES / "desk-v21.jsonl").open() if '"cds-quotes"' in line)
+    (skipped,) = [line for line in result.stdout.splitlines() if "skipped (other topic)" in line]
+    assert skipped.split("│")[2].strip() == str(quote_lines)
+    assert "Quotes held" not in result.stdout
+    risk = [json.loads(line) for line in (tmp_path / "risk.jsonl").open()]
+    assert risk and all(r["recovery"] == "0.40" and r["cs01"] is None for r in risk)
+    assert all(r["quoted_spread_bps"] is None and r["quote_as_of"] is None for r in risk)
+
+
+def test_v21_summary_shows_quotes_withheld_legs_and_jtd(tmp_path: Path) -> None:
+    result = replay(EXAMPLES / "desk-v21.jsonl", tmp_path, EXAMPLES / "desk-v21.toml")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    expected = [json.loads(line) for line in (EXAMPLES / "desk-v21.orders.jsonl").open()]
+    withheld = sum(1 for record in expected if record["action"] == "withhold")
+    assert f"and {withheld} withheld legs" in out
+    assert "Quotes held" in out and "Withheld buys" in out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.count("│") > 8}
+    for line in (EXAMPLES / "desk-v21.risk.jsonl").open():
+        risk = json.loads(line)
+        jtd = f"{float(risk['jtd']):,.2f}"
+        assert jtd in rows[risk["issuer"]], out
+
+
+def test_risk_out_is_checked_like_every_output(tmp_path: Path) -> None:
+    """The risk report may not overwrite the log, the configuration or another output."""
+    result = hedger(
+        "replay",
+        str(EXAMPLES / "desk-v21.jsonl"),
+        "--config",
+        str(EXAMPLES / "desk-v21.toml"),
+        "--orders-out",
+        str(tmp_path / "orders.jsonl"),
+        "--dead-letters-out",
+        str(tmp_path / "dead.jsonl"),
+        "--risk-out",
+        str(tmp_path / "orders.jsonl"),
+    )
+    assert result.returncode != 0
+    assert "orders.jsonl" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_v21_metrics_out_show_price_and_risk(tmp_path: Path) -> None:
+    """Upfronts, withheld legs, JTD and CS01 on /metrics equal the SPEC example's records."""
+    samples = replay_metrics("desk-v21", "desk-v21.toml", tmp_path)
+    expected = [json.loads(line) for line in (EXAMPLES / "desk-v21.orders.jsonl").open()]
+    withheld: dict[tuple[str, str], int] = {}
+    paid: dict[str, float] = {}
+    received: dict[str, float] = {}
+    for record in expected:
+        if record["action"] == "withhold":
+            key = (record["issuer_id"], record["reason"])
+            withheld[key] = withheld.get(key, 0) + 1
+        elif record["action"] == "new" and record["upfront_amount"] is not None:
+            amount = float(record["upfront_amount"])  # every order of the example is in USD
+            if record["side"] == "SELL_PROTECTION":
+                amount = -amount
+            book = paid if amount > 0 else received
+            book[record["issuer_id"]] = book.get(record["issuer_id"], 0.0) + abs(amount)
+    for (issuer, reason), n in withheld.items():
+        labels = (("issuer", issuer), ("reason", reason))
+        assert samples[("hedger_withheld_legs_total", labels)] == n
+    for name, book in (("paid", paid), ("received", received)):
+        for issuer, amount in book.items():
+            found = samples[(f"hedger_upfront_{name}_base_total", (("issuer", issuer),))]
+            assert abs(found - amount) < 0.1, (name, issuer)
+    for line in (EXAMPLES / "desk-v21.risk.jsonl").open():
+        risk = json.loads(line)
+        labels = (("issuer", risk["issuer"]),)
+        assert samples[("hedger_issuer_jtd_base", labels)] == float(risk["jtd"])
+        if risk["cs01"] is None:
+            assert ("hedger_issuer_credit_spread_risk_base", labels) not in samples
+        else:
+            cs01 = samples[("hedger_issuer_credit_spread_risk_base", labels)]
+            assert abs(cs01 - float(risk["cs01"])) < 0.02
+        if risk["quoted_spread_bps"] is not None:
+            tenor = (("issuer", risk["issuer"]), ("tenor", str(risk["hedge_tenor_years"])))
+            assert samples[("hedger_quote_spread_bps", tenor)] == float(risk["quoted_spread_bps"])
+
+
+def test_a_bad_pricing_table_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    text = (EXAMPLES / "desk-v21.toml").read_text()
+    bad.write_text(text.replace('discount_rate = "0.03"', "discount_rate = 0.03"))
+    outputs = ["--orders-out", str(tmp_path / "o.jsonl"), "--dead-letters-out", str(tmp_path / "d")]
+    replay_bad = ["replay", str(EXAMPLES / "desk-v21.jsonl"), "--config", str(bad), *outputs]
+    for command in (["check-config", str(bad)], replay_bad):
+        result = hedger(*command)
+        assert result.returncode != 0
+        assert "pricing.discount_rate" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    check = hedger("check-config", str(EXAMPLES / "desk-v21.toml"))
+    assert check.returncode == 0 and "CRWV coupon 500bp max 900" in check.stdout

@@ -117,7 +117,7 @@ def test_version_names_the_contract() -> None:
     proc = hedger("--version")
     assert proc.returncode == 0
     assert proc.stdout.startswith("hedger ")
-    assert "contract version 2" in proc.stdout
+    assert "contract version 2.1" in proc.stdout
 
 
 def test_help_names_every_exit_code() -> None:

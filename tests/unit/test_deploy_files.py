@@ -467,15 +467,23 @@ def test_dashboard_covers_the_metrics() -> None:
         "hedger_cancel_requests_total",
         "hedger_expired_orders_open",
         "hedger_clock_last_tick_timestamp_seconds",
+        # contract v2.1: the price of protection
+        "hedger_quote_spread_bps",
+        "hedger_quote_as_of_timestamp_seconds",
+        "hedger_upfront_paid_base_total",
+        "hedger_upfront_received_base_total",
+        "hedger_withheld_legs_total",
+        "hedger_issuer_jtd_base",
+        "hedger_issuer_credit_spread_risk_base",
     ):
         assert needed in used, f"no panel shows {needed}"
 
 
 def test_dashboard_has_the_v2_rows() -> None:
-    """Groups, Sellers and Expiry & clock rows, each followed by the panels it names."""
+    """Groups, Sellers, Expiry & clock and (v2.1) Price and risk rows, with the panels they name."""
     panels = dashboard_panels(DASHBOARD)
     rows = [p["title"] for p in panels if p["type"] == "row"]
-    assert rows[-3:] == ["Groups", "Sellers", "Expiry & clock"]
+    assert rows[-4:] == ["Groups", "Sellers", "Expiry & clock", "Price and risk"]
     below: dict[str, list[str]] = {}
     current = ""
     for panel in sorted(panels, key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"])):
@@ -487,6 +495,16 @@ def test_dashboard_has_the_v2_rows() -> None:
         ("Groups", ["hedger_group_residual_base", "hedger_group_in_breach"]),
         ("Sellers", ["hedger_seller_exposure_base", "hedger_seller_blocked"]),
         ("Expiry & clock", ["hedger_cancel_requests_total", "hedger_clock_last_tick"]),
+        (
+            "Price and risk",
+            [
+                "hedger_quote_spread_bps",
+                "hedger_upfront_paid_base_total",
+                "hedger_withheld_legs_total",
+                "hedger_issuer_jtd_base",
+                "hedger_issuer_credit_spread_risk_base",
+            ],
+        ),
     ):
         text = " ".join(below[row])
         assert all(metric in text for metric in metrics), row

@@ -28,7 +28,7 @@ def samples(metrics: Metrics) -> dict[str, list[tuple[dict[str, str], float]]]:
 def test_build_info_names_the_package_and_contract_version() -> None:
     found = samples(Metrics(example_config()))
     assert found["hedger_build_info"] == [
-        ({"version": version("cds-hedger"), "contract_version": "2"}, 1.0)
+        ({"version": version("cds-hedger"), "contract_version": "2.1"}, 1.0)
     ]
 
 

@@ -250,3 +250,17 @@ def test_the_bots_excluded_seller_gets_no_part_and_a_cancel_closes_its_order() -
     assert engine.process("cds-executions", cancelled).status is Status.APPLIED
     assert third["order_id"] in engine.books["ACME"].closed_orders
     assert third["order_id"] not in engine.books["ACME"].open_orders
+
+
+def test_a_withhold_record_is_no_order_and_gets_no_answer() -> None:
+    """SPEC §14.8: a withheld leg is never emitted; the venue answers priced orders as before."""
+    book = VenueBook(seed=7, fill_ratio=1.0)
+    withheld = order(1, reason="spread_above_max", order_reason="limit_breach")
+    withheld["action"] = "withhold"
+    assert book.receive(withheld) == []
+    assert book.open == set()
+    priced = order(2, quoted_spread_bps="55", upfront_amount="-5046729.34")
+    reports = book.receive(priced)
+    assert reports and sum(Decimal(r["filled_notional"]) for r in fills(reports)) == Decimal(
+        "60000000"
+    )
