@@ -8,7 +8,8 @@ run and on one broker, by
   1. the transactional worker (`streams.live.txn_worker`, exactly-once: one
      transactional producer per input partition, a transaction per partition
      and batch; loan events keyed by loan_id take two hops),
-  2. the trivial single-hop Faust forwarder (`benchmarks.faust_forwarder`),
+  2. `hedger worker` (the Faust-agent worker, three hops),
+  3. the trivial single-hop Faust forwarder (`benchmarks.faust_forwarder`),
 timed from "partitions assigned" / "Worker ready" to "every input committed
 to the end". Also printed: the producers the worker holds and its time from
 start to owning its partitions (the cost of a producer per input partition),
@@ -33,6 +34,7 @@ from benchmarks.live_bench import (
     LatencyEvent,
     arguments,
     bench_forwarder,
+    bench_worker,
     breaching_booking,
     broker,
     latency,
@@ -100,7 +102,7 @@ def bench_txn(bootstrap: str, log: Path, config: Path, work: Path, n: int) -> tu
 
 
 def main() -> None:
-    args = arguments(__doc__, 20_000, "txn forwarder latency").parse_args()
+    args = arguments(__doc__, 20_000, "txn worker forwarder latency").parse_args()
     with broker(args.bootstrap, "txn-bench") as (work, bootstrap):
         log = work / "bookings.jsonl"
         log.write_text("\n".join(generate(args.events, 50)) + "\n")
@@ -112,13 +114,16 @@ def main() -> None:
             results["txn worker"], assigned = bench_txn(bootstrap, log, config, work, n)
             producers = PARTITIONS * 7  # 4 inputs + 3 internal topics, each partition
             print(f"txn worker: {producers} transactional producers, owned after {assigned:.1f} s")
+        if "worker" not in args.skip:  # `hedger worker`: the Faust agents, three hops
+            results["hedger worker"] = bench_worker(bootstrap, log, config, work, n)
         if "forwarder" not in args.skip:
             results["forwarder"] = bench_forwarder(bootstrap, log, work, n)
         for name, rate in results.items():
-            print(f"{name:>10}: {rate:>9,.0f} events/s ({n:,} events)")
-        if len(results) == 2:
-            ratio = results["txn worker"] / results["forwarder"]
-            print(f"txn worker / Faust forwarder = {ratio:.2f} (goal >= 0.50)")
+            print(f"{name:>13}: {rate:>9,.0f} events/s ({n:,} events)")
+        for name in ("txn worker", "hedger worker"):
+            if name in results and "forwarder" in results:
+                ratio = results[name] / results["forwarder"]
+                print(f"{name} / Faust forwarder = {ratio:.2f} (goal >= 0.50)")
         if "latency" not in args.skip:
             values = txn_latency(bootstrap, work, args)
             p50, p99, top = percentiles(values)
