@@ -31,6 +31,9 @@ from aiokafka.structs import ConsumerRecord
 from mode import Service
 
 log = logging.getLogger("hedger.txn")
+# Seconds between commits of idle partitions' positions (offsets-only
+# transactions): a transaction per poll would double the commits under load.
+IDLE_COMMIT_EVERY = 0.5
 
 
 class Send(NamedTuple):
@@ -97,6 +100,7 @@ class TxnLoop(Service):
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self.assigned_event = asyncio.Event()
+        self.idle_due = 0.0  # loop time of the next idle position commit
 
     # -- life cycle --------------------------------------------------------
 
@@ -184,12 +188,14 @@ class TxnLoop(Service):
     async def _run(self) -> None:
         consumer = self.consumer
         assert consumer is not None
+        loop = asyncio.get_running_loop()
         while not self.should_stop and not self.crashed:
             batches = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.max_records)
             async with self.lock:
                 if batches:
                     await self.process(batches)
-                else:
+                elif loop.time() >= self.idle_due:
+                    self.idle_due = loop.time() + IDLE_COMMIT_EVERY
                     await self._advance_idle()
 
     async def _advance_idle(self) -> None:
