@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import ConsumerStoppedError
 from aiokafka.structs import ConsumerRecord
 from mode import Service
 
@@ -34,6 +35,8 @@ log = logging.getLogger("hedger.txn")
 # Seconds between commits of idle partitions' positions (offsets-only
 # transactions): a transaction per poll would double the commits under load.
 IDLE_COMMIT_EVERY = 0.5
+# Seconds to wait for a partition's position before an idle commit skips it.
+POSITION_WAIT = 1.0
 
 
 class Send(NamedTuple):
@@ -101,6 +104,7 @@ class TxnLoop(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self.assigned_event = asyncio.Event()
         self.idle_due = 0.0  # loop time of the next idle position commit
+        self.generation = 0  # counts assignments and revocations
 
     # -- life cycle --------------------------------------------------------
 
@@ -124,9 +128,11 @@ class TxnLoop(Service):
         self.add_future(self._run())
 
     async def on_stop(self) -> None:
+        # Not under the lock: leaving the group revokes the partitions, and
+        # the revocation takes the lock (it waits for a batch in flight).
+        if self.consumer is not None:
+            await self.consumer.stop()
         async with self.lock:
-            if self.consumer is not None:
-                await self.consumer.stop()
             await self._close(set(self.producers))
 
     # -- assignment ------------------------------------------------------
@@ -134,6 +140,7 @@ class TxnLoop(Service):
     async def assigned(self, tps: set[TopicPartition]) -> None:
         """New partitions: fence their previous owner, restore their state, seek."""
         async with self.lock:
+            self.generation += 1
             new = tps - set(self.producers)
             started = {tp: self._producer(tp) for tp in sorted(new)}
             # init_transactions: each previous owner's producer is fenced
@@ -158,6 +165,7 @@ class TxnLoop(Service):
     async def revoked(self, tps: set[TopicPartition]) -> None:
         """Partitions moving away: no transaction of theirs is open here (lock held)."""
         async with self.lock:
+            self.generation += 1
             await self._close(tps & set(self.producers))
             await self.release(tps)
 
@@ -190,13 +198,18 @@ class TxnLoop(Service):
         assert consumer is not None
         loop = asyncio.get_running_loop()
         while not self.should_stop and not self.crashed:
-            batches = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.max_records)
-            async with self.lock:
-                if batches:
+            try:
+                batches = await consumer.getmany(
+                    timeout_ms=self.poll_ms, max_records=self.max_records
+                )
+            except ConsumerStoppedError:
+                return  # the service is stopping
+            if batches:
+                async with self.lock:
                     await self.process(batches)
-                elif loop.time() >= self.idle_due:
-                    self.idle_due = loop.time() + IDLE_COMMIT_EVERY
-                    await self._advance_idle()
+            elif loop.time() >= self.idle_due:
+                self.idle_due = loop.time() + IDLE_COMMIT_EVERY
+                await self._advance_idle()
 
     async def _advance_idle(self) -> None:
         """Commit the position of partitions that read past offsets holding no record.
@@ -210,16 +223,25 @@ class TxnLoop(Service):
         """
         consumer = self.consumer
         assert consumer is not None
+        # Positions are read without the lock: a position being reset waits for
+        # the rebalance, whose revocation waits for the lock.
+        generation = self.generation
+        positions = {}
         for tp in list(self.producers):
             try:
-                position = await consumer.position(tp)
+                positions[tp] = await asyncio.wait_for(consumer.position(tp), POSITION_WAIT)
             except Exception as exc:  # no position yet (being reset, or just revoked)
                 log.debug("no position of %s: %r", tp, exc)
-                continue
-            if position > self.stats.committed_offsets.get(tp, 0):
-                committed = await self._commit(tp, [], position, 0)
-                if not committed and tp in self.producers and not self.crashed:
-                    await self._recover(tp)
+        async with self.lock:
+            if generation != self.generation:
+                return  # reassigned meanwhile: positions from before are not to commit
+            for tp, position in positions.items():
+                if tp not in self.producers or self.crashed:
+                    continue
+                if position > self.stats.committed_offsets.get(tp, 0):
+                    committed = await self._commit(tp, [], position, 0)
+                    if not committed and tp in self.producers and not self.crashed:
+                        await self._recover(tp)
 
     async def process(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

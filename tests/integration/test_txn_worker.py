@@ -24,6 +24,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
+from benchmarks.live_bench import LATENCY_CONFIG, breaching_booking
 from streams.kafka_io import committed_lag, encode_key, encode_value, ensure_topics
 from streams.live.topology import hedger_topology
 from streams.live.txn_loop import Send
@@ -502,3 +503,76 @@ def test_a_compacted_input_with_holes_is_processed_to_its_end(
 async def offsets_and_ids(bootstrap: str, topic: str) -> list[tuple[int, str]]:
     records = await read_committed(bootstrap, topic, 1)
     return [(offset, value["event_id"]) for _, offset, value in records]
+
+
+async def group_idle(harness: Harness, timeout: float = 90.0) -> None:
+    """Until the group has committed every input partition to its end."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    topics = list(harness.topology.input_topics)
+    while await committed_lag(harness.kafka, harness.topology.app_id, topics) > 0:
+        assert loop.time() < deadline, "the group did not commit its inputs to the end"
+        await asyncio.sleep(0.3)
+
+
+def test_a_halt_last_in_its_control_partition_holds_across_a_rebalance(
+    kafka: LocalKafka, unique: str, tmp_path: Path
+) -> None:
+    """A halt for all issuers is the last record of its control partition; a second
+    worker joins and takes half the partitions over (their state restored from the
+    changelogs). Bookings that breach their limits afterwards order nothing, on
+    either worker; after a resume the next breaching booking orders."""
+    harness = Harness(kafka.bootstrap, unique, 2)
+    limit = tmp_path / "limit.toml"
+    limit.write_text(LATENCY_CONFIG)  # 500m limit: a 900m booking orders
+    harness.config = load_config(limit)
+    topics = harness.topics
+
+    def command(name: str, n: int) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "event_id": f"k-{n}",
+            "occurred_at": "2026-06-01T08:00:00Z",
+            "command": name,
+            "operator": "desk",
+            "reason": "test",
+        }
+
+    async def control(value: dict[str, Any]) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=harness.bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topics.control, encode_value(value), partition=0)
+        finally:
+            await producer.stop()
+
+    bookings = [breaching_booking(i)[1:] for i in range(8)]
+    after = [breaching_booking(i)[1:] for i in range(8, 10)]
+
+    async def scenario() -> None:
+        await harness.create()
+        async for _ in harness.run(harness.worker()):
+            await control(command("halt", 1))
+            await group_idle(harness)
+            async for second in harness.run(harness.worker()):
+                deadline = asyncio.get_running_loop().time() + 60
+                while not second.loop.producers:  # the group gave it partitions
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.2)
+                await publish(harness.bootstrap, topics.loan_bookings, bookings)
+                await group_idle(harness)
+                assert await read_committed(harness.bootstrap, topics.orders) == []
+                journal = await read_committed(harness.bootstrap, topics.journal)
+                # bookings on both journal partitions: both workers applied the halt
+                units = {j[0] for j in journal if j[2]["topic"] == "loan-bookings"}
+                assert units == {0, 1}
+                await control(command("resume", 2))
+                await group_idle(harness)
+                await publish(harness.bootstrap, topics.loan_bookings, after)
+                await group_idle(harness)
+                orders = await read_committed(harness.bootstrap, topics.orders)
+                ids = [o[2]["order_id"] for o in orders]
+                assert len(ids) == len(set(ids))
+                assert {o[2]["trigger_event_id"] for o in orders} == {"lat-8", "lat-9"}
+
+    asyncio.run(scenario())
