@@ -377,6 +377,17 @@ class HedgingEngine:
         config = self.config
         all_books = self.books
         group = unit if unit in self._groups else None
+        if group is None and self._ttl is None and not self.any_halts():
+            # The commonest case, first and without the general set-up: an
+            # issuer alone, nothing to expire or halt, and no step due.
+            book = all_books.get(unit)
+            if book is not None:
+                view = book.view(config, trigger.as_of)
+                if (
+                    step_due(view.exposure, view.coverage, view.residual, view.limit, config.risk)
+                    is None
+                ):
+                    return _Decided([], (view,), set(), None)
         if group is None:  # an issuer alone: most units
             book = all_books.get(unit)
             books = {} if book is None else {unit: book}
@@ -392,23 +403,39 @@ class HedgingEngine:
             expired = [
                 (order.seq, order.order_id, issuer)
                 for issuer, book in books.items()
-                if issuer not in halted
+                if book.open_orders and issuer not in halted  # most books have none
                 for order in book.expire(trigger.as_of, ttl)
             ]
-            for _, order_id, issuer in sorted(expired):
+            for _, order_id, issuer in sorted(expired) if expired else ():
                 records.append(
                     CancelRequest(order_id, issuer, trigger.event_id, trigger.occurred_at)
                 )
                 touched.add(issuer)
             self.expired_open += len(expired)
-        if group is None and len(books) == 1 and not halted:
-            # An issuer alone (most units): when no step is due there is no
-            # decision to make, and its view is all the outcome needs.
-            (book,) = books.values()
-            view = book.view(config, trigger.as_of)
-            risk = config.risk
-            if step_due(view.exposure, view.coverage, view.residual, view.limit, risk) is None:
-                return _Decided(records, (view,), touched, None)
+        if not halted:
+            # Most events decide nothing: when no issuer step is due for the
+            # members that step, and the group (if any) is within its trigger,
+            # the views are all the outcome needs: the same views, in the same
+            # order, as the full decision below starts from, and R_G summed in
+            # that order. Whether a step is due does not depend on the order.
+            as_of, risk = trigger.as_of, config.risk
+            views: list[RiskView] = []
+            start = ZERO
+            for issuer, book in books.items():
+                view = book.view(config, as_of)
+                if (stepping is None or issuer in stepping) and step_due(
+                    view.exposure, view.coverage, view.residual, view.limit, risk
+                ) is not None:
+                    break
+                views.append(view)
+                start += view.residual
+            else:
+                if group is None:
+                    return _Decided(records, tuple(views), touched, None)
+                limit = config.group_limit(group)
+                if start <= limit * risk.trigger_ratio:
+                    calm = GroupView(group, start, limit, False)
+                    return _Decided(records, tuple(views), touched, calm)
         blocked = self.sellers.blocked if scope is None else self.scoped_blocked.get(scope, _NONE)
         decision = UnitDecision(config, group, books, trigger, blocked)
         for issuer in sorted(books) if stepping is None else stepping:
@@ -424,7 +451,7 @@ class HedgingEngine:
                 records.append(order)
         elif decision.drafts:
             self._priced_orders(decision, trigger.as_of, books, touched, records)
-        summary = None
+        summary: GroupView | None = None
         if group is not None:
             limit = config.group_limit(group)
             start = sum((view.residual for view in decision.views.values()), ZERO)
@@ -472,10 +499,10 @@ class HedgingEngine:
             for issuer, as_of in sorted(self.last_as_of.items())
         ]
 
-    def group_views(self) -> list[GroupView]:
-        """Each configured group from its members' latest views, by group id."""
+    def group_views(self, views: list[RiskView] | None = None) -> list[GroupView]:
+        """Each configured group from its members' latest views (`views()` unless given)."""
         residuals = dict.fromkeys(self.config.groups, ZERO)
-        for view in self.views():
+        for view in self.views() if views is None else views:
             group = self.config.group_of(view.issuer_id)
             if group is not None:
                 residuals[group] += view.residual

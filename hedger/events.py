@@ -62,6 +62,10 @@ class ReportStatus(StrEnum):
 
 
 FILL_STATUSES = frozenset({ReportStatus.PARTIALLY_FILLED, ReportStatus.FILLED})
+# the wire values of the statuses that read no `filled_notional` (SPEC §2)
+_NON_FILL_STATUSES = frozenset(
+    status.value for status in ReportStatus if status not in FILL_STATUSES
+)
 
 
 def _money(value: object) -> Decimal:
@@ -245,6 +249,22 @@ class ExecutionReport(_Event):
     status: Annotated[ReportStatus, _enum(ReportStatus)]
     filled_notional: OptionalMoney = None
     counterparty: OptionalIdentifier = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amount_read_on_fills_only(cls, data: Any) -> Any:
+        # SPEC §2: a field is read only on the events whose field list names
+        # it, and `filled_notional` belongs to the two fill statuses; on a
+        # `rejected` or `cancelled` report it is an extra field, ignored
+        # whatever its value. A bad or missing status fails on its own.
+        if (
+            type(data) is dict
+            and "filled_notional" in data
+            and type(status := data.get("status")) is str  # a list is unhashable
+            and status in _NON_FILL_STATUSES
+        ):
+            data = {name: value for name, value in data.items() if name != "filled_notional"}
+        return data
 
     @model_validator(mode="after")
     def _fills_carry_amount(self) -> ExecutionReport:

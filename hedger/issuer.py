@@ -277,6 +277,10 @@ class IssuerBook:
 
     def exposure(self, fx: dict[str, Decimal]) -> tuple[Decimal, str | None]:
         """E in base currency and the exposure currency (None with no loans)."""
+        totals = self.currency_totals
+        if len(totals) == 1:  # most issuers borrow in one currency
+            ((currency, total),) = totals.items()
+            return total * fx[currency], currency
         exposure = ZERO
         best: tuple[Decimal, str] | None = None
         for currency in sorted(self.currency_totals):
@@ -306,11 +310,10 @@ class IssuerBook:
                 config.risk.max_maturity_years, max(year_fraction(as_of, latest), ZERO)
             )
         recognition = Recognition(as_of, maturity_years, currency or config.risk.base_currency, fx)
-        held = ZERO
+        held = pending = ZERO
         for key, net in self.buckets.items():
             if net > ZERO:
                 held += net * recognition.unit_value(key.maturity, key.currency, key.doc_clause)
-        pending = ZERO
         for order in self.open_orders.values():
             if order.expired:
                 continue  # an expired order no longer counts in C (§11)

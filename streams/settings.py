@@ -28,8 +28,6 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import faust
-from aiokafka.helpers import create_ssl_context
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -180,6 +178,8 @@ class KafkaSettings(BaseSettings):
         """A TLS context trusting `ssl_cafile` (or the system CAs) when TLS is on."""
         if not self.tls:
             return None
+        from aiokafka.helpers import create_ssl_context  # only live commands load aiokafka
+
         cafile = None if self.ssl_cafile is None else str(self.ssl_cafile)
         return create_ssl_context(cafile=cafile)
 
@@ -200,6 +200,8 @@ class KafkaSettings(BaseSettings):
 
     def faust_options(self) -> dict[str, Any]:
         """The Faust app's broker URL and credentials (SASL and/or TLS)."""
+        import faust  # only the worker loads Faust
+
         urls = [f"kafka://{server.strip()}" for server in self.bootstrap.split(",")]
         options: dict[str, Any] = {"broker": urls[0] if len(urls) == 1 else urls}
         context = self.ssl_context()
@@ -226,7 +228,7 @@ class WorkerSettings(KafkaSettings):
     # Partitions of the internal topics (and of topics the worker creates);
     # the unit of scale-out: more partitions, more workers.
     partitions: int = Field(default=4, ge=1)
-    store: Literal["memory://"] = "memory://"  # see README: why not RocksDB
+    store: Literal["memory://"] = "memory://"  # see docs/architecture.md: why not RocksDB
     data_dir: str = "build/worker-data"
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_bind: str = "127.0.0.1"

@@ -21,7 +21,6 @@ from typing import Any, NoReturn, TypeAlias, TypeVar
 
 from rich.console import Console
 
-from streams.connectivity import KafkaUnavailable, check_connection, quiet_kafka_logs
 from streams.settings import KafkaSettings, env_name, flag_name, load_settings
 
 EXIT_OK = 0
@@ -177,6 +176,8 @@ def reach_kafka(kafka: KafkaSettings) -> str | None:
     Also keeps aiokafka's own log lines off the tool's stderr: the line
     returned says what they would.
     """
+    from streams.connectivity import KafkaUnavailable, check_connection, quiet_kafka_logs
+
     quiet_kafka_logs()
     try:
         asyncio.run(check_connection(kafka))

@@ -13,9 +13,9 @@ next one (`build/demo.pid`). Without Java it says so and runs the offline
 replay of the demo log instead. Topic names and the connection come from
 `streams.settings` (`HEDGER_*`, passed on to the worker it starts): with
 --bootstrap (or HEDGER_BOOTSTRAP) it runs against that broker, else against
-a local one it starts (PLAINTEXT). Imports aiokafka, rich, the standard
-library and `streams` (`cli.common`, `cli.demo_feed`, `cli.demo_view`,
-`cli.replay`, `settings`, `venue.paper_venue`).
+a local one it starts (PLAINTEXT). Imports rich, the standard library
+(aiokafka inside the Kafka steps only) and `streams` (`cli.common`,
+`cli.demo_feed`, `cli.demo_view`, `cli.replay`, `settings`, `venue.paper_venue`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.live import Live
 
@@ -165,6 +164,8 @@ async def _follow(
     take: Callable[[dict[str, Any]], None],
     stop: asyncio.Event,
 ) -> None:
+    from aiokafka import AIOKafkaConsumer  # the Kafka clients load with the command only
+
     consumer = AIOKafkaConsumer(
         topic,
         **kafka.client_options(),
@@ -188,6 +189,8 @@ async def _follow(
 
 async def _publish(kafka: KafkaSettings, rate: float, view: View, stop: asyncio.Event) -> None:
     """The demo log: bookings at `rate` a second, each day's tick right after its bookings."""
+    from aiokafka import AIOKafkaProducer  # the Kafka clients load with the command only
+
     producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
     try:

@@ -3,8 +3,9 @@
 Owns: their arguments, the control message they publish, and running the
 paper venue until Ctrl-C/SIGTERM or `--duration`; connection and topic names
 come from `streams.settings` (flags over `HEDGER_*` over defaults). Imports
-aiokafka, rich, the standard library, `hedger.control` and `streams`
-(`cli.common`, `settings`, `venue.paper_venue`).
+rich, the standard library, `hedger.control` and `streams` (`cli.common`,
+`settings`, `venue.paper_venue`); aiokafka and `streams.connectivity` inside
+the commands only.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -34,7 +33,6 @@ from streams.cli.common import (
     reach_kafka,
     stop_event,
 )
-from streams.connectivity import describe
 from streams.settings import KafkaSettings, SettingsError, connection
 from streams.venue.paper_venue import COUNTERPARTIES, run_venue
 
@@ -59,6 +57,8 @@ async def send_control(
     kafka: KafkaSettings | str, topic: str | None, value: dict[str, Any]
 ) -> None:
     """Publish a control command (to the settings' control topic unless `topic` is given)."""
+    from aiokafka import AIOKafkaProducer  # the Kafka clients load with the command only
+
     kafka = connection(kafka)
     topic = topic or kafka.topics.control
     producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
@@ -72,6 +72,10 @@ async def send_control(
 
 def cmd_control(args: argparse.Namespace) -> int:
     """`hedger control halt|resume`: send a kill-switch command."""
+    from aiokafka.errors import KafkaError  # the Kafka clients load with the command only
+
+    from streams.connectivity import describe
+
     try:
         kafka = kafka_settings(args, KafkaSettings)
         value = control_message(args.action, args.issuer, args.operator, args.reason)
@@ -97,6 +101,10 @@ def cmd_control(args: argparse.Namespace) -> int:
 
 def cmd_paper_venue(args: argparse.Namespace) -> int:
     """`hedger paper-venue`: answer the bot's orders until stopped."""
+    from aiokafka.errors import KafkaError  # the Kafka clients load with the command only
+
+    from streams.connectivity import describe
+
     try:
         kafka = kafka_settings(args, KafkaSettings)
     except SettingsError as exc:

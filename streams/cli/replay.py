@@ -29,6 +29,8 @@ from streams.observe.metrics import Metrics
 from streams.offline.price_report import print_price_summary
 from streams.offline.replay import replay_files
 from streams.offline.report import orders_table, print_summary, terminal
+from streams.offline.unit_report import FORMATS, unit_rows, write_unit_report
+from streams.offline.unit_report import report_format as report_format_for
 from streams.outputs import OutputError, atomic_bytes, check_outputs
 from streams.replay_log import CorruptLog
 from streams.settings import load_config
@@ -45,6 +47,8 @@ def run_replay(
     sellers_out: str | None = None,
     risk_out: str | None = None,
     quiet: bool = False,
+    report_out: str | None = None,
+    report_format: str | None = None,
 ) -> int:
     """Replay a log file with the offline kernel; print the summary; return the exit code."""
     try:
@@ -56,7 +60,8 @@ def run_replay(
         return fail(f"{log}: no such log file")
     try:
         check_outputs(
-            [log, config_path], [orders_out, dead_letters_out, metrics_out, sellers_out, risk_out]
+            [log, config_path],
+            [orders_out, dead_letters_out, metrics_out, sellers_out, risk_out, report_out],
         )
     except OutputError as exc:
         return fail(str(exc))
@@ -115,15 +120,26 @@ def run_replay(
             return fail(str(exc))
         except OSError as exc:
             return fail(f"{metrics_out}: cannot write: {exc.strerror or exc}")
+    halted = stats.halted(engine)
+    views = engine.views()
+    groups = engine.group_views(views)
+    if report_out:
+        fmt = report_format_for(report_out, report_format)
+        try:
+            write_unit_report(report_out, fmt, unit_rows(config, views, groups, halted))
+        except OutputError as exc:
+            return fail(str(exc))
+        except OSError as exc:
+            return fail(f"{report_out}: cannot write: {exc.strerror or exc}")
     if not quiet:
         if stats.recent_orders:
             console.print(orders_table(list(stats.recent_orders), "Orders (latest)"))
         print_summary(
             console,
             stats,
-            engine.views(),
-            stats.halted(engine),
-            engine.group_views(),
+            views,
+            halted,
+            groups,
             engine.seller_report(),
             engine.expired_open,
         )
@@ -152,6 +168,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sellers_out=args.sellers_out,
         risk_out=args.risk_out,
         quiet=args.quiet,
+        report_out=args.report_out,
+        report_format=args.report_format,
     )
 
 
@@ -208,6 +226,16 @@ def add_replay_commands(commands: Commands) -> None:
     replay.add_argument("--sellers-out", help="write the seller report here (SPEC §9, JSON lines)")
     replay.add_argument(
         "--risk-out", help="write the risk report here (SPEC §9, JSON lines: JTD and CS01)"
+    )
+    replay.add_argument(
+        "--report-out",
+        help="write the full per-unit risk table here (every issuer and group; "
+        "CSV for a .csv file, else JSON lines)",
+    )
+    replay.add_argument(
+        "--report-format",
+        choices=FORMATS,
+        help="the format of --report-out, whatever its extension",
     )
     replay.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
     replay.set_defaults(func=cmd_replay)

@@ -3,8 +3,9 @@
 Owns: their arguments and terminal output; the work is done by
 `streams.kafka_io`, the connection comes from `streams.settings` (flags over
 `HEDGER_*` over defaults). `add_tool_commands` adds them to the `hedger`
-parser. Imports the standard library, rich, aiokafka's errors and `streams`
-(`cli.common`, `kafka_io`, `replay_log`, `offline.report`, `settings`).
+parser. Imports the standard library, rich and `streams` (`cli.common`,
+`replay_log`, `offline.report`, `settings`); `kafka_io` and aiokafka's errors
+inside the commands only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from aiokafka.errors import KafkaError
 from rich.table import Table
 
 from streams.cli.common import (
@@ -29,7 +29,6 @@ from streams.cli.common import (
     number_in,
     reach_kafka,
 )
-from streams.kafka_io import KafkaToolError, TopicNotFound, dump_topic, publish_log
 from streams.offline.report import terminal
 from streams.outputs import OutputError, resolve_output
 from streams.replay_log import CorruptLog
@@ -48,6 +47,10 @@ def _topic_map(pairs: list[str] | None) -> dict[str, str]:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """`hedger publish LOG`: produce a replay log's records to their topics."""
+    from aiokafka.errors import KafkaError  # the Kafka clients load with the command only
+
+    from streams.kafka_io import KafkaToolError, publish_log
+
     log = Path(args.log)
     if not log.is_file():
         return fail(f"{log}: no such log file", EXIT_USAGE)
@@ -97,6 +100,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_dump(args: argparse.Namespace) -> int:
     """`hedger dump TOPIC`: write a topic's messages as a replay log."""
+    from aiokafka.errors import KafkaError  # the Kafka clients load with the command only
+
+    from streams.kafka_io import KafkaToolError, TopicNotFound, dump_topic
+
     try:
         kafka = kafka_settings(args, KafkaSettings)
         resolve_output(args.out)  # refused before anything is read

@@ -2,9 +2,10 @@
 
 Owns: parsing the worker's arguments into `WorkerSettings` (flags over
 `HEDGER_*` over defaults), preparing the data directory, creating missing
-topics, and running the Faust worker until SIGTERM/SIGINT. Imports faust,
-`hedger.config` and `streams` (`settings`, `kafka_io`, `observe.logs`,
-`live.app`, `cli.common`).
+topics, and running the Faust worker until SIGTERM/SIGINT. Imports
+`hedger.config` and `streams` (`settings`, `cli.common`); the command itself
+imports faust, `kafka_io`, `observe.logs` and `live.app`, so the parser
+loads none of them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
-
-import faust
 
 from hedger.config import ConfigError
 from streams.cli.common import (
@@ -31,10 +30,6 @@ from streams.cli.common import (
     kafka_settings,
     reach_kafka,
 )
-from streams.connectivity import describe
-from streams.kafka_io import PartitionCountMismatch, ensure_topics
-from streams.live.app import TABLES, Worker
-from streams.observe import logs
 from streams.settings import SettingsError, TopicNames, WorkerSettings, load_config
 
 WORKER_FLAGS = (
@@ -58,6 +53,15 @@ WORKER_GROUP = "Worker (flags over HEDGER_* environment variables over defaults)
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
+    # The live modules load Faust and aiokafka: imported by this command only,
+    # so the offline commands and --help start without them.
+    import faust
+
+    from streams.connectivity import describe
+    from streams.kafka_io import PartitionCountMismatch, ensure_topics
+    from streams.live.app import TABLES, Worker
+    from streams.observe import logs
+
     try:
         config = load_config(args.config)
         settings = worker_settings(args)

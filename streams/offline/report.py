@@ -1,8 +1,11 @@
-"""Human-readable summaries for the terminal: per-issuer risk and replay counts.
+"""Human-readable summaries for the terminal: what needs action, and replay counts.
 
 Owns: rendering `RiskView`s, groups, sellers and `ReplayStats` as rich
-tables. Presentation only; figures come from the core. Imports rich, the
-standard library, `hedger` and `streams.offline.replay`.
+tables. A terminal shows what a person acts on — every issuer in breach or
+halted, every group in breach, every blocked seller — then the `TOP` others
+by utilisation, and counts; the full per-unit table is a file
+(`streams.offline.unit_report`). Presentation only; figures come from the
+core. Imports rich, the standard library, `hedger` and `streams.offline.replay`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from hedger.numbers import to_cents
 from hedger.orders import HedgeOrder
 from hedger.sellers import SellerStatus
 from streams.offline.replay import ReplayStats
+
+TOP = 20  # rows shown beyond those that need action, by utilisation
 
 
 def _money(value: Decimal) -> str:
@@ -57,6 +62,32 @@ def issuer_table(
             style=style,
         )
     return table
+
+
+def needing_action(
+    views: Iterable[RiskView], halted: Callable[[str], bool], top: int = TOP
+) -> tuple[list[RiskView], list[RiskView], int, int, int]:
+    """Issuers in breach or halted, and the `top` others by utilisation; and the counts.
+
+    Returns (action, top others, issuers, in breach, halted); each list by
+    utilisation, highest first, ties by issuer id.
+    """
+    action: list[RiskView] = []
+    others: list[RiskView] = []
+    total = breaches = halts = 0
+    for view in views:
+        total += 1
+        breach = view.residual > view.limit
+        is_halted = halted(view.issuer_id)
+        breaches += breach
+        halts += is_halted
+        (action if breach or is_halted else others).append(view)
+
+    def by_utilisation(view: RiskView) -> tuple[Decimal, str]:
+        return (-view.utilisation, view.issuer_id)
+
+    action.sort(key=by_utilisation)
+    return action, sorted(others, key=by_utilisation)[:top], total, breaches, halts
 
 
 def counts_table(title: str, rows: Iterable[tuple[str, int]]) -> Table:
@@ -163,8 +194,37 @@ def print_summary(
             ],
         )
     )
-    console.print(issuer_table(views, halted))
+    action, top, total, breaches, halts = needing_action(views, halted)
+    console.print(
+        issuer_table(
+            action + top,
+            halted,
+            f"Issuer risk: {total:,} issuers, {breaches:,} in breach, {halts:,} halted "
+            f"— those first, then the top {len(top):,} others by utilisation",
+        )
+    )
     if groups:
-        console.print(group_table(groups))
+        in_breach = [g for g in groups if g.in_breach]
+        others = sorted(
+            (g for g in groups if not g.in_breach), key=lambda g: (-g.utilisation, g.group_id)
+        )
+        console.print(
+            group_table(
+                sorted(in_breach, key=lambda g: (-g.utilisation, g.group_id)) + others[:TOP],
+                f"Group risk: {len(groups):,} groups, {len(in_breach):,} in breach "
+                f"— those first, then the top {min(len(others), TOP):,} others by utilisation",
+            )
+        )
     if sellers:
-        console.print(seller_table(sellers))
+        blocked = [s for s in sellers if s.blocked]
+        rest = sorted(
+            (s for s in sellers if not s.blocked),
+            key=lambda s: (-(s.exposure / s.limit) if s.limit else Decimal(0), s.seller),
+        )
+        console.print(
+            seller_table(
+                blocked + rest[:TOP],
+                f"Protection sellers: {len(sellers):,} sellers, {len(blocked):,} blocked "
+                f"— those first, then the top {min(len(rest), TOP):,} others by utilisation",
+            )
+        )

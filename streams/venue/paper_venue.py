@@ -13,7 +13,7 @@ with (seed, order id), so the same seed and orders give the same answers
 whatever order they arrive in. Also owns the asyncio loop that consumes
 `cds-hedge-orders` and produces SPEC `execution.report` events on
 `cds-executions` (names and connection from `streams.settings.KafkaSettings`).
-Imports aiokafka, the standard library and `streams.settings`.
+Imports the standard library and `streams.settings` (aiokafka inside `run_venue`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.settings import KafkaSettings, connection
 
@@ -190,6 +188,8 @@ async def run_venue(
     Orders it left silent count too.
     Topics default to the settings' `orders` and `cds_executions` names.
     """
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # loaded with the venue only
+
     stop = stop if stop is not None else asyncio.Event()
     kafka = connection(kafka)
     orders_topic = orders_topic or kafka.topics.orders

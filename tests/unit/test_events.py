@@ -100,9 +100,12 @@ def test_execution_report_grammar() -> None:
         report("x#1", "expired"),
         report("x#1", "rejected", counterparty=None),
         report("x" * 301, "rejected"),
-        report("x#1", "rejected", filled_notional="abc"),
+        report("x#1", "filled", "abc"),
     ):
         assert engine.process("cds-executions", bad).reason is Reason.SCHEMA_VIOLATION, bad
+    # SPEC §2: a rejected report does not read filled_notional (an ignored extra field)
+    ignored = report("x#1", "rejected", filled_notional="abc")
+    assert engine.process("cds-executions", ignored).reason is Reason.UNKNOWN_ORDER
     # contract v2: order ids of up to 300 characters are well-formed (and unknown)
     for length in (136, 137, 300):
         assert engine.process("cds-executions", report("x" * length, "rejected")).reason is (
