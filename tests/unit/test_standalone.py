@@ -1,5 +1,6 @@
 """A clone stands alone: no file of the repository reads the published contract folder beside it
-or a path of one machine, and scripts/check-contract tells the repository's contract copies from the published ones."""
+or a path of one machine, and scripts/check-contract tells the repository's contract copies
+from the published ones."""
 
 from __future__ import annotations
 
