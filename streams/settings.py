@@ -228,7 +228,7 @@ class WorkerSettings(KafkaSettings):
     # Partitions of the internal topics (and of topics the worker creates);
     # the unit of scale-out: more partitions, more workers.
     partitions: int = Field(default=4, ge=1)
-    store: Literal["memory://"] = "memory://"  # see README: why not RocksDB
+    store: Literal["memory://"] = "memory://"  # see docs/architecture.md: why not RocksDB
     data_dir: str = "build/worker-data"
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_bind: str = "127.0.0.1"

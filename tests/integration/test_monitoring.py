@@ -283,7 +283,7 @@ def test_promtool_accepts_the_exposition(run: Run) -> None:
         text=True,
         check=False,
     )
-    # 0: clean. Lint findings would exit 3; README documents none are expected.
+    # 0: clean. Lint findings would exit 3; docs/operations.md documents none are expected.
     assert check.returncode == 0, check.stdout + check.stderr
 
 

@@ -2,8 +2,9 @@
 
 config/alerts.yml is loaded by config/prometheus.yml and mounted beside it by
 docker-compose.yml; every alert has a `promtool test rules` case in
-config/alerts.test.yml that sees it fire, and a README Runbook entry. Every
-metric name an alert uses is one that streams/observe/metrics.py exposes.
+config/alerts.test.yml that sees it fire, and a `runbook_url` annotation that
+links its own section of docs/runbook.md. Every metric name an alert uses is
+one that streams/observe/metrics.py exposes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.unit.test_deploy_files import (
 
 ALERTS = ROOT / "config" / "alerts.yml"
 ALERT_TESTS = ROOT / "config" / "alerts.test.yml"
-README = ROOT / "README.md"
+RUNBOOK = ROOT / "docs" / "runbook.md"
 # Gauges (0/1, or a Unix time) the alerts expect and other work adds to streams/observe/metrics.py.
 
 
@@ -94,16 +95,39 @@ def test_every_alert_fires_in_a_unit_test() -> None:
     assert names - quiet == set(), "alerts never seen quiet in config/alerts.test.yml"
 
 
-def test_every_alert_has_severity_summary_and_a_runbook_entry() -> None:
-    readme = README.read_text()
-    assert "\n## Runbook\n" in readme
-    runbook = readme.split("\n## Runbook\n", 1)[1]
+def runbook_sections() -> list[str]:
+    """The alert sections of docs/runbook.md (its `## ` headings), in order."""
+    return [
+        line.removeprefix("## ")
+        for line in RUNBOOK.read_text().splitlines()
+        if line.startswith("## ")
+    ]
+
+
+def test_every_alert_has_severity_summary_and_a_runbook_url() -> None:
+    sections = runbook_sections()
     for rule in alert_rules():
         name = rule["alert"]
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
         assert rule["annotations"]["summary"], name
-        assert rule["annotations"]["runbook"] == f"README.md, section Runbook: {name}"
-        assert f"\n### {name}\n" in runbook, f"README Runbook has no section for {name}"
+        # GitHub's anchor of the heading "## HedgerIssuerInBreach" is its lower case.
+        assert rule["annotations"]["runbook_url"] == f"docs/runbook.md#{name.lower()}", name
+        assert "runbook" not in rule["annotations"], f"{name}: one runbook link, runbook_url"
+        assert name in sections, f"docs/runbook.md has no section for {name}"
+
+
+def test_the_runbook_has_a_section_per_alert_and_no_other() -> None:
+    assert sorted(runbook_sections()) == sorted(rule["alert"] for rule in alert_rules())
+
+
+def test_the_rule_tests_expect_the_runbook_url() -> None:
+    # promtool compares annotations exactly: a firing case names the same link.
+    urls = {rule["alert"]: rule["annotations"]["runbook_url"] for rule in alert_rules()}
+    for test in load(ALERT_TESTS)["tests"]:
+        for case in test.get("alert_rule_test", []):
+            for alert in case.get("exp_alerts", []):
+                expected = alert["exp_annotations"]["runbook_url"]
+                assert expected == urls[case["alertname"]], case["alertname"]
 
 
 def test_alert_metric_names_exist() -> None:
