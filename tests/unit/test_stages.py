@@ -25,12 +25,13 @@ from hypothesis import strategies as st
 from hedger.config import HedgerConfig, config_from_mapping
 from hedger.decoding import parse_json
 from hedger.engine import HedgingEngine
+from streams.live.envelopes import Entry, encode_entry
 from streams.live.seller_stage import SellerStage
 from streams.live.stages import BufferedTable, IssuerStage, LoanStage, Output, RouteStage
 from streams.observer import Origin, Tally
 from streams.offline.replay import replay
 from streams.settings import TopicNames
-from tests.factories import EXAMPLES, config_data, example_config
+from tests.factories import EXAMPLES, booked, config_data, example_config, make_config, repaid
 
 TOPICS = TopicNames()
 CONFIG = example_config()
@@ -385,3 +386,67 @@ def test_a_restarted_seller_stage_shows_each_seller_as_last_evaluated() -> None:
     shown = SellerGauges()
     SellerStage(config, BufferedTable(table), TOPICS, shown, journal_partitions=1).load()
     assert shown.shown == {"S1": (Decimal(0), False), "S2": (Decimal(50_000_000), False)}
+
+
+def _loan_entry(event: dict[str, Any], offset: int) -> bytes:
+    """A loan-stage message as the route stage sends it, from loan-bookings offset `offset`."""
+    source = Origin("loan-bookings", 0, offset)
+    return encode_entry(Entry("loan-bookings", json.dumps(event), source))
+
+
+def test_a_redelivered_loan_event_has_its_first_outcome_again() -> None:
+    """Offset 10 (a repayment) comes before its booking (11): unknown_loan. Delivered
+    again after the booking was applied, it is the same dead letter, not applied."""
+    config = make_config()
+    stage = LoanStage(config, BufferedTable({}), TOPICS, Tally())
+    repayment = _loan_entry(repaid("L-1", 2, "1000000"), 10)
+    booking = _loan_entry(booked("L-1", "5000000"), 11)
+    (first,) = stage.handle(0, 10, repayment)
+    assert first.topic == TOPICS.dead_letters
+    assert json.loads(first.value)["reason"] == "unknown_loan"
+    (forward,) = stage.handle(0, 11, booking)
+    assert (forward.topic, forward.key) == (TOPICS.journal, b"ACME")
+    stage.table.drain()
+    (again,) = stage.handle(0, 10, repayment)
+    assert again.topic == TOPICS.dead_letters
+    assert json.loads(again.value)["reason"] == "unknown_loan"
+
+
+def test_a_redelivered_rejection_of_a_known_loan_is_rejected_again() -> None:
+    """A second booking (offset 12) of a booked loan is duplicate_loan; a repayment at
+    13 applies. Redelivered, 12 is the same dead letter and 11 and 13 go on again."""
+    config = make_config()
+    stage = LoanStage(config, BufferedTable({}), TOPICS, Tally())
+    booking = _loan_entry(booked("L-2", "5000000"), 11)
+    rebooking = _loan_entry(booked("L-2", "7000000", seq=2), 12)
+    repayment = _loan_entry(repaid("L-2", 3, "1000000"), 13)
+    assert [o.topic for o in stage.handle(0, 11, booking)] == [TOPICS.journal]
+    (dead,) = stage.handle(0, 12, rebooking)
+    assert json.loads(dead.value)["reason"] == "duplicate_loan"
+    assert [o.topic for o in stage.handle(0, 13, repayment)] == [TOPICS.journal]
+    stage.table.drain()
+    assert [o.value for o in stage.handle(0, 11, booking)] == [booking]
+    (again,) = stage.handle(0, 12, rebooking)
+    assert json.loads(again.value)["reason"] == "duplicate_loan"
+    assert [o.value for o in stage.handle(0, 13, repayment)] == [repayment]
+
+
+def test_without_stored_outputs_each_order_is_its_own_record_and_no_key_holds_them() -> None:
+    """The transactional worker's issuer stage: the same orders, one record each, and
+    no table key that collects an entry's outputs (one oversized key for a tick
+    ordering for many units)."""
+    pipeline = Pipeline(read_inputs("walkthrough.jsonl"))
+    pipeline.run()
+    expected = [json.loads(value) for _, _, value in pipeline.topics[TOPICS.orders]]
+    assert expected
+    table: dict[bytes, bytes] = {}
+    stage = IssuerStage(CONFIG, BufferedTable(table), TOPICS, Tally(), keep_outputs=False)
+    orders = []
+    for offset, (_, _, entry) in enumerate(pipeline.topics[TOPICS.journal]):
+        for output in stage.handle(0, offset, entry):
+            if output.topic == TOPICS.orders:
+                orders.append(json.loads(output.value))
+        stage.finish_batch()
+        stage.table.drain()
+    assert orders == expected
+    assert not [key for key in table if json.loads(key)[0] == "d"]
