@@ -231,7 +231,10 @@ async def latency(
     the first fetches, metadata and connection set-up.
     """
     consumer = AIOKafkaConsumer(
-        f"{prefix}-orders", bootstrap_servers=bootstrap, auto_offset_reset="latest"
+        f"{prefix}-orders",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="latest",
+        isolation_level="read_committed",  # an order counts once its transaction commits
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     await consumer.start()

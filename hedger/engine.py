@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import ValidationError
 
@@ -42,7 +42,6 @@ from hedger.events import (
 from hedger.issuer import IssuerBook, PartChange, RiskView
 from hedger.loans import LoanState, apply_loan_event
 from hedger.numbers import ZERO
-from hedger.order_pricing import OrderPricer
 from hedger.orders import CancelRequest, HedgeOrder, OrderRecord, WithholdRecord
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
 from hedger.quotes import OlderQuote, QuoteBook
@@ -53,6 +52,9 @@ from hedger.sellers import (
     SellerStatus,
     SellerStatusChange,
 )
+
+if TYPE_CHECKING:
+    from hedger.order_pricing import OrderPricer
 
 __all__ = ["INPUT_TOPICS", "Changes", "GroupView", "HedgingEngine", "Outcome"]
 
@@ -167,6 +169,9 @@ class HedgingEngine:
         self.input_topics: tuple[str, ...] = INPUT_TOPICS
         self.older_quotes = 0  # quotes ignored as older than the one held (§14.1)
         if pricing is not None:
+            # QuantLib (~0.14 s to import) is loaded only by a configuration that prices
+            from hedger.order_pricing import OrderPricer
+
             self.quotes = QuoteBook(pricing.quote_ttl_days, pricing.recovery)
             self.pricer = OrderPricer(config, pricing, self.quotes)
             self.input_topics = PRICING_INPUT_TOPICS

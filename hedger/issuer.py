@@ -109,10 +109,23 @@ def residual(exposure: Decimal, coverage: Decimal) -> Decimal:
     return exposure - min(max(coverage, ZERO), exposure)
 
 
+class _Cover(NamedTuple):
+    """What a view's coverage depends on besides the book, and what it found."""
+
+    latest: date | None  # T's loan maturity
+    as_of: date
+    currency: str  # the exposure currency
+    config: HedgerConfig
+    recognition: Recognition
+    held: Decimal
+    pending: Decimal
+
+
 class IssuerBook:
     """Mutable per-issuer state; every change goes through one of the `apply_*` methods."""
 
     __slots__ = (
+        "_cover",
         "_view",
         "buckets",
         "closed_orders",
@@ -139,10 +152,15 @@ class IssuerBook:
         # The last view: a unit's decision needs every member's measures, and
         # members without news since the last event at the same D are unchanged.
         self._view: RiskView | None = None
+        # The coverage side of the last view: a loan event moves E (and maybe
+        # T), not the buckets or orders, so at the same D, T and exposure
+        # currency the recognition and C of the last view still hold.
+        self._cover: _Cover | None = None
 
     def invalidate(self) -> None:
-        """Forget the cached view; every state change calls it."""
+        """Forget the cached view and coverage; every change of protection or orders calls it."""
         self._view = None
+        self._cover = None
 
     # -- state changes -------------------------------------------------
 
@@ -175,7 +193,7 @@ class IssuerBook:
 
         Returns the part that a fill moved (none for a rejection or a cancel).
         """
-        self._view = None
+        self.invalidate()
         order = self.open_orders.get(report.order_id)
         if order is None:
             if report.order_id in self.closed_orders:
@@ -207,7 +225,7 @@ class IssuerBook:
 
     def apply_protection(self, booked: ProtectionBooked) -> list[PartChange]:
         """Apply protection traded outside the bot, or raise `Duplicate`."""
-        self._view = None
+        self.invalidate()
         if booked.event_id in self.protection_events:
             raise Duplicate
         self.protection_events.add(booked.event_id)
@@ -256,12 +274,12 @@ class IssuerBook:
                 order.expired = True
                 expired.append(order)
         if expired:
-            self._view = None
+            self.invalidate()
         return expired
 
     def open_order(self, order: HedgeOrder, as_of: date, seq: int) -> None:
         """Record an emitted order as open with its full notional remaining."""
-        self._view = None
+        self.invalidate()
         self.open_orders[order.order_id] = OpenOrder(
             order.order_id,
             order.side,
@@ -303,24 +321,20 @@ class IssuerBook:
         fx = config.fx
         exposure, currency = self.exposure(fx)
         latest = self.maturities.latest()
-        if latest is None:
-            maturity_years = ZERO
+        currency = currency or config.risk.base_currency
+        cover = self._cover
+        if (
+            cover is not None
+            and cover.latest == latest
+            and cover.as_of == as_of
+            and cover.currency == currency
+            and cover.config is config
+        ):
+            recognition, held, pending = cover.recognition, cover.held, cover.pending
         else:
-            maturity_years = min(
-                config.risk.max_maturity_years, max(year_fraction(as_of, latest), ZERO)
-            )
-        recognition = Recognition(as_of, maturity_years, currency or config.risk.base_currency, fx)
-        held = pending = ZERO
-        for key, net in self.buckets.items():
-            if net > ZERO:
-                held += net * recognition.unit_value(key.maturity, key.currency, key.doc_clause)
-        for order in self.open_orders.values():
-            if order.expired:
-                continue  # an expired order no longer counts in C (§11)
-            value = order.remaining * recognition.unit_value(
-                order.maturity, order.currency, order.doc_clause
-            )
-            pending = pending + value if order.side is Side.BUY else pending - value
+            recognition, held, pending = self._coverage(config, as_of, latest, currency)
+            self._cover = _Cover(latest, as_of, currency, config, recognition, held, pending)
+        maturity_years = recognition.maturity_years
         coverage = held + pending
         return RiskView(
             self.issuer_id,
@@ -336,6 +350,30 @@ class IssuerBook:
             recognition,
             config,
         )
+
+    def _coverage(
+        self, config: HedgerConfig, as_of: date, latest: date | None, currency: str
+    ) -> tuple[Recognition, Decimal, Decimal]:
+        """T's recognition, and the held and pending coverage it values."""
+        if latest is None:
+            maturity_years = ZERO
+        else:
+            maturity_years = min(
+                config.risk.max_maturity_years, max(year_fraction(as_of, latest), ZERO)
+            )
+        recognition = Recognition(as_of, maturity_years, currency, config.fx)
+        held = pending = ZERO
+        for key, net in self.buckets.items():
+            if net > ZERO:
+                held += net * recognition.unit_value(key.maturity, key.currency, key.doc_clause)
+        for order in self.open_orders.values():
+            if order.expired:
+                continue  # an expired order no longer counts in C (§11)
+            value = order.remaining * recognition.unit_value(
+                order.maturity, order.currency, order.doc_clause
+            )
+            pending = pending + value if order.side is Side.BUY else pending - value
+        return recognition, held, pending
 
     def bot_buckets(self) -> Iterator[tuple[BucketKey, Decimal]]:
         """`bot` buckets with net > 0 in ascending (maturity, currency, doc clause)."""

@@ -65,3 +65,13 @@ def parse_recovery(text: object) -> Decimal | None:
         return None
     value = Decimal(text)
     return value if value <= MAX_RECOVERY else None
+
+
+def signed_text(value: Decimal) -> str:
+    """Plain notation, never `"-0..."`: `str()` would give "0E-8" and "1E-8" for such decimals."""
+    return format(abs(value) if value.is_zero() else value, "f")
+
+
+def cents_text(value: Decimal) -> str:
+    """A figure with 2 decimals, never `"-0.00"`."""
+    return signed_text(value.quantize(CENT, rounding=ROUND_HALF_EVEN))

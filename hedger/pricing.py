@@ -20,6 +20,9 @@ from functools import lru_cache
 
 import QuantLib as ql
 
+from hedger.numbers import cents_text as cents_text  # pricing's figures are written with it
+from hedger.numbers import signed_text
+
 IMM_MONTHS = (3, 6, 9, 12)
 # QuantLib's calendar ends with 2199; a 30-year contract traded late in the
 # contract's years (SPEC §1: up to 2199) matures after it and has no price.
@@ -293,25 +296,15 @@ def clean_upfront(
 # -- written figures (SPEC §14.7) ---------------------------------------------
 
 
-def _signed(value: Decimal) -> str:
-    # plain notation always ("0E-8" and "1E-8" are str() of such decimals)
-    return format(abs(value) if value.is_zero() else value, "f")
-
-
 def upfront_fraction_text(upfront: float) -> str:
     """`U` rounded half-even to 8 decimals; `"-"` when negative, `"0.00000000"` when zero."""
-    return _signed(Decimal(upfront).quantize(_EIGHT_DECIMALS, rounding=ROUND_HALF_EVEN))
+    return signed_text(Decimal(upfront).quantize(_EIGHT_DECIMALS, rounding=ROUND_HALF_EVEN))
 
 
 def upfront_amount(notional: Decimal, upfront: float) -> Decimal:
     """`notional x U` exactly (U unrounded), rounded half-even to cents."""
     product = _EXACT.multiply(notional, Decimal(upfront))
     return product.quantize(_CENT, rounding=ROUND_HALF_EVEN, context=_EXACT)
-
-
-def cents_text(value: Decimal) -> str:
-    """A figure with 2 decimals, never `"-0.00"`."""
-    return _signed(value.quantize(_CENT, rounding=ROUND_HALF_EVEN))
 
 
 def clear_caches() -> None:

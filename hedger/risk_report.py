@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hedger.config import HedgerConfig
 from hedger.decision import choose_tenor
 from hedger.issuer import IssuerBook
-from hedger.numbers import ONE, ZERO, to_cents
-from hedger.order_pricing import OrderPricer
-from hedger.pricing import cents_text
+from hedger.numbers import ONE, ZERO, cents_text, to_cents
+
+if TYPE_CHECKING:  # QuantLib is imported only when [pricing] is configured
+    from hedger.order_pricing import OrderPricer
 
 DEFAULT_RECOVERY = "0.40"  # SPEC §9: the recovery of a report without [pricing]
 ONE_BP = Decimal(1)

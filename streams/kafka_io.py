@@ -3,8 +3,9 @@
 Owns: the byte encoding of a log record's key and value on Kafka, publishing
 a log file to its topics, and dumping a topic back into a replay log
 (including the worker's journal topics, whose entries carry the input topic).
-Also creating missing topics (`ensure_topics`) and measuring a consumer
-group's committed lag (`committed_lag`). Every client is built from
+Also creating missing topics (`ensure_topics`), reading partition counts
+(`partition_counts`) and measuring a consumer group's committed lag
+(`committed_lag`). Every client is built from
 `streams.settings.KafkaSettings` (address, SASL/TLS). No business rule lives
 here. Imports the standard library, aiokafka, `hedger.decoding`/
 `hedger.outcomes`, `streams.replay_log` and `streams.settings`; never the
@@ -235,6 +236,20 @@ async def ensure_topics(
                 reason = f": {rest[0]}" if rest and rest[0] else ""
                 raise KafkaToolError(f"cannot create topic {name!r}: error code {code}{reason}")
         return created
+    finally:
+        await admin.close()
+
+
+async def partition_counts(kafka: KafkaSettings | str, topics: Iterable[str]) -> dict[str, int]:
+    """The partition count of each existing topic among `topics`."""
+    admin = AIOKafkaAdminClient(client_id="hedger-tools", **connection(kafka).client_options())
+    try:
+        await admin.start()
+        existing = sorted(set(topics) & await _existing_topics(admin))
+        if not existing:
+            return {}
+        described = await admin.describe_topics(existing)
+        return {t["topic"]: len(t["partitions"]) for t in described if not t.get("error_code")}
     finally:
         await admin.close()
 

@@ -168,7 +168,12 @@ async def _follow(
 ) -> None:
     from aiokafka import AIOKafkaConsumer  # the Kafka clients load with the command only
 
-    consumer = AIOKafkaConsumer(topic, **kafka.client_options(), auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic,
+        **kafka.client_options(),
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",  # never what an aborted transaction wrote
+    )
     await consumer.start()
     try:
         while not stop.is_set():

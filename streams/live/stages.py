@@ -15,10 +15,12 @@ the changelog partition they belong to. Outputs and table writes both travel
 ahead of the offset commit (at-least-once), so after a crash the tables may
 be ahead of the committed offsets. That is made safe per stage:
 
-* Stage 2 keeps one key per loan holding the offset that last changed it. A
-  redelivered message at or below that offset was seen before the crash; it
-  is forwarded again when it names the loan's issuer, and the issuer stage
-  deduplicates it by sequence.
+* Stage 2 keeps one key per loan holding the offsets of its first and last
+  events and the offsets of its events that were not applied (rejected, with
+  the reason, or duplicate). A redelivered message at or below the last
+  offset was seen before the crash and gets the outcome it had then: the
+  same dead letter, or forwarded again (the issuer stage deduplicates it by
+  sequence).
 * Stage 3 writes several keys per batch, all in one table, so one changelog
   partition, in order, and a per-partition watermark key last. Every other
   key carries the journal offset that wrote it (`s`), its partition (`q`) and
@@ -95,6 +97,10 @@ class BufferedTable:
     def put(self, partition: int, key: bytes, value: bytes | None) -> None:
         """Write (or, with None, delete) a key of a changelog partition."""
         self._pending[key] = (partition, value)
+
+    def discard(self) -> None:
+        """Drop this batch's writes (its transaction was aborted)."""
+        self._pending.clear()
 
     def drain(self) -> list[tuple[int, bytes, bytes | None]]:
         """Apply this batch's writes to `data` and return them, in write order."""
@@ -323,12 +329,24 @@ def _ids(value: Any) -> tuple[str | None, str | None]:
 
 
 class LoanStage:
-    """Stage 2, keyed by `loan_id`: the checks that need a loan's history."""
+    """Stage 2, keyed by `loan_id`: the checks that need a loan's history.
+
+    With `redelivery` False (the transactional worker, where state and
+    offsets commit together and nothing processed is delivered again) every
+    event is checked against the loan's state as it is.
+    """
 
     def __init__(
-        self, config: HedgerConfig, table: BufferedTable, topics: TopicNames, observer: Observer
+        self,
+        config: HedgerConfig,
+        table: BufferedTable,
+        topics: TopicNames,
+        observer: Observer,
+        *,
+        redelivery: bool = True,
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
+        self.redelivery = redelivery
 
     def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
         internal = Origin(self.topics.loans, partition, offset)
@@ -342,39 +360,82 @@ class LoanStage:
             return [_unreadable(self.topics, self.observer, "loans", exc, internal, payload)]
         key = event.loan_id.encode()
         stored = self.table.get(key)
-        state, last_offset = (None, -1) if stored is None else _loan_row(stored)
+        row = _LoanRow(None, -1, -1, {}) if stored is None else _loan_row(stored)
         unit = self.config.unit_of(event.issuer_id)  # the journal is keyed by hedging unit
         forward = Output(self.topics.journal, unit.encode(), payload)
-        if state is not None and offset <= last_offset and event.issuer_id == state.issuer_id:
-            # Seen before a crash: forward it again; the issuer stage
-            # deduplicates by sequence.
-            return [forward]
+        state = row.state
+        redelivered = self.redelivery and state is not None and offset <= row.last_offset
+        if redelivered:
+            # Seen before a crash: it gets the outcome it had then. Before the
+            # loan's first applied event the loan was unknown; after it, the
+            # row names every offset that was not applied.
+            if offset < row.first_offset:
+                state = None
+            elif offset in row.skipped:
+                skipped = row.skipped[offset]
+                if skipped is None:
+                    self.observer.on_event("loans", source.topic, Status.DUPLICATE, None)
+                    return []
+                again = Rejected(Reason(skipped[0]), skipped[1])
+                return [self._rejected(again, entry.value, source, event)]
+            else:  # applied then; the issuer stage deduplicates by sequence
+                return [forward]
         try:
             new_state, _ = apply_loan_event(event, state)
         except Rejected as exc:
-            raw = entry.value.encode()
-            return [
-                _dead(
-                    self.topics,
-                    self.observer,
-                    "loans",
-                    exc,
-                    source,
-                    raw,
-                    event.event_id,
-                    event.issuer_id,
-                )
-            ]
+            if self.redelivery and state is not None and not redelivered:
+                row.skipped[offset] = (exc.reason.value, exc.detail)
+                self._put(partition, key, row._replace(last_offset=offset))
+            return [self._rejected(exc, entry.value, source, event)]
         except Duplicate:
+            if self.redelivery and state is not None and not redelivered:
+                row.skipped[offset] = None
+                self._put(partition, key, row._replace(last_offset=offset))
             self.observer.on_event("loans", source.topic, Status.DUPLICATE, None)
             return []
-        self.table.put(partition, key, json.dumps([loan_to_json(new_state), offset]).encode())
+        if not redelivered:
+            first = offset if row.state is None else row.first_offset
+            self._put(partition, key, _LoanRow(new_state, offset, first, row.skipped))
         return [forward]
 
+    def _rejected(self, exc: Rejected, raw: str, source: Origin, event: LoanEvent) -> Output:
+        return _dead(
+            self.topics,
+            self.observer,
+            "loans",
+            exc,
+            source,
+            raw.encode(),
+            event.event_id,
+            event.issuer_id,
+        )
 
-def _loan_row(stored: bytes) -> tuple[LoanState, int]:
+    def _put(self, partition: int, key: bytes, row: _LoanRow) -> None:
+        assert row.state is not None
+        skipped = [[offset, *(outcome or (None, None))] for offset, outcome in row.skipped.items()]
+        value = [loan_to_json(row.state), row.last_offset, row.first_offset, skipped]
+        self.table.put(partition, key, json.dumps(value).encode())
+
+
+class _LoanRow(NamedTuple):
+    """A loan stage row: the loan, the offsets of its last and first applied
+    events, and its events that were not applied: offset -> (reason, detail)
+    of a rejection, or None for a duplicate."""
+
+    state: LoanState | None
+    last_offset: int
+    first_offset: int
+    skipped: dict[int, tuple[str, str] | None]
+
+
+def _loan_row(stored: bytes) -> _LoanRow:
     data = json.loads(stored)
-    return loan_from_json(data[0]), data[1]
+    if len(data) == 2:  # a row written before the skipped offsets were kept
+        return _LoanRow(loan_from_json(data[0]), data[1], -1, {})
+    skipped: dict[int, tuple[str, str] | None] = {
+        offset: None if reason is None else (reason, detail) for offset, reason, detail in data[3]
+    }
+    return _LoanRow(loan_from_json(data[0]), data[1], data[2], skipped)
 
 
 def _key(kind: str, issuer: str, name: str = "") -> bytes:
@@ -411,9 +472,18 @@ class IssuerStage:
     """
 
     def __init__(
-        self, config: HedgerConfig, table: BufferedTable, topics: TopicNames, observer: Observer
+        self,
+        config: HedgerConfig,
+        table: BufferedTable,
+        topics: TopicNames,
+        observer: Observer,
+        *,
+        keep_outputs: bool = True,
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
+        # Whether an entry's records are stored (`d`) to be sent again if it is
+        # redelivered; the transactional worker never redelivers a committed entry.
+        self.keep_outputs = keep_outputs
         self.engine = HedgingEngine(config)
         self.watermarks: dict[int, int] = {}
         self.batch_offsets: dict[int, int] = {}
@@ -638,7 +708,7 @@ class IssuerStage:
         for view in outcome.views:  # what /metrics shows of the issuer, after a restart too
             shown = [view.as_of.isoformat(), event.occurred_at, partition]
             self._put(stamp, "v", view.issuer_id, "", shown)
-        if outputs:  # sent again, identical, if the entry is redelivered
+        if outputs and self.keep_outputs:  # sent again, identical, if the entry is redelivered
             sent = [[o.topic, (o.key or b"").decode(), o.value.decode()] for o in outputs]
             self._put(stamp, "d", str(partition), str(offset), sent)
 

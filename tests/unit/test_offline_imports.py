@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import REPO
+from tests.factories import EXAMPLES, REPO
 
 CONFIG = REPO / "config" / "hedger.toml"
 SAMPLE = REPO / "samples" / "desk-day.jsonl"
@@ -49,9 +49,9 @@ print(json.dumps({"code": code, "live": live}))
 """
 
 
-def loaded(*argv: str) -> tuple[object, list[str]]:
+def loaded(*argv: str, tops: tuple[str, ...] = LIVE_ONLY) -> tuple[object, list[str]]:
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(LIVE_ONLY), *argv],
+        [sys.executable, "-c", PROBE, json.dumps(tops), *argv],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -100,3 +100,32 @@ def test_the_probe_sees_a_live_module_when_one_is_loaded() -> None:
     code, live = loaded("worker", "--config", str(REPO / "no-such-config.toml"))
     assert code != 0
     assert "faust" in live or "aiokafka" in live
+
+
+def replay_argv(log: Path, config: Path, out: Path) -> list[str]:
+    return [
+        "replay",
+        str(log),
+        "--config",
+        str(config),
+        "--orders-out",
+        str(out / "orders.jsonl"),
+        "--dead-letters-out",
+        str(out / "dead.jsonl"),
+    ]
+
+
+def test_quantlib_is_loaded_only_by_a_configuration_that_prices(tmp_path: Path) -> None:
+    # without [pricing] nothing is priced, so QuantLib's start-up cost is not paid
+    code, pricing_modules = loaded(
+        *replay_argv(SAMPLE, CONFIG, tmp_path), tops=("QuantLib", "hedger.pricing")
+    )
+    assert code == 0
+    assert pricing_modules == []
+    code, pricing_modules = loaded(
+        *replay_argv(EXAMPLES / "desk-v21.jsonl", EXAMPLES / "desk-v21.toml", tmp_path),
+        tops=("QuantLib", "hedger.pricing"),
+    )
+    assert code == 0
+    assert "QuantLib" in pricing_modules
+    assert "hedger.pricing" in pricing_modules

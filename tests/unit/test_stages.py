@@ -33,7 +33,16 @@ from streams.live.stages import BufferedTable, IssuerStage, LoanStage, Output, R
 from streams.observer import Origin, Tally
 from streams.offline.replay import replay
 from streams.settings import TopicNames
-from tests.factories import COMPARE_ORDERS, EXAMPLES, config_data, example_config, quote
+from tests.factories import (
+    COMPARE_ORDERS,
+    EXAMPLES,
+    booked,
+    config_data,
+    example_config,
+    make_config,
+    quote,
+    repaid,
+)
 
 TOPICS = TopicNames()
 CONFIG = example_config()
@@ -503,3 +512,76 @@ def test_a_restarted_unit_stage_holds_the_quotes_and_their_ids() -> None:
     entry = encode_entry(Entry("cds-quotes", json.dumps(again), Origin("cds-quotes", 0, 3)))
     assert restarted.handle(0, 3, entry) == []
     assert quotes.held[("ACME", 5)].spread_bps == "300"
+
+
+def _loan_entry(event: dict[str, Any], offset: int) -> bytes:
+    """A loan-stage message as the route stage sends it, from loan-bookings offset `offset`."""
+    source = Origin("loan-bookings", 0, offset)
+    return encode_entry(Entry("loan-bookings", json.dumps(event), source))
+
+
+def test_a_redelivered_loan_event_has_its_first_outcome_again() -> None:
+    """Offset 10 (a repayment) comes before its booking (11): unknown_loan. Delivered
+    again after the booking was applied, it is the same dead letter, not applied."""
+    config = make_config()
+    stage = LoanStage(config, BufferedTable({}), TOPICS, Tally())
+    repayment = _loan_entry(repaid("L-1", 2, "1000000"), 10)
+    booking = _loan_entry(booked("L-1", "5000000"), 11)
+    (first,) = stage.handle(0, 10, repayment)
+    assert first.topic == TOPICS.dead_letters
+    assert json.loads(first.value)["reason"] == "unknown_loan"
+    (forward,) = stage.handle(0, 11, booking)
+    assert (forward.topic, forward.key) == (TOPICS.journal, b"ACME")
+    stage.table.drain()
+    (again,) = stage.handle(0, 10, repayment)
+    assert again.topic == TOPICS.dead_letters
+    assert json.loads(again.value)["reason"] == "unknown_loan"
+
+
+def test_a_redelivered_rejection_of_a_known_loan_is_rejected_again() -> None:
+    """A second booking (offset 12) of a booked loan is duplicate_loan; a repayment at
+    13 applies. Redelivered, 12 is the same dead letter and 11 and 13 go on again."""
+    config = make_config()
+    stage = LoanStage(config, BufferedTable({}), TOPICS, Tally())
+    booking = _loan_entry(booked("L-2", "5000000"), 11)
+    rebooking = _loan_entry(booked("L-2", "7000000", seq=2), 12)
+    repayment = _loan_entry(repaid("L-2", 3, "1000000"), 13)
+    assert [o.topic for o in stage.handle(0, 11, booking)] == [TOPICS.journal]
+    (dead,) = stage.handle(0, 12, rebooking)
+    assert json.loads(dead.value)["reason"] == "duplicate_loan"
+    assert [o.topic for o in stage.handle(0, 13, repayment)] == [TOPICS.journal]
+    stage.table.drain()
+    assert [o.value for o in stage.handle(0, 11, booking)] == [booking]
+    (again,) = stage.handle(0, 12, rebooking)
+    assert json.loads(again.value)["reason"] == "duplicate_loan"
+    assert [o.value for o in stage.handle(0, 13, repayment)] == [repayment]
+
+
+def test_without_stored_outputs_each_order_is_its_own_record_and_no_key_holds_them() -> None:
+    """The transactional worker's issuer stage: the same orders, one record each, and
+    no table key that collects an entry's outputs (one oversized key for a tick
+    ordering for many units)."""
+    pipeline = Pipeline(read_inputs("walkthrough.jsonl"))
+    pipeline.run()
+    expected = [json.loads(value) for _, _, value in pipeline.topics[TOPICS.orders]]
+    assert expected
+    table: dict[bytes, bytes] = {}
+    stage = IssuerStage(CONFIG, BufferedTable(table), TOPICS, Tally(), keep_outputs=False)
+    orders = []
+    for offset, (_, _, entry) in enumerate(pipeline.topics[TOPICS.journal]):
+        for output in stage.handle(0, offset, entry):
+            if output.topic == TOPICS.orders:
+                orders.append(json.loads(output.value))
+        stage.finish_batch()
+        stage.table.drain()
+    assert orders == expected
+    assert not [key for key in table if json.loads(key)[0] == "d"]
+
+
+def test_the_transactional_topology_reads_cds_quotes_only_with_pricing() -> None:
+    from streams.live.topology import hedger_topology
+
+    plain = hedger_topology("app", 2, TOPICS)
+    priced = hedger_topology("app", 2, TOPICS, pricing=True)
+    assert TOPICS.cds_quotes not in plain.input_topics
+    assert priced.stage_of(TOPICS.cds_quotes).name == "route"
