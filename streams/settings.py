@@ -33,7 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hedger.config import ConfigError, HedgerConfig, config_from_mapping, unknown_keys
 from hedger.control import CONTROL_TOPIC
-from hedger.events import CLOCK_TOPIC, EXECUTION_TOPIC, LOAN_TOPIC
+from hedger.events import CLOCK_TOPIC, EXECUTION_TOPIC, LOAN_TOPIC, QUOTE_TOPIC
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 ENV_PREFIX = "HEDGER_"
@@ -88,6 +88,7 @@ class TopicNames(BaseSettings):
     loan_bookings: str = LOAN_TOPIC
     cds_executions: str = EXECUTION_TOPIC
     desk_clock: str = CLOCK_TOPIC  # v2: clock.tick, no key
+    cds_quotes: str = QUOTE_TOPIC  # v2.1: read only when the configuration has [pricing]
     loans: str = "hedger-loans"  # internal: loan events keyed by loan_id
     journal: str = "hedger-journal"  # internal: every valid event keyed by hedging unit
     seller_parts: str = "hedger-seller-parts"  # internal: moved parts keyed by seller

@@ -1,10 +1,12 @@
 """`hedger demo`: the whole loop on one machine, watched live in the terminal.
 
-Owns: starting a local Kafka (scripts/kafka-local), the worker (on the v2
+Owns: starting a local Kafka (scripts/kafka-local), the worker (on the v2.1
 desk configuration by default) and the paper venue (the configuration's
 sellers as counterparties, a share of orders left silent so that they
-expire); publishing the demo log (`streams.cli.demo_feed`: bookings and a
-desk-clock tick per simulated business day) at a pace a person can follow;
+expire); publishing the demo log (`streams.cli.demo_feed`: bookings, a
+desk-clock tick per simulated business day and, with `[pricing]`, a morning
+quote feed in which one name widens past its guard and comes back) at a
+pace a person can follow;
 refreshing the live view (`streams.cli.demo_view`) from the worker's
 /metrics and the order and execution topics; and stopping everything —
 worker and broker — on Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or after
@@ -49,14 +51,14 @@ from streams.cli.common import (
     reach_kafka,
     stop_event,
 )
-from streams.cli.demo_feed import read_demo_log
+from streams.cli.demo_feed import QuoteFeed, read_demo_log
 from streams.cli.demo_view import View
 from streams.cli.replay import run_replay
 from streams.settings import ENV_PREFIX, KafkaSettings, SettingsError, flag_name, load_settings
 from streams.venue.paper_venue import run_venue
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO / "config" / "desk-v2.toml"
+DEFAULT_CONFIG = REPO / "config" / "desk-v21.toml"
 # Of the venue's answers: most orders filled, some rejected, a share never
 # answered (they expire after the configuration's order_ttl_days and the bot
 # sends a cancel request).
@@ -187,18 +189,42 @@ async def _follow(
         await consumer.stop()
 
 
-async def _publish(kafka: KafkaSettings, rate: float, view: View, stop: asyncio.Event) -> None:
+def quote_feed(config: Path | str) -> QuoteFeed | None:
+    """The demo's quote feed for a configuration with [pricing] (its hedge tenors), else None."""
+    from streams.settings import load_config
+
+    try:
+        loaded = load_config(config)
+    except Exception:  # the worker reports a bad configuration in its own words
+        return None
+    if loaded.pricing is None:
+        return None
+    return QuoteFeed(tuple(loaded.hedge.tenors_years))
+
+
+async def _publish(
+    kafka: KafkaSettings, rate: float, view: View, stop: asyncio.Event, feed: QuoteFeed | None
+) -> None:
     """The demo log: bookings at `rate` a second, each day's tick right after its bookings."""
     from aiokafka import AIOKafkaProducer  # the Kafka clients load with the command only
 
     producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
+    quotes: list[asyncio.Future[Any]] = []  # a morning's quotes, sent together
     try:
-        for record in read_demo_log():
+        for record in read_demo_log(feed=feed):
             if stop.is_set():
                 return
             value = record["value"]
             payload = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+            if record["topic"] == "cds-quotes":
+                key = str(record["key"]).encode()
+                quotes.append(await producer.send(kafka.topics.cds_quotes, payload, key=key))
+                view.quotes += 1
+                continue
+            # the day's quotes are on the broker before its first booking
+            await asyncio.gather(*quotes)
+            quotes.clear()
             if record["topic"] == "desk-clock":  # no key (SPEC §2)
                 await producer.send_and_wait(kafka.topics.desk_clock, payload)
                 view.ticks += 1
@@ -229,7 +255,7 @@ async def _run(
                 stop=stop,
             )
         ),
-        asyncio.create_task(_publish(kafka, args.rate, view, stop)),
+        asyncio.create_task(_publish(kafka, args.rate, view, stop, quote_feed(args.config))),
         asyncio.create_task(_follow(kafka, topics.orders, view.take_order, stop)),
         asyncio.create_task(_follow(kafka, topics.cds_executions, view.take_report, stop)),
     ]
@@ -264,7 +290,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out = REPO / "build"
         out.mkdir(exist_ok=True)
         log = out / "demo-log.jsonl"
-        log.write_text("".join(json.dumps(record) + "\n" for record in read_demo_log()))
+        records = read_demo_log(feed=quote_feed(args.config))
+        log.write_text("".join(json.dumps(record) + "\n" for record in records))
         return run_replay(
             args.config,
             log,

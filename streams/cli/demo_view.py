@@ -3,7 +3,8 @@
 Owns: parsing one scrape of /metrics into Decimal figures (`Snapshot`) and
 rendering the issuers, groups (R_G against L_G), sellers (exposure against
 limit, BLOCKED), the v2 status line (last tick, cancels, expired orders
-still open) and the recent orders, cancels and fills. Imports rich,
+still open), the v2.1 price line (the 5-year quotes held, withheld buy legs
+by reason) and the recent orders, cancels, withheld legs and fills. Imports rich,
 prometheus_client's parser and the standard library.
 """
 
@@ -42,6 +43,9 @@ class Snapshot:
     cancels: Decimal | None = None  # cancel requests sent
     expired_open: Decimal | None = None  # expired orders no report has closed yet
     last_tick: date | None = None  # D of the last desk-clock tick applied
+    # v2.1: quoted par spread (bp) per issuer and tenor; withheld buy legs per reason
+    quotes: dict[str, dict[str, Decimal]] = dataclasses.field(default_factory=dict)
+    withheld: dict[str, Decimal] = dataclasses.field(default_factory=dict)
 
 
 def parse_metrics(text: str) -> Snapshot:
@@ -71,6 +75,11 @@ def parse_metrics(text: str) -> Snapshot:
             elif name.startswith("hedger_seller_") and "seller" in labels:
                 key = name.removeprefix("hedger_seller_")
                 snapshot.sellers.setdefault(labels["seller"], {})[key] = value
+            elif name == "hedger_quote_spread_bps" and "issuer" in labels:
+                snapshot.quotes.setdefault(labels["issuer"], {})[labels.get("tenor", "")] = value
+            elif name == "hedger_withheld_legs_total" and "reason" in labels:
+                reason = labels["reason"]
+                snapshot.withheld[reason] = snapshot.withheld.get(reason, ZERO) + value
             elif name == "hedger_cancel_requests_total":
                 snapshot.cancels = value
             elif name == "hedger_expired_orders_open":
@@ -194,6 +203,22 @@ def v2_status(snapshot: Snapshot) -> Text:
     )
 
 
+def price_status(snapshot: Snapshot, published: int = 0) -> Text:
+    """v2.1: quotes published, the 5-year quote held per issuer, the buy legs withheld."""
+    quotes = "  ".join(
+        f"{issuer} {tenors['5']:.0f}"
+        for issuer, tenors in sorted(snapshot.quotes.items())
+        if "5" in tenors
+    )
+    withheld = ", ".join(
+        f"{reason} {count:.0f}" for reason, count in sorted(snapshot.withheld.items())
+    )
+    style = "bold red" if snapshot.withheld else ""
+    line = Text(f"{published} quotes; 5y (bp): {quotes or 'none yet'}  withheld buys: ")
+    line.append(withheld or "none", style=style)
+    return line
+
+
 def orders_table(records: Iterable[dict[str, Any]]) -> Table:
     """Records of the orders topic, newest first: new orders and cancel requests (§7)."""
     table = _table("Recent orders and cancels", "order_id", "issuer", "side", "notional", "reason")
@@ -204,6 +229,15 @@ def orders_table(records: Iterable[dict[str, Any]]) -> Table:
                 record["issuer_id"],
                 Text("CANCEL", style="magenta"),
                 "",
+                record.get("reason", ""),
+            )
+            continue
+        if record.get("action") == "withhold":  # a buy leg the spread guard held back
+            table.add_row(
+                record["order_id"],
+                record["issuer_id"],
+                Text("WITHHELD", style="bold red"),
+                f"{int(record['notional']):,}",
                 record.get("reason", ""),
             )
             continue
@@ -227,13 +261,14 @@ class View:
         self.report_count = 0
         self.published = 0  # bookings
         self.ticks = 0  # desk-clock ticks
+        self.quotes = 0  # v2.1: quotes published
         self.metrics = Snapshot()
         self.rate = 0.0
         self._last: tuple[float, Decimal] | None = None
 
     def take_order(self, record: dict[str, Any]) -> None:
         self.orders.append(record)
-        if record.get("action") != "cancel":
+        if record.get("action", "new") == "new":  # not a cancel request or a withheld leg
             self.order_count += 1
 
     def take_report(self, record: dict[str, Any]) -> None:
@@ -263,6 +298,9 @@ class View:
             style="bold",
         )
         head.append_text(v2_status(self.metrics))
+        if self.quotes or self.metrics.quotes or self.metrics.withheld:
+            head.append("\n")
+            head.append_text(price_status(self.metrics, self.quotes))
         return head
 
     def render(self, elapsed: float) -> Group:

@@ -95,6 +95,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     topics.loan_bookings,
                     topics.cds_executions,
                     topics.desk_clock,
+                    *([topics.cds_quotes] if config.pricing is not None else []),
                     topics.orders,
                     topics.dead_letters,
                     topics.control,

@@ -10,7 +10,8 @@ stages; no business rule lives here. Imports faust, `hedger.config`,
 Topology (SPEC §1 splits the state by loan and by hedging unit; §13's
 sellers span every unit):
 
-    loan-bookings, cds-executions, desk-clock (any partitions)
+    loan-bookings, cds-executions, desk-clock,
+    cds-quotes (only with [pricing]) (any partitions)
         -> route    (stateless: validate; dead letters; ticks to every partition)
     hedger-control                         -> control (commands to the journal)
     hedger-loans (key loan_id)             -> loans   (table hedger-loan-state)
@@ -123,10 +124,15 @@ class Worker:
         self.app = app
         # Next offset to process per (topic, partition), for the lag gauge.
         self.positions: dict[tuple[str, int], int] = {}
-        self.positions_topics = (
+        # cds-quotes is an input only with [pricing] (SPEC §2, §14).
+        self.input_topics = (
             topics.loan_bookings,
             topics.cds_executions,
             topics.desk_clock,
+            *([topics.cds_quotes] if config.pricing is not None else []),
+        )
+        self.positions_topics = (
+            *self.input_topics,
             topics.loans,
             topics.journal,
             topics.seller_parts,
@@ -163,7 +169,7 @@ class Worker:
             # endpoints must answer during it (/ready 503, the recovery gauge).
             app.add_dependency(_HttpServer(self))
         n = settings.partitions
-        inputs = app.topic(topics.loan_bookings, topics.cds_executions, topics.desk_clock, **RAW)
+        inputs = app.topic(*self.input_topics, **RAW)
         control = app.topic(topics.control, **RAW)
         loans_topic = app.topic(topics.loans, partitions=n, internal=True, **RAW)
         journal_topic = app.topic(
@@ -367,9 +373,7 @@ class Worker:
     def stalled_agents(self) -> list[str]:
         topics = self.settings.topics
         agent_of = {
-            topics.loan_bookings: "route",
-            topics.cds_executions: "route",
-            topics.desk_clock: "route",
+            **{topic: "route" for topic in self.input_topics},
             topics.loans: "loans",
             topics.journal: "issuers",
             topics.seller_parts: "sellers",

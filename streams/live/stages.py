@@ -51,10 +51,19 @@ from hedger.control import (
 )
 from hedger.decoding import decode_control, decode_event, parse_json, validate_event
 from hedger.engine import HedgingEngine, Outcome
-from hedger.events import CLOCK_TOPIC, EXECUTION_TOPIC, LOAN_TOPIC, ClockTick, LoanEvent
+from hedger.events import (
+    CLOCK_TOPIC,
+    EXECUTION_TOPIC,
+    LOAN_TOPIC,
+    QUOTE_TOPIC,
+    CdsQuote,
+    ClockTick,
+    LoanEvent,
+)
 from hedger.issuer import IssuerBook
 from hedger.loans import LoanChange, LoanState, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
+from hedger.quotes import Quote
 from hedger.sellers import SELLER_STATUS_TOPIC
 from streams.live.book_codec import aggregate_to_json, load_aggregate, loan_from_json, loan_to_json
 from streams.live.envelopes import Entry, dead_letter, decode_entry, encode_entry, part_entry
@@ -210,11 +219,12 @@ CLOCK_KEY = CLOCK_TOPIC.encode()
 class RouteStage:
     """Stage 1, stateless: validate an input message and route it by its key.
 
-    Loan events go to the loan stage keyed by `loan_id`; execution events go
-    straight to the journal keyed by their hedging unit (a group's members
-    share one partition, so the group step is local); a desk-clock tick goes
-    to every journal partition, where each re-checks its own units; the rest
-    is dead-lettered.
+    Loan events go to the loan stage keyed by `loan_id`; execution events and
+    (with `[pricing]`) quotes go straight to the journal keyed by their
+    hedging unit (a group's members share one partition, so the group step
+    and the price of its orders are local); a desk-clock tick goes to every
+    journal partition, where each re-checks its own units; the rest is
+    dead-lettered.
     """
 
     def __init__(
@@ -227,6 +237,8 @@ class RouteStage:
             topics.cds_executions: EXECUTION_TOPIC,
             topics.desk_clock: CLOCK_TOPIC,
         }
+        if config.pricing is not None:  # SPEC §2: an input topic only with [pricing]
+            self.input_topics[topics.cds_quotes] = QUOTE_TOPIC
 
     def handle_control(self, source: Origin, payload: bytes | None) -> list[Output]:
         """A kill-switch command goes to its issuer's journal partition, or to all."""
@@ -453,8 +465,10 @@ class IssuerStage:
     order, `e` an applied protection booking, `t` an applied clock tick,
     `s` a seller's blocked status, `h` a halt, `d` the records an event
     emitted, `v` the as-of date, time and partition of an issuer's last
-    measures (so /metrics shows them again after a restart), and `w` the
-    watermark of a journal partition.
+    measures (so /metrics shows them again after a restart), `q` the quote
+    held per issuer and tenor and `r` a received quote id (with `[pricing]`:
+    a restarted worker prices with the same quotes and still knows which
+    quote ids are duplicates), and `w` the watermark of a journal partition.
     """
 
     def __init__(
@@ -520,6 +534,14 @@ class IssuerStage:
         self.engine.restore_emitted()
         self.loaded = True
         self._show()
+        engine = self.engine
+        if engine.quotes is not None:  # the price and risk gauges show again
+            for quote in engine.quotes.held.values():
+                self.observer.on_quote(quote)
+            for issuer, as_of in engine.last_as_of.items():
+                risk = engine.issuer_risk(issuer, as_of)
+                if risk is not None:
+                    self.observer.on_issuer_risk(risk)
 
     def _show(self) -> None:
         """Report every recovered issuer's figures, as its last event did."""
@@ -529,6 +551,15 @@ class IssuerStage:
             halted = engine.is_halted(view.issuer_id, scope)
             open_orders = len(engine.books[view.issuer_id].open_orders)
             self.observer.on_view(view, halted, open_orders, occurred_at)
+
+    def _load_quote(self, issuer: str, tenor: int, value: Any) -> None:
+        quotes = self.engine.quotes
+        if quotes is None:  # [pricing] removed from the configuration: no quote is held
+            return
+        as_of, spread_bps, recovery, event_id = value
+        quote = Quote(issuer, tenor, date.fromisoformat(as_of), spread_bps, recovery, event_id)
+        quotes.held[(issuer, tenor)] = quote
+        quotes.received.add(event_id)
 
     def _roll_back(self, key: bytes, data: dict[str, Any]) -> dict[str, Any] | None:
         if data["p"] is None:
@@ -555,6 +586,13 @@ class IssuerStage:
                 engine.scoped_blocked.setdefault(int(issuer), set()).add(name)
             return
         if kind == "d":
+            return
+        if kind == "q":
+            self._load_quote(issuer, int(name), value)
+            return
+        if kind == "r":
+            if engine.quotes is not None:
+                engine.quotes.received.add(name)
             return
         if kind == "v":
             as_of, occurred_at, scope = value
@@ -617,6 +655,11 @@ class IssuerStage:
                 )
             ]
         if outcome.status is Status.DUPLICATE:
+            quote = outcome.event
+            if isinstance(quote, CdsQuote):
+                # An older quote is not held, but its id is received (SPEC §14.1);
+                # a repeated id is written again, unchanged.
+                self._put((partition, offset), "r", quote.issuer_id, quote.event_id, 1)
             self.observer.on_event("issuers", source.topic, Status.DUPLICATE, None)
             return []
         self.observer.on_event("issuers", source.topic, Status.APPLIED, None)
@@ -655,6 +698,13 @@ class IssuerStage:
             self._put(stamp, "t", str(partition), changes.tick, 1)
         event = outcome.event
         assert event is not None
+        if isinstance(event, CdsQuote):  # held: the newest quote of its issuer and tenor
+            quotes = self.engine.quotes
+            assert quotes is not None
+            held = quotes.held[(event.issuer_id, event.tenor_years)]
+            value = [held.as_of_date.isoformat(), held.spread_bps, held.recovery, held.event_id]
+            self._put(stamp, "q", event.issuer_id, str(event.tenor_years), value)
+            self._put(stamp, "r", event.issuer_id, event.event_id, 1)
         for view in outcome.views:  # what /metrics shows of the issuer, after a restart too
             shown = [view.as_of.isoformat(), event.occurred_at, partition]
             self._put(stamp, "v", view.issuer_id, "", shown)

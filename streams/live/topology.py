@@ -80,14 +80,21 @@ class Topology:
         return f"{self.app_id}-{topic}-{partition}"
 
 
-def hedger_topology(app_id: str, partitions: int, topics: TopicNames) -> Topology:
-    """The worker's topology: route, loans, issuers and sellers."""
+def hedger_topology(
+    app_id: str, partitions: int, topics: TopicNames, *, pricing: bool = False
+) -> Topology:
+    """The worker's topology: route, loans, issuers and sellers.
+
+    With `pricing` (a configuration with `[pricing]`) the route stage reads
+    cds-quotes too and sends each quote to its issuer's unit, like executions.
+    """
     t = topics
     outs = (t.dead_letters,)
+    quotes = (t.cds_quotes,) if pricing else ()
     stages = (
         StageSpec(
             "route",
-            (t.loan_bookings, t.cds_executions, t.desk_clock, t.control),
+            (t.loan_bookings, t.cds_executions, t.desk_clock, *quotes, t.control),
             "any",
             None,
             (t.loans, t.journal, t.seller_parts, *outs),

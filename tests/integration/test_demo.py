@@ -21,8 +21,9 @@ from tests.factories import REPO
 pytestmark = pytest.mark.kafka
 
 
-# config/desk-v2.toml, written out by hand: each group's L_G and each seller's
-# L_s (DEALER-A has none of its own: default_seller_limit, 4bn), in millions.
+# config/desk-v21.toml (desk-v2.toml with [pricing]), written out by hand: each
+# group's L_G and each seller's L_s (DEALER-A has none of its own:
+# default_seller_limit, 4bn), in millions.
 GROUP_LIMITS = {"META-GROUP": "7,000", "NBIS-GROUP": "700", "ORCL-GROUP": "3,500"}
 SELLER_LIMITS = {
     "ABILENE-INFRA": "800",
@@ -36,8 +37,9 @@ SELLER_LIMITS = {
 CELL = r"\s*│\s*"
 
 
-def test_demo_runs_the_v2_loop_and_stops_cleanly() -> None:
-    """The v2 desk: ticks applied, groups and sellers shown, the venue's silence expired."""
+def test_demo_runs_the_v21_loop_and_stops_cleanly() -> None:
+    """The v2.1 desk: ticks applied, groups and sellers shown, the venue's silence expired,
+    quotes held and CRWV's buys withheld while its spread is past the guard."""
     result = subprocess.run(
         [
             sys.executable,
@@ -74,7 +76,9 @@ def test_demo_runs_the_v2_loop_and_stops_cleanly() -> None:
     published, ticks, processed, orders, reports, last_tick, cancels, still_open = status[-1]
     # the final view: the blocked sellers named after the status (the line may wrap)
     final = output[output.rindex("blocked sellers:") :]
-    blocked = set(re.findall(r"[A-Z][A-Z-]+", final[: final.index("Residual against limit")]))
+    # (up to the v2.1 price line, which names issuers)
+    final = re.split(r"\d+ quotes; 5y|Residual against limit", final)[0]
+    blocked = set(re.findall(r"[A-Z][A-Z-]+", final))
     print(
         f"demo: {published} bookings + {ticks} ticks published, {processed} processed, "
         f"{orders} orders, {reports} reports, last tick {last_tick}, {cancels} cancels, "
@@ -82,6 +86,14 @@ def test_demo_runs_the_v2_loop_and_stops_cleanly() -> None:
     )
     assert (int(published), int(ticks)) == (190, 25)
     assert int(processed) >= 190 + 25 and int(orders) > 0 and int(reports) > 0
+    # v2.1: 7 issuers x 5 tenors quoted on each of the 34 days with bookings
+    prices = re.findall(r"(\d+) quotes; 5y \(bp\): (.*)withheld buys: (.*)", output)
+    published_quotes, *price = prices[-1]
+    assert int(published_quotes) == 7 * 5 * 34
+    print(f"demo prices: {price}")
+    assert "MSFT 35" in price[0] and "CRWV" in price[0]
+    # CRWV widened past its 900bp guard from 2026-03-18 to 2026-03-21: buys withheld
+    assert "spread_above_max" in price[1]
     # at least one tick applied: the worker's clock gauge holds a weekday of the month
     assert re.fullmatch(r"2026-0[34]-\d\d", last_tick), last_tick
     assert "2026-03-02" <= last_tick <= "2026-04-03"

@@ -30,7 +30,8 @@ from tests.factories import REPO
 SPINNER_END = re.compile(r"^\x08*\x1b\[\?25h")
 # The topics the worker's stages consume, then those it only writes to.
 STAGE_INPUTS = ("loan_bookings", "cds_executions", "desk_clock", "loans", "journal", "seller_parts")
-TOPIC_FIELDS = (*STAGE_INPUTS, "orders", "dead_letters", "control")
+# cds-quotes is a stage input only when the configuration has [pricing] (v2.1).
+TOPIC_FIELDS = (*STAGE_INPUTS, "cds_quotes", "orders", "dead_letters", "control")
 
 
 class WorkerProcess:
@@ -65,6 +66,9 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.metrics_port = free_port()
+        self.stage_inputs = STAGE_INPUTS
+        if "[pricing]" in self.config.read_text():
+            self.stage_inputs = (*STAGE_INPUTS, "cds_quotes")
 
     def start(self, timeout: float = 90.0, wait: bool = True) -> WorkerProcess:
         if self.starts == 0:
@@ -194,7 +198,7 @@ def start_paper_venue(
 
 def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float = 1.0) -> None:
     """Wait until the worker has committed every stage's input up to its end."""
-    topics = [worker.topics[name] for name in STAGE_INPUTS]
+    topics = [worker.topics[name] for name in worker.stage_inputs]
     deadline = time.monotonic() + timeout
     processed_idle = 0
     while time.monotonic() < deadline:

@@ -98,3 +98,14 @@ def test_the_projects_v2_desk_configuration_is_the_spec_examples() -> None:
     spec = config_from_mapping(tomllib.loads((EXAMPLES / "desk-v2.toml").read_text()))
     assert ours == spec
     assert set(ours.groups) == {"META-GROUP", "ORCL-GROUP", "NBIS-GROUP"}
+
+
+def test_the_projects_v21_desk_configuration_is_the_spec_examples() -> None:
+    import tomllib
+
+    from tests.factories import EXAMPLES, REPO
+
+    ours = config_from_mapping(tomllib.loads((REPO / "config" / "desk-v21.toml").read_text()))
+    spec = config_from_mapping(tomllib.loads((EXAMPLES / "desk-v21.toml").read_text()))
+    assert ours == spec
+    assert ours.pricing is not None

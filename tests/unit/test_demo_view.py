@@ -211,3 +211,73 @@ def test_the_view_shows_groups_sellers_blocked_and_cancels() -> None:
     _row(text, "tick-2026-03-20:CRWV#1", "CRWV", "CANCEL", "expired")
     _row(text, "ev-00010#1", "CRWV", "BUY", "5,000,000", "limit_breach")
     assert text.index("tick-2026-03-20:CRWV#1") < text.index("ev-00010#1")
+
+
+# -- v2.1: the quote feed and the price line ---------------------------------
+
+
+def test_the_quote_feed_widens_one_name_past_its_guard_and_brings_it_back() -> None:
+    from streams.cli.demo_feed import QuoteFeed
+
+    records = read_demo_log(feed=QuoteFeed((1, 3, 5, 7, 10)))
+    quotes = [r["value"] for r in records if r["topic"] == "cds-quotes"]
+    # every quote is dated the day it is published on, before that day's first booking
+    first_of_day: dict[str, int] = {}
+    for n, record in enumerate(records):
+        if record["topic"] == "loan-bookings" and isinstance(record["value"], dict):
+            first_of_day.setdefault(record["value"]["occurred_at"][:10], n)
+    for n, record in enumerate(records):
+        if record["topic"] == "cds-quotes":
+            day = record["value"]["as_of_date"]
+            assert record["value"]["occurred_at"].startswith(day)
+            assert n < first_of_day[day]
+    crwv = [
+        Decimal(q["spread_bps"])
+        for q in quotes
+        if q["issuer_id"] == "CRWV" and q["tenor_years"] == 5
+    ]
+    # desk-v21.toml guards CRWV at 900bp: 650 for 16 days, 1040 for four, then 650 again
+    assert crwv[:22] == [Decimal(650)] * 16 + [Decimal(1040)] * 4 + [Decimal(650)] * 2
+    widened = [q["as_of_date"] for q in quotes if Decimal(q["spread_bps"]) > 900]
+    assert sorted(set(widened)) == ["2026-03-18", "2026-03-19", "2026-03-20", "2026-03-21"]
+    assert {q["tenor_years"] for q in quotes} == {1, 3, 5, 7, 10}
+    # without a feed, the log is the v2 demo log
+    assert not [r for r in read_demo_log() if r["topic"] == "cds-quotes"]
+
+
+def test_the_view_shows_quotes_and_withheld_legs() -> None:
+    text = (
+        'hedger_quote_spread_bps{issuer="CRWV",tenor="5"} 1040.0\n'
+        'hedger_quote_spread_bps{issuer="CRWV",tenor="3"} 832.0\n'
+        'hedger_quote_spread_bps{issuer="MSFT",tenor="5"} 35.0\n'
+        'hedger_withheld_legs_total{issuer="CRWV",reason="spread_above_max"} 2.0\n'
+        'hedger_withheld_legs_total{issuer="NBIS",reason="spread_above_max"} 1.0\n'
+    )
+    snapshot = parse_metrics(text)
+    assert snapshot.quotes == {
+        "CRWV": {"5": Decimal("1040.0"), "3": Decimal("832.0")},
+        "MSFT": {"5": Decimal("35.0")},
+    }
+    assert snapshot.withheld == {"spread_above_max": Decimal("3.0")}
+    view = View()
+    view.published, view.ticks, view.quotes = 20, 3, 70
+    view.metrics = snapshot
+    view.take_order(
+        {
+            "action": "withhold",
+            "order_id": "ev-00042#1",
+            "issuer_id": "CRWV",
+            "side": "BUY_PROTECTION",
+            "notional": "25000000",
+            "reason": "spread_above_max",
+        }
+    )
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(view.render(5))
+    out = console.export_text()
+    assert "published 20 + 3 ticks  processed" in out
+    assert "orders 0  execution reports 0" in out  # a withheld leg is no order
+    assert "70 quotes; 5y (bp): CRWV 1040  MSFT 35  withheld buys: spread_above_max 3" in out
+    assert re.search(
+        r"ev-00042#1\s+│\s+CRWV\s+│\s+WITHHELD\s+│\s+25,000,000\s+│\s+spread_above_max", out
+    )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 import json
 import random
+import subprocess
+import sys
 import tomllib
 from datetime import date
 from decimal import Decimal
@@ -31,7 +33,16 @@ from streams.live.stages import BufferedTable, IssuerStage, LoanStage, Output, R
 from streams.observer import Origin, Tally
 from streams.offline.replay import replay
 from streams.settings import TopicNames
-from tests.factories import EXAMPLES, booked, config_data, example_config, make_config, repaid
+from tests.factories import (
+    COMPARE_ORDERS,
+    EXAMPLES,
+    booked,
+    config_data,
+    example_config,
+    make_config,
+    quote,
+    repaid,
+)
 
 TOPICS = TopicNames()
 CONFIG = example_config()
@@ -388,6 +399,121 @@ def test_a_restarted_seller_stage_shows_each_seller_as_last_evaluated() -> None:
     assert shown.shown == {"S1": (Decimal(0), False), "S2": (Decimal(50_000_000), False)}
 
 
+# -- v2.1: quotes through the route and unit stages --------------------------
+
+V21_CONFIG = config_from_mapping(tomllib.loads((EXAMPLES / "desk-v21.toml").read_text()))
+
+
+def compare_with_contract(records: list[dict[str, Any]], tmp_path: Any) -> None:
+    """The records equal the SPEC's desk-v21 orders (price fields within SPEC §14.10)."""
+    actual = tmp_path / "orders.jsonl"
+    actual.write_text("".join(json.dumps(record) + "\n" for record in records))
+    compare = subprocess.run(
+        [sys.executable, str(COMPARE_ORDERS), str(EXAMPLES / "desk-v21.orders.jsonl"), str(actual)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert compare.returncode == 0, compare.stdout
+
+
+def test_v21_pipeline_routes_quotes_to_the_unit_and_gives_the_contract_records(
+    tmp_path: Any,
+) -> None:
+    """Quotes reach the unit stage, which prices and withholds as the SPEC's desk-v21 says."""
+    inputs = read_inputs("desk-v21.jsonl")
+    pipeline = Pipeline(inputs, config=V21_CONFIG)
+    pipeline.run()
+    records = pipeline.orders()
+    compare_with_contract(records, tmp_path)
+    assert any(record["action"] == "withhold" for record in records)
+    # every valid quote went to the journal keyed by its issuer's hedging unit
+    journal = [
+        json.loads(value) | {"key": key} for _, key, value in pipeline.topics[TOPICS.journal]
+    ]
+    quotes = [entry for entry in journal if entry["topic"] == "cds-quotes"]
+    assert quotes
+    for entry in quotes:
+        issuer = json.loads(entry["value"])["issuer_id"]
+        assert entry["key"] == V21_CONFIG.unit_of(issuer).encode()
+    # a bad quote is a dead letter of the route stage, with its source and payload
+    dead = [json.loads(value) for _, _, value in pipeline.topics[TOPICS.dead_letters]]
+    expected_dead = [json.loads(line) for line in (EXAMPLES / "desk-v21.dead.jsonl").open()]
+    bad_quotes = [d for d in expected_dead if d["topic"] == "cds-quotes"]
+    assert bad_quotes, "desk-v21 has bad quotes"
+    live_bad = [d for d in dead if d["source"]["topic"] == "cds-quotes"]
+    assert sorted(d["reason"] for d in live_bad) == sorted(d["reason"] for d in bad_quotes)
+    for record in live_bad:
+        assert record["payload"].encode() == inputs[record["source"]["offset"]][1]
+
+
+def test_without_pricing_the_route_stage_does_not_read_cds_quotes() -> None:
+    assert TOPICS.cds_quotes not in RouteStage(CONFIG, TOPICS, Tally()).input_topics
+    assert TOPICS.cds_quotes in RouteStage(V21_CONFIG, TOPICS, Tally()).input_topics
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.floats(0.05, 0.95), min_size=1, max_size=3),
+    st.integers(0, 2**32),
+    st.integers(1, 4),
+)
+def test_v21_crash_and_restart_price_the_same(cuts: list[float], seed: int, batch: int) -> None:
+    """A restarted unit stage holds the quotes it held: every record equals the clean run's."""
+    inputs = read_inputs("desk-v21.jsonl")
+    clean = Pipeline(inputs, config=V21_CONFIG)
+    clean.run()
+    expected = clean.orders()
+
+    rng = random.Random(seed)
+    pipeline = Pipeline(inputs, batch, config=V21_CONFIG)
+    for cut in sorted(cuts):
+        pipeline.run(until=max(int(cut * len(inputs)), pipeline.position["route"]))
+        pipeline.crash(rng)
+    pipeline.run()
+    records = pipeline.orders()
+    for record in records:
+        if "order_id" in record and record["action"] == "new":
+            twins = [
+                r for r in records if r["action"] == "new" and r["order_id"] == record["order_id"]
+            ]
+            assert all(r == record for r in twins), "an order id emitted again with other content"
+    # redelivery may repeat a record, identical; none is lost, none differs
+    assert {json.dumps(r, sort_keys=True) for r in records} == {
+        json.dumps(r, sort_keys=True) for r in expected
+    }
+
+
+def test_a_restarted_unit_stage_holds_the_quotes_and_their_ids() -> None:
+    """The table keeps the held quote per (issuer, tenor) and the received ids."""
+    table: dict[bytes, bytes] = {}
+    stage = IssuerStage(V21_CONFIG, BufferedTable(table), TOPICS, Tally())
+    first = quote("120", issuer="ACME", event_id="q-1", as_of="2026-02-02", day="2026-02-02")
+    newer = quote("300", issuer="ACME", event_id="q-2", as_of="2026-02-03", day="2026-02-03")
+    older = quote("90", issuer="ACME", event_id="q-3", as_of="2026-02-01", day="2026-02-01")
+    for offset, event in enumerate([first, newer, older]):
+        entry = encode_entry(
+            Entry("cds-quotes", json.dumps(event), Origin("cds-quotes", 0, offset))
+        )
+        assert stage.handle(0, offset, entry) == []
+        stage.finish_batch()
+        stage.table.drain()
+
+    restarted = IssuerStage(V21_CONFIG, BufferedTable(table), TOPICS, Tally())
+    restarted.load()
+    quotes = restarted.engine.quotes
+    assert quotes is not None
+    (held,) = quotes.held.values()
+    assert (held.issuer_id, held.tenor_years, held.spread_bps) == ("ACME", 5, "300")
+    assert held.as_of_date == date(2026, 2, 3)
+    assert quotes.received == {"q-1", "q-2", "q-3"}
+    # a received id is a duplicate after the restart too
+    again = quote("500", issuer="ACME", event_id="q-1", as_of="2026-02-04", day="2026-02-04")
+    entry = encode_entry(Entry("cds-quotes", json.dumps(again), Origin("cds-quotes", 0, 3)))
+    assert restarted.handle(0, 3, entry) == []
+    assert quotes.held[("ACME", 5)].spread_bps == "300"
+
+
 def _loan_entry(event: dict[str, Any], offset: int) -> bytes:
     """A loan-stage message as the route stage sends it, from loan-bookings offset `offset`."""
     source = Origin("loan-bookings", 0, offset)
@@ -450,3 +576,12 @@ def test_without_stored_outputs_each_order_is_its_own_record_and_no_key_holds_th
         stage.table.drain()
     assert orders == expected
     assert not [key for key in table if json.loads(key)[0] == "d"]
+
+
+def test_the_transactional_topology_reads_cds_quotes_only_with_pricing() -> None:
+    from streams.live.topology import hedger_topology
+
+    plain = hedger_topology("app", 2, TOPICS)
+    priced = hedger_topology("app", 2, TOPICS, pricing=True)
+    assert TOPICS.cds_quotes not in plain.input_topics
+    assert priced.stage_of(TOPICS.cds_quotes).name == "route"
