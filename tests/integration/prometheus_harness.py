@@ -285,6 +285,21 @@ def dashboard_panels(path: str | Path) -> list[dict[str, Any]]:
     return _walk_panels(dashboard.get("panels") or [])
 
 
+# Series that exist only with a [pricing] table (contract v2.1): a desk without it has none.
+PRICING_ONLY = (
+    "hedger_quote_",
+    "hedger_upfront_",
+    "hedger_withheld_",
+    "hedger_issuer_credit_spread_risk_base",
+    "hedger_issuer_jtd_base",
+)
+
+
+def needs_pricing(expr: str) -> bool:
+    """Whether a query reads a series that only a desk with `[pricing]` exports."""
+    return any(marker in expr for marker in PRICING_ONLY)
+
+
 def dashboard_queries(path: str | Path) -> list[tuple[str, str]]:
     """(panel title, PromQL) for every target of every panel, variables substituted."""
     queries: list[tuple[str, str]] = []

@@ -15,6 +15,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
@@ -25,6 +26,7 @@ from streams.kafka_io import dump_topic, ensure_topics, publish_log
 from streams.offline.replay import replay_files
 from streams.settings import load_config
 from tests.factories import COMPARE_ORDERS, EXAMPLES, REPO, prom_samples
+from tests.integration.prometheus_harness import LocalPrometheus, dashboard_queries, needs_pricing
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
 from tests.kafka_broker import LocalKafka
 
@@ -36,6 +38,7 @@ INPUTS = {
     "cds-quotes": "cds_quotes",
 }
 CONFIG = REPO / "config" / "desk-v21.toml"
+DASHBOARD = REPO / "config" / "grafana" / "dashboards" / "cds-hedger.json"
 
 
 def compare(expected: Path, actual: Path, *extra: str) -> None:
@@ -140,5 +143,15 @@ def test_live_v21_records_and_risk_equal_the_journal_replay(
                 f"{issuer}: live spread={spread} jtd={jtd:.2f} cs01={cs01} | "
                 f"replay spread={line['quoted_spread_bps']} jtd={line['jtd']} cs01={line['cs01']}"
             )
+
+        # the dashboard's price and risk panels, queried on a Prometheus scraping this worker
+        price_queries = [(t, e) for t, e in dashboard_queries(DASHBOARD) if needs_pricing(e)]
+        assert len(price_queries) >= 5
+        with LocalPrometheus([f"127.0.0.1:{worker.metrics_port}"]) as prometheus:
+            prometheus.wait_for_target_up(timeout=30)
+            prometheus.wait_for("hedger_withheld_legs_total > 0", timeout=30)
+            time.sleep(5)  # rate() and increase() need two samples inside their window
+            empty = [(t, e) for t, e in price_queries if not prometheus.query(e)]
+        assert empty == [], f"price panels whose query returned no data: {empty}"
     finally:
         assert worker.stop() == 0
