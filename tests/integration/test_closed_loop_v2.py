@@ -35,9 +35,9 @@ import pytest
 from streams.kafka_io import ensure_topics, lag_by_partition, publish_log
 from streams.settings import load_config
 from tests.factories import REPO
-from tests.integration.test_volume import accounting
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
 from tests.kafka_broker import LocalKafka
+from tests.support.accounting import accounting
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

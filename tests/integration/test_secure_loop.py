@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from tests.factories import REPO
-from tests.integration.test_operations import booking
 from tests.integration.worker_harness import (
     WorkerProcess,
     read_jsonl,
@@ -30,6 +29,7 @@ from tests.integration.worker_harness import (
     wait_until_idle,
 )
 from tests.kafka_broker import LocalKafka
+from tests.support.bookings import booking
 
 pytestmark = pytest.mark.kafka
 CONFIG = REPO / "config" / "hedger.toml"
