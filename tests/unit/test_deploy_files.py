@@ -7,6 +7,8 @@ against the names `streams/observe/metrics.py` defines. With promtool installed
 (scripts/install-prometheus), the Prometheus config and every dashboard
 expression are also parsed by Prometheus itself; without it those two tests
 skip, except in CI (CI=true), where they fail.
+
+The dashboard linter's rules live in scripts/lint-dashboard, which these tests run.
 """
 
 from __future__ import annotations
