@@ -8,18 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.factories import COMPARE_ORDERS, EXAMPLES, REPO, prom_samples
-
-
-def hedger(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
+from tests.factories import COMPARE_ORDERS, EXAMPLES, prom_samples
+from tests.support.cli import hedger
 
 
 def replay(

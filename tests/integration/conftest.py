@@ -8,14 +8,18 @@ real-Kafka tests are never skipped there.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from streams.kafka_io import ensure_topics
+from tests.integration.worker_harness import WorkerProcess
 from tests.kafka_broker import LocalKafka
 
 _counter = itertools.count(1)
@@ -48,3 +52,13 @@ def secure_kafka() -> Iterator[LocalKafka]:
 def unique() -> str:
     """A prefix that makes topic and group names unique to one test."""
     return f"t{next(_counter)}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def worker(kafka: LocalKafka, unique: str, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """One worker on one partition; its bookings topic exists before it starts."""
+    process = WorkerProcess(kafka.bootstrap, unique, tmp_path, partitions=1)
+    asyncio.run(ensure_topics(kafka.bootstrap, [process.topics["loan_bookings"]], 1))
+    yield process
+    if process.process is not None:
+        process.kill()

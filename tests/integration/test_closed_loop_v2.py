@@ -35,9 +35,10 @@ import pytest
 from streams.kafka_io import ensure_topics, lag_by_partition, publish_log
 from streams.settings import load_config
 from tests.factories import REPO
-from tests.integration.test_volume import accounting
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
 from tests.kafka_broker import LocalKafka
+from tests.support.accounting import accounting
+from tests.support.cli import hedger_ok
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -328,19 +329,6 @@ def loop(kafka: LocalKafka, unique: str, tmp_path: Path) -> Iterator[ClosedLoop]
     made.kill_all()
 
 
-def hedger(*args: str) -> None:
-    """Run the `hedger` command line (`python -m streams`); fail on a non-zero exit."""
-    done = subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 @dataclass
 class Outcome:
     """What the loop left on the broker, and the replay of the dumped journal."""
@@ -398,9 +386,9 @@ def collect(loop: ClosedLoop) -> Outcome:
     }
     for name, topic in topics.items():
         journal = "--journal" if name == "journal" else "--no-journal"
-        hedger("dump", topic, "--bootstrap", bootstrap, "--out", str(paths[name]), journal)
+        hedger_ok("dump", topic, "--bootstrap", bootstrap, "--out", str(paths[name]), journal)
     replay_orders, replay_sellers = tmp / "replay.orders.jsonl", tmp / "replay.sellers.jsonl"
-    hedger(
+    hedger_ok(
         "replay",
         str(paths["journal"]),
         "--config",

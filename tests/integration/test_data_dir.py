@@ -7,9 +7,6 @@ against the session's broker, which the test harness started, not the worker.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ import pytest
 from tests.factories import REPO
 from tests.integration.worker_harness import WorkerProcess
 from tests.kafka_broker import LocalKafka
+from tests.support.cli import hedger
 
 pytestmark = pytest.mark.kafka
 
@@ -51,26 +49,17 @@ def test_a_data_directory_that_cannot_be_created_is_one_line_and_exit_2(
     # A path under a regular file: no directory can be made there, even by root
     # (the tests may run as root, for whom permission bits do not stop mkdir).
     (tmp_path / "occupied").write_text("a regular file\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams",
-            "worker",
-            "--config",
-            str(REPO / "config" / "hedger.toml"),
-            "--bootstrap",
-            kafka.bootstrap,
-            "--data-dir",
-            data_dir,
-        ],
-        capture_output=True,
-        text=True,
+    proc = hedger(
+        "worker",
+        "--config",
+        str(REPO / "config" / "hedger.toml"),
+        "--bootstrap",
+        kafka.bootstrap,
+        "--data-dir",
+        data_dir,
         cwd=tmp_path,
-        env=env,
         timeout=60,
-        check=False,
+        inherit_settings=False,
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == (

@@ -17,6 +17,7 @@ import pytest
 from streams.cli.common import free_port
 from streams.cli.demo import PID_FILE
 from tests.factories import REPO
+from tests.support.cli import hedger
 
 pytestmark = pytest.mark.kafka
 
@@ -40,24 +41,15 @@ CELL = r"\s*│\s*"
 def test_demo_runs_the_v21_loop_and_stops_cleanly() -> None:
     """The v2.1 desk: ticks applied, groups and sellers shown, the venue's silence expired,
     quotes held and CRWV's buys withheld while its spread is past the guard."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams",
-            "demo",
-            "--duration",
-            "40",
-            "--rate",
-            "20",
-            "--metrics-port",
-            str(free_port()),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    result = hedger(
+        "demo",
+        "--duration",
+        "40",
+        "--rate",
+        "20",
+        "--metrics-port",
+        str(free_port()),
         timeout=240,
-        check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]

@@ -9,67 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from streams.kafka_io import dump_topic
 from streams.offline.replay import replay_files
 from streams.settings import load_config
 from tests.factories import REPO
-from tests.integration import test_operations
-from tests.integration.test_operations import booking, orders, publish_events
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
+from tests.support.bookings import booking, publish_events
+from tests.support.gauges import BREACHING, four_breaching_issuers, gauges
+from tests.support.readiness import ReadyWatch
+from tests.support.topics import dead_letters, orders, send_raw
 
 pytestmark = pytest.mark.kafka
 CONFIG = REPO / "config" / "hedger.toml"
-
-
-async def send_raw(
-    bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]
-) -> None:
-    """Publish (key, value) pairs as they are: None is no key / a tombstone."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4_000_000)
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
-
-
-def dead_letters(worker: WorkerProcess, tmp: Path) -> list[dict[str, Any]]:
-    out = tmp / f"dead-{time.monotonic_ns()}.jsonl"
-    asyncio.run(dump_topic(worker.topics["dead_letters"], worker.bootstrap, out))
-    return [line["value"] for line in read_jsonl(out)]
-
-
-class ReadyWatch:
-    """Polls /ready in the background and counts the answers that were not 200."""
-
-    def __init__(self, worker: WorkerProcess) -> None:
-        self.worker, self.polls, self.not_ready = worker, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.polls += 1
-            if self.worker.http_status("/ready") != 200:
-                self.not_ready += 1
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-worker = test_operations.worker  # the fixture: one worker on one partition
 
 
 def oversize_booking() -> bytes:
@@ -126,38 +81,6 @@ def test_bad_and_oversize_payloads_are_dead_lettered_and_processing_goes_on(
     for offset in (1, 2, 3, 4, 5, 6):
         assert replayed[offset] == by_offset[offset]["reason"], offset
     assert worker.stop() == 0
-
-
-def gauges(text: str) -> dict[str, float]:
-    wanted = (
-        "hedger_open_orders ",
-        "hedger_issuers_in_breach ",
-        "hedger_issuer_exposure_base{",
-        "hedger_issuer_coverage_base{",
-        "hedger_issuer_residual_base{",
-        "hedger_issuer_limit_base{",
-        "hedger_issuer_utilisation_ratio{",
-        "hedger_issuer_open_orders{",
-        "hedger_issuer_in_breach{",
-    )
-    found = {}
-    for line in text.splitlines():
-        if line.startswith(wanted):
-            name, _, value = line.rpartition(" ")
-            found[name] = float(value)
-    return found
-
-
-BREACHING = ["CRWV", "MSFT", "ORCL", "META"]
-
-
-def four_breaching_issuers(worker: WorkerProcess, tmp: Path) -> dict[str, float]:
-    """Book 9bn for each of four issuers (each breaches), wait until done: the gauges."""
-    publish_events(
-        worker, tmp, [booking(10 + n, issuer, "9000000000") for n, issuer in enumerate(BREACHING)]
-    )
-    wait_until_idle(worker)
-    return gauges(worker.scrape())
 
 
 def test_gauges_are_rebuilt_from_the_tables_before_the_next_event(

@@ -30,14 +30,16 @@ from pathlib import Path
 import pytest
 
 from streams.kafka_io import committed_lag, ensure_topics, lag_by_partition
-from tests.integration.test_faults import dead_letters
-from tests.integration.test_volume import STREAM, accounting
-from tests.integration.test_worker import journal_replay, live_orders, log_topics, publish
+from tests.factories import EXAMPLES
 from tests.integration.worker_harness import WorkerProcess
 from tests.kafka_broker import LocalKafka
+from tests.support.accounting import accounting
+from tests.support.journal import journal_replay, live_orders
+from tests.support.topics import dead_letters, log_topics, publish
 
 ROUNDS = int(os.environ.get("HEDGER_GROUP_ROUNDS", "10"))  # fewer when debugging
 PARTITIONS = 6
+STREAM = EXAMPLES / "stream-2000.jsonl"
 
 
 def wait_group_idle(workers: list[WorkerProcess], timeout: float = 180.0) -> None:

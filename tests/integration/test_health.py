@@ -21,10 +21,11 @@ import pytest
 
 from streams.kafka_io import ensure_topics
 from streams.live.app import EXIT_AGENT_FAILED
-from tests.integration.test_faults import four_breaching_issuers, gauges
-from tests.integration.test_operations import booking, orders, publish_events
 from tests.integration.worker_harness import WorkerProcess, processed_lag, wait_until_idle
 from tests.kafka_broker import LocalKafka
+from tests.support.bookings import booking, publish_events
+from tests.support.gauges import four_breaching_issuers, gauges
+from tests.support.topics import orders
 
 pytestmark = pytest.mark.kafka
 LAUNCHER = "tests.integration.faulty_worker"

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ from tests.factories import EXAMPLES, REPO
 from tests.integration.prometheus_harness import LocalPrometheus, dashboard_queries, needs_pricing
 from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
 from tests.kafka_broker import LocalKafka
+from tests.support.cli import hedger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prometheus]
 DASHBOARD = REPO / "config" / "grafana" / "dashboards" / "cds-hedger.json"
@@ -308,34 +308,24 @@ def test_one_info_line_per_order_and_a_warning_per_dead_letter(run: Run) -> None
 def test_sasl_password_never_reaches_a_log_line(kafka: LocalKafka, tmp_path: Path) -> None:
     password = "Pa55-w0rd-that-must-not-leak"  # noqa: S105 - a test secret
     env = {
-        **os.environ,
         "HEDGER_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
         "HEDGER_SASL_USERNAME": "desk",
         "HEDGER_SASL_PASSWORD": password,
     }
     # The local broker speaks PLAINTEXT, so the SASL handshake fails: the
     # worker must say so, name the setting values it uses, and hide the secret.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams",
-            "worker",
-            "--config",
-            str(CONFIG),
-            "--bootstrap",
-            kafka.bootstrap,
-            "--log-format",
-            "json",
-            "--data-dir",
-            str(tmp_path),
-        ],
-        cwd=REPO,
+    result = hedger(
+        "worker",
+        "--config",
+        str(CONFIG),
+        "--bootstrap",
+        kafka.bootstrap,
+        "--log-format",
+        "json",
+        "--data-dir",
+        str(tmp_path),
         env=env,
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     output = result.stdout + result.stderr
     assert "worker.starting" in output

@@ -7,7 +7,6 @@ import json
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,44 +22,11 @@ from tests.integration.worker_harness import (
     wait_until_idle,
 )
 from tests.kafka_broker import LocalKafka
+from tests.support.bookings import booking, publish_events
+from tests.support.topics import orders
 
 pytestmark = pytest.mark.kafka
 CONFIG = REPO / "config" / "hedger.toml"
-
-
-def booking(n: int, issuer: str, notional: str, day: str = "2026-04-01") -> dict[str, Any]:
-    return {
-        "topic": "loan-bookings",
-        "key": f"OPS-{n}",
-        "value": {
-            "schema_version": 1,
-            "event_id": f"ops-{n}",
-            "event_type": "loan.booked",
-            "occurred_at": f"{day}T10:00:{n % 60:02d}Z",
-            "loan_id": f"OPS-{n}",
-            "sequence": 1,
-            "issuer_id": issuer,
-            "notional": notional,
-            "currency": "USD",
-            "maturity_date": "2030-06-30",
-        },
-    }
-
-
-def publish_events(worker: WorkerProcess, tmp: Path, records: list[dict[str, Any]]) -> None:
-    log = tmp / f"publish-{time.monotonic_ns()}.jsonl"
-    log.write_text("".join(json.dumps(r) + "\n" for r in records))
-    asyncio.run(
-        publish_log(
-            log, worker.bootstrap, topic_map={"loan-bookings": worker.topics["loan_bookings"]}
-        )
-    )
-
-
-def orders(worker: WorkerProcess, tmp: Path) -> list[dict[str, Any]]:
-    out = tmp / f"orders-{time.monotonic_ns()}.jsonl"
-    asyncio.run(dump_topic(worker.topics["orders"], worker.bootstrap, out))
-    return [line["value"] for line in read_jsonl(out)]
 
 
 def control(worker: WorkerProcess, action: str, issuer: str | None, reason: str) -> None:
@@ -77,15 +43,6 @@ def wait_for_metric(
             return
         time.sleep(0.2)
     raise AssertionError(f"{needle!r} {'never appeared' if present else 'stayed'} in /metrics")
-
-
-@pytest.fixture
-def worker(kafka: LocalKafka, unique: str, tmp_path: Path):
-    process = WorkerProcess(kafka.bootstrap, unique, tmp_path, partitions=1)
-    asyncio.run(ensure_topics(kafka.bootstrap, [process.topics["loan_bookings"]], 1))
-    yield process
-    if process.process is not None:
-        process.kill()
 
 
 def test_halt_blocks_orders_and_resume_hedges_on_the_next_event(worker, tmp_path: Path) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from tests.factories import REPO
-from tests.integration.test_operations import booking
 from tests.integration.worker_harness import (
     WorkerProcess,
     read_jsonl,
@@ -30,6 +27,8 @@ from tests.integration.worker_harness import (
     wait_until_idle,
 )
 from tests.kafka_broker import LocalKafka
+from tests.support.bookings import booking
+from tests.support.cli import hedger
 
 pytestmark = pytest.mark.kafka
 CONFIG = REPO / "config" / "hedger.toml"
@@ -60,18 +59,6 @@ def secure_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     yield env
-
-
-def hedger(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *argv],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        timeout=180,
-        check=False,
-    )
 
 
 def wait_for(worker: WorkerProcess, needle: str, present: bool = True, timeout: float = 60) -> None:

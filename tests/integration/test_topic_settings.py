@@ -9,9 +9,6 @@ one line naming the refusal, which shows the setting reaches topic creation.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +19,7 @@ from streams.kafka_io import ensure_topics
 from tests.factories import REPO
 from tests.integration.worker_harness import WorkerProcess
 from tests.kafka_broker import LocalKafka
+from tests.support.cli import hedger
 
 pytestmark = pytest.mark.kafka
 
@@ -73,29 +71,19 @@ def test_the_worker_creates_topics_with_the_retention_settings(
 def test_more_replicas_than_brokers_stops_the_worker_in_one_line(
     kafka: LocalKafka, unique: str, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
-    env["HEDGER_TOPIC_ORDERS"] = f"{unique}-orders"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams",
-            "worker",
-            "--config",
-            str(REPO / "config" / "hedger.toml"),
-            "--bootstrap",
-            kafka.bootstrap,
-            "--replication-factor",
-            "2",
-            "--log-format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
+    proc = hedger(
+        "worker",
+        "--config",
+        str(REPO / "config" / "hedger.toml"),
+        "--bootstrap",
+        kafka.bootstrap,
+        "--replication-factor",
+        "2",
+        "--log-format",
+        "json",
+        env={"HEDGER_TOPIC_ORDERS": f"{unique}-orders"},
         timeout=120,
-        check=False,
+        inherit_settings=False,
     )
     assert proc.returncode == 1
     lines = [x for x in proc.stderr.splitlines() if x.strip() and not x.startswith("{")]

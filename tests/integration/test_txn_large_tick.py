@@ -23,8 +23,8 @@ from hedger.config import HedgerConfig, config_from_mapping
 from streams.kafka_io import ensure_topics
 from streams.offline.replay import replay_files
 from tests.factories import booked, config_data
-from tests.integration.test_txn_worker import Harness, publish, read_committed, wait_idle
 from tests.kafka_broker import LocalKafka
+from tests.support.txn_worker import Harness, publish, read_committed, wait_idle
 
 pytestmark = pytest.mark.kafka
 UNITS = 1_300

@@ -18,61 +18,18 @@ import pytest
 
 from hedger.engine import HedgingEngine
 from hedger.outcomes import Status
-from streams.kafka_io import dump_topic, ensure_topics
+from streams.kafka_io import ensure_topics
 from streams.settings import load_config
-from tests.factories import EXAMPLES
-from tests.integration.test_faults import CONFIG, ReadyWatch, dead_letters, send_raw
-from tests.integration.test_worker import journal_replay, live_orders, log_topics, publish
-from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
+from tests.factories import EXAMPLES, REPO
+from tests.integration.worker_harness import WorkerProcess, wait_until_idle
 from tests.kafka_broker import LocalKafka
+from tests.support.accounting import accounting
+from tests.support.journal import journal_replay, live_orders
+from tests.support.readiness import ReadyWatch
+from tests.support.topics import dead_letters, log_topics, publish, send_raw
 
+CONFIG = REPO / "config" / "hedger.toml"
 STREAM = EXAMPLES / "stream-2000.jsonl"
-
-
-def accounting(worker: WorkerProcess, tmp: Path) -> dict[str, int]:
-    """Every input message of loan-bookings and cds-executions, and where it went.
-
-    An input is accounted for when a journal entry or a dead letter names it
-    as its source, or when it repeats (same loan and sequence, or same event
-    id) an event the journal holds: a duplicate.
-    """
-    inputs: list[dict[str, Any]] = []
-    for field in ("loan_bookings", "cds_executions"):
-        out = tmp / f"in-{field}.jsonl"
-        asyncio.run(dump_topic(worker.topics[field], worker.bootstrap, out, journal=False))
-        inputs += read_jsonl(out)
-    journal = tmp / "acc-journal.jsonl"
-    asyncio.run(dump_topic(worker.topics["journal"], worker.bootstrap, journal, journal=True))
-    entries = read_jsonl(journal)
-    seen = {tuple(e["source"][:3]) for e in entries}
-    events = [json.loads(e["value"]) for e in entries]
-    ids = {e.get("event_id") for e in events}
-    loan_steps = {(e.get("loan_id"), e.get("sequence")) for e in events if "loan_id" in e}
-    dead = dead_letters(worker, tmp)
-    dead_sources = {
-        (d["source"]["topic"], d["source"]["partition"], d["source"]["offset"]) for d in dead
-    }
-    missing = duplicates = 0
-    for line in inputs:
-        where = (line["topic"], line["partition"], line["offset"])
-        if where in seen or where in dead_sources:
-            continue
-        value = line["value"]
-        if isinstance(value, dict) and (
-            value.get("event_id") in ids
-            or (value.get("loan_id"), value.get("sequence")) in loan_steps
-        ):
-            duplicates += 1
-            continue
-        missing += 1
-        print(f"missing input: {where}")
-    return {
-        "inputs": len(inputs),
-        "journal": len(entries),
-        "dead_letters": len(dead),
-        "input_duplicates": duplicates,
-        "missing": missing,
-    }
 
 
 @pytest.mark.kafka

@@ -12,67 +12,18 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from streams.kafka_io import dump_topic, encode_value, ensure_topics, publish_log
-from streams.offline.replay import replay_files
-from streams.settings import load_config
+from streams.kafka_io import encode_value, ensure_topics
 from tests.factories import EXAMPLES, REPO
-from tests.integration.worker_harness import WorkerProcess, read_jsonl, wait_until_idle
+from tests.integration.worker_harness import WorkerProcess, wait_until_idle
 from tests.kafka_broker import LocalKafka
+from tests.support.journal import journal_replay, live_orders, replay
+from tests.support.topics import dump, log_topics, publish
 
 pytestmark = pytest.mark.kafka
 CONFIG_PATH = REPO / "config" / "hedger.toml"
-
-
-def log_topics(worker: WorkerProcess) -> dict[str, str]:
-    return {
-        "loan-bookings": worker.topics["loan_bookings"],
-        "cds-executions": worker.topics["cds_executions"],
-    }
-
-
-def publish(worker: WorkerProcess, log: Path) -> None:
-    asyncio.run(publish_log(log, worker.bootstrap, topic_map=log_topics(worker)))
-
-
-def dump(
-    worker: WorkerProcess, field: str, out: Path, journal: bool = False
-) -> list[dict[str, Any]]:
-    asyncio.run(dump_topic(worker.topics[field], worker.bootstrap, out, journal=journal))
-    return read_jsonl(out)
-
-
-def replay(log: Path, tmp: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    orders, dead = tmp / "replay.orders.jsonl", tmp / "replay.dead.jsonl"
-    replay_files(load_config(CONFIG_PATH), log, orders, dead)
-    return read_jsonl(orders), read_jsonl(dead)
-
-
-def live_orders(worker: WorkerProcess, tmp: Path) -> tuple[dict[str, dict[str, Any]], int]:
-    """Orders on the output topic by id, and how many ids came more than once.
-
-    Fails if an id was emitted twice with different content.
-    """
-    by_id: dict[str, dict[str, Any]] = {}
-    duplicates = 0
-    for line in dump(worker, "orders", tmp / "live.orders.jsonl"):
-        order = line["value"]
-        first = by_id.setdefault(order["order_id"], order)
-        if first is not order:
-            duplicates += 1
-            assert first == order, f"order {order['order_id']} emitted again with other content"
-    return by_id, duplicates
-
-
-def journal_replay(worker: WorkerProcess, tmp: Path) -> dict[str, dict[str, Any]]:
-    journal = tmp / "journal.jsonl"
-    dump(worker, "journal", journal, journal=True)
-    orders, _ = replay(journal, tmp)
-    assert len({o["order_id"] for o in orders}) == len(orders)
-    return {o["order_id"]: o for o in orders}
 
 
 @pytest.fixture

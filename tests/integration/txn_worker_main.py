@@ -2,7 +2,7 @@
 
 `python -m tests.integration.txn_worker_main BOOTSTRAP PREFIX PARTITIONS CONFIG`
 runs `streams.live.txn_worker.TxnWorker` on the topics `{PREFIX}-{field}` (as
-`test_txn_worker.topic_names` names them) until SIGTERM, and prints
+`tests.support.txn_worker.topic_names` names them) until SIGTERM, and prints
 `assigned` once it owns partitions. The environment variable
 `TXN_CRASH_IN_COMMIT` (a probability) makes it end itself with `os._exit`
 between sending a transaction's records and committing it: a kill during a

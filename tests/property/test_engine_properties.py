@@ -9,29 +9,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hedger.config import HedgerConfig
 from hedger.engine import HedgingEngine
 from hedger.events import Side
 from hedger.issuer import BucketKey, Source
 from hedger.orders import HedgeOrder
 from hedger.outcomes import Status
 from tests.property.logs import CONFIG, build_log, logs
+from tests.support.engine_runs import run
 
 PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOLERANCE = Decimal("0.000001")  # 28-digit arithmetic; reported figures have 2 decimals
-
-
-def run(
-    events: list[tuple[str, dict[str, Any]]], config: HedgerConfig = CONFIG
-) -> tuple[list[str], HedgingEngine]:
-    """Every output line (outcomes, orders and cancels) in order, and the final engine."""
-    engine = HedgingEngine(config)
-    lines: list[str] = []
-    for topic, event in events:
-        outcome = engine.process(topic, event)
-        lines.append(json.dumps([outcome.status.value, outcome.reason and outcome.reason.value]))
-        lines += [json.dumps(record.to_wire()) for record in outcome.records]
-    return lines, engine
 
 
 @PROFILE

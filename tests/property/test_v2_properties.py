@@ -14,8 +14,8 @@ from hedger.events import Side
 from hedger.outcomes import Status
 from tests.factories import make_config
 from tests.property.logs import CONFIG, CONFIG_V2, build_log, logs, logs_v2
-from tests.property.test_engine_properties import run
 from tests.property.v1_oracle import V1Oracle
+from tests.support.engine_runs import run
 
 PROFILE = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOLERANCE = Decimal("0.000001")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.unit.test_deploy_files import (
+from tests.support.deploy_files import (
     COMPOSE,
     PROMETHEUS,
     ROOT,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,24 +20,12 @@ from streams.cli.common import HedgerParser
 from streams.cli.main import build_parser
 from streams.settings import WorkerSettings, load_settings
 from tests.factories import REPO
+from tests.support.cli import hedger as run_hedger
 
 CONFIG = REPO / "config" / "hedger.toml"
 SAMPLE = REPO / "samples" / "desk-day.jsonl"
-
-
-def hedger(
-    *argv: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *argv],
-        capture_output=True,
-        text=True,
-        env={**clean, **(env or {})},
-        cwd=cwd or REPO,
-        timeout=60,
-        check=False,
-    )
+# Only the flags, the config file and the `env` a test gives configure the command.
+hedger = partial(run_hedger, timeout=60, inherit_settings=False)
 
 
 def assert_one_line(proc: subprocess.CompletedProcess[str], *names: str) -> str:

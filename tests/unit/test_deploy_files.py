@@ -7,18 +7,19 @@ against the names `streams/observe/metrics.py` defines. With promtool installed
 (scripts/install-prometheus), the Prometheus config and every dashboard
 expression are also parsed by Prometheus itself; without it those two tests
 skip, except in CI (CI=true), where they fail.
+
+The dashboard linter's rules live in scripts/lint-dashboard, which these tests run.
 """
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import json
-import os
 import re
+import runpy
 import shlex
-import shutil
 import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,18 +28,22 @@ import yaml
 
 from streams.settings import TopicNames, load_config
 from tests.integration.prometheus_harness import dashboard_panels, dashboard_queries
+from tests.support.deploy_files import (
+    COMPOSE,
+    PROMETHEUS,
+    ROOT,
+    bind_mounts,
+    exposition_names,
+    promtool,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-PROMETHEUS = ROOT / "config" / "prometheus.yml"
 DASHBOARD = ROOT / "config" / "grafana" / "dashboards" / "cds-hedger.json"
 DATASOURCES = ROOT / "config" / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
 DASHBOARD_PROVIDERS = (
     ROOT / "config" / "grafana" / "provisioning" / "dashboards" / "cds-hedger.yaml"
 )
-METRICS_SOURCE = ROOT / "streams" / "observe" / "metrics.py"
 
 SERVICES = {"kafka", "hedger-worker", "publish-sample", "prometheus", "grafana"}
 WORKER = "hedger-worker"
@@ -88,20 +93,6 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     if isinstance(env, list):
         return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
     return {key: "" if value is None else str(value) for key, value in env.items()}
-
-
-def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
-    """(host path, container path) of every bind mount of a service."""
-    mounts = []
-    for volume in service.get("volumes") or []:
-        if isinstance(volume, dict):
-            if volume.get("type") == "bind":
-                mounts.append((volume["source"], volume["target"]))
-            continue
-        source, _, rest = volume.partition(":")
-        if source.startswith((".", "/", "~")):
-            mounts.append((source, rest.split(":")[0]))
-    return mounts
 
 
 def published_ports(service: dict[str, Any]) -> list[tuple[int, int]]:
@@ -182,65 +173,6 @@ def image_path_to_repo(path: str) -> Path | None:
                 relative = path[len(prefix.rstrip("/")) :].lstrip("/")
                 return ROOT / source / relative if relative else ROOT / source
     return None
-
-
-def defined_metrics() -> dict[str, str | None]:
-    """Metric names defined in streams/observe/metrics.py, with their type where it can be told.
-
-    Names are every `hedger_...` string literal; the type comes from the
-    constructor the literal is the first argument of (Counter, Gauge,
-    Histogram, Summary, or a *MetricFamily of a collector).
-    """
-    source = METRICS_SOURCE.read_text()
-    names: dict[str, str | None] = dict.fromkeys(re.findall(r"[\"'](hedger_[a-z_]+)[\"']", source))
-    kinds = {
-        "Counter": "counter",
-        "CounterMetricFamily": "counter",
-        "Gauge": "gauge",
-        "GaugeMetricFamily": "gauge",
-        "Histogram": "histogram",
-        "HistogramMetricFamily": "histogram",
-        "Summary": "summary",
-        "SummaryMetricFamily": "summary",
-    }
-    for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call) or not node.args:
-            continue
-        func = node.func
-        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-        first = node.args[0]
-        if called in kinds and isinstance(first, ast.Constant) and isinstance(first.value, str):
-            names[first.value] = kinds[called]
-    return names
-
-
-# Exposition names of each metric type, by suffix on the defined name.
-SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "gauge": ("",),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-    "summary": ("", "_sum", "_count", "_created"),
-    None: ("", "_total", "_bucket", "_sum", "_count", "_created"),
-}
-
-
-def exposition_names() -> set[str]:
-    names: set[str] = set()
-    for name, kind in defined_metrics().items():
-        if kind == "counter":  # prometheus_client drops a `_total` given in the name
-            name = name.removesuffix("_total")
-        names.update(name + suffix for suffix in SUFFIXES[kind])
-    return names
-
-
-def promtool() -> str:
-    """Path of promtool; skips the test without it, but fails in CI."""
-    found = shutil.which("promtool")
-    if found:
-        return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("promtool is not installed in CI: run scripts/install-prometheus")
-    pytest.skip("promtool is not installed (scripts/install-prometheus)")
 
 
 def dashboard() -> dict[str, Any]:
@@ -579,112 +511,42 @@ def test_grafana_provisioning_matches_compose(compose: dict[str, Any]) -> None:
 # stat panels aggregate over workers, no currency unit (the base currency is
 # configurable: it is named in the title through $base_currency).
 
-TEMPLATED_DATASOURCE = "${datasource}"
-DATASOURCE_REFS = {"$datasource", "${datasource}"}
-# lint/rule_panel_units.go's valid units that fit this dashboard; currencies left out.
-UNITS = {"none", "short", "percent", "percentunit", "s", "ms", "ops", "reqps", "bytes", "bool"}
-AGGREGATED_STAT = re.compile(r"^(sum|max|min)\s*\(")
-SELECTOR = re.compile(r"\b(hedger_[a-z_]+)\b(\{[^}]*\})?")
-COUNTER_IN_RATE = re.compile(
-    r"\b(?:rate|irate|increase)\(\s*hedger_[a-z_]+_total(?:\{[^}]*\})?\[[^\]]+\]\s*\)"
-)
-RATE_RANGE = re.compile(r"\b(?:rate|irate)\(\s*[a-z_]+(?:\{[^}]*\})?\[([^\]]+)\]")
-
-
-def walk_panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every panel, those nested in collapsed rows included."""
-    return [p for panel in panels for p in [panel, *walk_panels(panel.get("panels") or [])]]
-
-
-def outer_call_spans_all(expr: str) -> bool:
-    """Whether `f(...)` / `f by (...) (...)` at the start closes only at the very end."""
-    body = re.sub(r"^\w+\s*(?:by\s*\([^)]*\)\s*)?", "", expr.strip())
-    depth = 0
-    for i, char in enumerate(body):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0:
-            return i == len(body) - 1
-    return False
-
-
-def dashboard_lint(board: dict[str, Any]) -> list[str]:
-    """The findings of the linter's rules (and ours) on a dashboard; [] when clean."""
-    found: list[str] = []
-    variables = {v["name"]: v for v in board["templating"]["list"]}
-    sources = [v for v in variables.values() if v["type"] == "datasource"]
-    if [(v["name"], v["query"], v.get("label")) for v in sources] != [
-        ("datasource", "prometheus", "Data source")
-    ]:
-        found.append("template-datasource-rule: one `datasource` variable of query prometheus")
-    for name in ("job", "instance"):
-        var = variables.get(name)
-        if var is None:
-            found.append(f"template-{name}-rule: no {name} variable")
-            continue
-        if var["type"] != "query" or var["datasource"]["uid"] not in DATASOURCE_REFS:
-            found.append(f"template-{name}-rule: must be a query on $datasource")
-        if not var.get("multi") or var.get("allValue") != ".+" or var.get("label") != name.title():
-            found.append(f"template-{name}-rule: multi, allValue '.+', label {name.title()}")
-    for var in variables.values():
-        if var["type"] == "query":
-            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-            if not re.fullmatch(r"(label_values|label_names|query_result|metrics)\(.+\)", query):
-                found.append(f"template-label-promql-rule: {var['name']}")
-            if var.get("refresh") != 2:
-                found.append(f"template-on-time-change-reload-rule: {var['name']}")
-            if var["datasource"]["uid"] not in DATASOURCE_REFS:
-                found.append(f"template datasource: {var['name']}")
-    currency = variables.get("base_currency")
-    if currency is None or currency["type"] != "constant":
-        found.append("no constant base_currency variable")
-    if board.get("editable"):
-        found.append("uneditable-dashboard: editable must be false")
-    for panel in walk_panels(board.get("panels") or []):
-        title = panel.get("title", "")
-        if panel["type"] == "row":
-            continue
-        where = f"panel {title!r}"
-        if (panel.get("datasource") or {}).get("uid") not in DATASOURCE_REFS:
-            found.append(f"panel-datasource-rule: {where}")
-        if not title or not panel.get("description"):
-            found.append(f"panel-title-description-rule: {where}")
-        unit = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get("unit")
-        if unit not in UNITS:
-            found.append(f"panel-units-rule: {where} has unit {unit!r}")
-        targets = panel.get("targets") or []
-        if not targets:
-            found.append(f"panel-no-targets-rule: {where}")
-        for target in targets:
-            expr = target.get("expr", "")
-            if (target.get("datasource") or {}).get("uid") not in DATASOURCE_REFS:
-                found.append(f"panel-datasource-rule: target of {where}")
-            for name, matchers in SELECTOR.findall(expr):
-                for label in ("job", "instance"):
-                    if f'{label}=~"${label}"' not in (matchers or ""):
-                        found.append(f"target-{label}-rule: {name} in {where}")
-            if len(re.findall(r"hedger_[a-z_]+_total\b", expr)) != len(
-                COUNTER_IN_RATE.findall(expr)
-            ):
-                found.append(f"target-counter-agg-rule: raw counter in {where}")
-            for window in RATE_RANGE.findall(expr):
-                if window != "$__rate_interval":
-                    found.append(f"target-rate-interval-rule: {window} in {where}")
-            if panel["type"] == "stat":
-                match = AGGREGATED_STAT.match(expr)
-                time_unit = unit in ("s", "ms")
-                if (
-                    match is None
-                    or not outer_call_spans_all(expr)
-                    or (match.group(1) != "sum" and not time_unit)
-                ):
-                    found.append(f"stat panel does not sum() across workers: {where}")
-            if "_base" in expr and "_ratio" not in expr and "base_currency" not in title:
-                found.append(f"{where} shows base-currency amounts without naming $base_currency")
-    return found
+# The linter's rules live in scripts/lint-dashboard; these tests run it and use its functions.
+LINT_SCRIPT = ROOT / "scripts" / "lint-dashboard"
+_lint = runpy.run_path(str(LINT_SCRIPT))
+COUNTER_IN_RATE = _lint["COUNTER_IN_RATE"]
+RATE_RANGE = _lint["RATE_RANGE"]
+dashboard_lint = _lint["dashboard_lint"]
+outer_call_spans_all = _lint["outer_call_spans_all"]
+walk_panels = _lint["walk_panels"]
+TEMPLATED_DATASOURCE = _lint["TEMPLATED_DATASOURCE"]
 
 
 def test_dashboard_passes_the_linter_rules() -> None:
     assert dashboard_lint(dashboard()) == []
+
+
+def test_lint_dashboard_script_reports_findings_and_exits_non_zero(tmp_path: Path) -> None:
+    clean = subprocess.run(
+        [sys.executable, str(LINT_SCRIPT), str(DASHBOARD)], capture_output=True, text=True
+    )
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    board = dashboard()
+    board["editable"] = True
+    broken = tmp_path / "board.json"
+    broken.write_text(json.dumps(board))
+    found = subprocess.run(
+        [sys.executable, str(LINT_SCRIPT), str(broken)], capture_output=True, text=True
+    )
+    assert found.returncode == 1
+    assert found.stdout.splitlines() == ["uneditable-dashboard: editable must be false"]
+    missing = subprocess.run(
+        [sys.executable, str(LINT_SCRIPT), str(tmp_path / "absent.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1 and "absent.json" in missing.stderr
 
 
 def test_dashboard_base_currency_is_the_configured_one() -> None:

@@ -35,7 +35,7 @@ from tests.factories import (
     repaid,
     report,
 )
-from tests.unit.test_stages import TOPICS, Pipeline
+from tests.support.pipeline import TOPICS, Pipeline
 
 LOANS, EXECUTIONS, CLOCK, QUOTES = "loan-bookings", "cds-executions", "desk-clock", "cds-quotes"
 COMMON = frozenset({"schema_version", "event_id", "event_type", "occurred_at"})

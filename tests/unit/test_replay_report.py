@@ -13,12 +13,11 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.factories import REPO
+from tests.support.cli import hedger
 
 CONFIG = """\
 [risk]
@@ -77,26 +76,17 @@ def files(tmp_path: Path) -> Path:
 
 
 def replay(folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams",
-            "replay",
-            str(folder / "log.jsonl"),
-            "--config",
-            str(folder / "hedger.toml"),
-            "--orders-out",
-            str(folder / "orders.jsonl"),
-            "--dead-letters-out",
-            str(folder / "dead.jsonl"),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
+    return hedger(
+        "replay",
+        str(folder / "log.jsonl"),
+        "--config",
+        str(folder / "hedger.toml"),
+        "--orders-out",
+        str(folder / "orders.jsonl"),
+        "--dead-letters-out",
+        str(folder / "dead.jsonl"),
+        *extra,
         timeout=120,
-        check=False,
     )
 
 
