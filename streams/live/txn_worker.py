@@ -18,7 +18,9 @@ creation), `streams.observer` and `streams.live`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -36,13 +38,19 @@ from streams.live.stages import (
     RouteStage,
     failed,
 )
-from streams.live.state_store import ChangelogStore
+from streams.live.state_store import ChangelogStore, LocalStore, SlowRestore
 from streams.live.topology import Topology
 from streams.live.txn_loop import Send, TxnLoop
 from streams.observer import Observer, Origin, Tally
 from streams.settings import KafkaSettings
 
 Handle = Callable[[ConsumerRecord[bytes, bytes]], list[Output]]
+log = logging.getLogger("hedger.txn")
+# The stores a worker's tables can use (`WorkerSettings.store`).
+MEMORY, ROCKSDB = "memory://", "rocksdb://"
+# Seconds between snapshots of the tables into the local store (`rocksdb://`):
+# a restart on the same disk reads at most about this much changelog tail.
+CHECKPOINT_EVERY = 10.0
 
 
 class TxnWorker:
@@ -56,15 +64,35 @@ class TxnWorker:
         observer: Observer | None = None,
         *,
         max_records: int = 2000,
+        store: str = MEMORY,
+        data_dir: Path | None = None,
+        recovery_warn_after: float | None = None,
+        on_slow_recovery: SlowRestore | None = None,
+        checkpoint_every: float = CHECKPOINT_EVERY,
     ) -> None:
         self.kafka, self.topology = kafka, topology
         self.observer = observer or Tally()
         topics, n, obs = topology.topics, topology.partitions, self.observer
         specs = {stage.name: stage for stage in topology.stages}
+        if store not in (MEMORY, ROCKSDB):
+            raise ValueError(f"unknown store {store!r}: use {MEMORY} or {ROCKSDB}")
+        if store == ROCKSDB and data_dir is None:
+            raise ValueError(f"the {ROCKSDB} store needs a data directory")
+        self.checkpoint_every = checkpoint_every
+        self._checkpointing = False
         self.stores: dict[str, ChangelogStore] = {}
         for name, spec in specs.items():
             if spec.changelog is not None:
-                self.stores[name] = ChangelogStore(spec.changelog)
+                local = None
+                if store == ROCKSDB:
+                    assert data_dir is not None
+                    local = LocalStore(data_dir / topology.app_id, spec.changelog)
+                self.stores[name] = ChangelogStore(
+                    spec.changelog,
+                    local,
+                    warn_after=recovery_warn_after,
+                    on_slow=on_slow_recovery,
+                )
         self.tables = {name: BufferedTable(store.data) for name, store in self.stores.items()}
         self.route = RouteStage(config, topics, obs, n)
         self.loans = LoanStage(config, self.tables["loans"], topics, obs, redelivery=False)
@@ -190,20 +218,73 @@ class TxnWorker:
                 by_stage.setdefault(stage, set()).add(tp.partition)
         return by_stage
 
+    @property
+    def remaining(self) -> int:
+        """Changelog records left to read by the restores under way (0: restored)."""
+        return sum(store.remaining for store in self.stores.values())
+
     async def restore(self, tps: set[TopicPartition]) -> None:
-        """Partitions (newly owned, or after an abort): their committed state."""
+        """Partitions (newly owned, or after an abort): their committed state.
+
+        Called by the loop with its lock held. The stages' state is rebuilt
+        here too, so the worker is ready (and its gauges show) once this returns.
+        """
         options = self.kafka.client_options()
         for stage, partitions in self._stateful_partitions(tps).items():
             self.tables[stage].discard()
             await self.stores[stage].restore(options, partitions)
             self._own(stage, partitions, add=True)
+        self.issuers.load()
+        self.sellers.load()
+        if not self._checkpointing and any(s.local for s in self.stores.values()):
+            self._checkpointing = True
+            self.loop.add_future(self._checkpoints())
 
     async def release(self, tps: set[TopicPartition]) -> None:
-        """Partitions moved away: their keys are no longer this worker's."""
+        """Partitions moved away: their keys are no longer this worker's.
+
+        Called by the loop with its lock held and no transaction open: with
+        the local store, their last writes are snapshotted first, so the
+        partitions coming back here read only the changelog written meanwhile.
+        """
+        options = self.kafka.client_options()
         for stage, partitions in self._stateful_partitions(tps).items():
             self.tables[stage].discard()
-            self.stores[stage].drop(partitions)
+            store = self.stores[stage]
+            if not self.loop.crashed:
+                await store.flush(options, partitions)
+            store.release(partitions)
             self._own(stage, partitions, add=False)
+
+    async def checkpoint(self) -> int:
+        """Snapshot every table's new writes into the local store; keys written.
+
+        Takes the loop's lock: no transaction is open, so the tables hold
+        exactly what is committed. Skipped once the loop has crashed.
+        """
+        options = self.kafka.client_options()
+        written = 0
+        async with self.loop.lock:
+            if self.loop.crashed:
+                return 0
+            for store in self.stores.values():
+                written += await store.flush(options)
+        return written
+
+    async def _checkpoints(self) -> None:
+        while not self.loop.should_stop:
+            await self.loop.sleep(self.checkpoint_every)
+            if self.loop.should_stop:
+                return
+            try:
+                await self.checkpoint()
+            except Exception as exc:  # the next checkpoint (or a rebuild) covers it
+                log.warning("table checkpoint failed: %r", exc)
+
+    async def close(self) -> None:
+        """Close the tables' local stores (after the loop stopped)."""
+        for store in self.stores.values():
+            await store.close()
 
     def _own(self, stage: str, partitions: set[int], *, add: bool) -> None:
         target: Any = {"issuers": self.issuers, "sellers": self.sellers}.get(stage)
