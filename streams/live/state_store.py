@@ -251,6 +251,10 @@ class ChangelogStore:
             began, warned = time.monotonic(), False
             tails: dict[int, dict[bytes, bytes | None]] = {tp.partition: {} for tp in tps}
             while pending:
+                if not warned and self.on_slow is not None and self.warn_after is not None:
+                    if time.monotonic() - began > self.warn_after:
+                        warned = True
+                        self.on_slow(self.changelog, {tp.partition: left[tp] for tp in pending})
                 batches = await consumer.getmany(*pending, timeout_ms=_POLL_MS)
                 for tp, records in batches.items():
                     partition = tp.partition
@@ -275,10 +279,6 @@ class ChangelogStore:
                     if position >= ends[tp]:
                         pending.discard(tp)
                 self.remaining = sum(left.values())
-                if not warned and self.warn_after is not None and self.on_slow is not None:
-                    if pending and time.monotonic() - began > self.warn_after:
-                        warned = True
-                        self.on_slow(self.changelog, {tp.partition: left[tp] for tp in pending})
                 await asyncio.sleep(0)
             if local is not None:  # the tail joins the snapshot: a next restart reads past it
                 for tp in tps:
