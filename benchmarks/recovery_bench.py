@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import shutil
 import subprocess
@@ -160,6 +161,8 @@ async def commit_start(bootstrap: str, group: str, topics: list[str]) -> None:
 
 
 async def child(args: argparse.Namespace) -> None:
+    gc.freeze()  # as `hedger worker` starts (streams/cli/worker.py)
+    gc.set_threshold(100_000, 50, 1000)
     base = rss_mib()
     data_dir = Path(args.data_dir) if args.data_dir else None
     worker = make_worker(args.bootstrap, Path(args.config), args.store, data_dir)
@@ -199,7 +202,9 @@ def run_child(
     if partitions is not None:
         argv += ["--partitions", partitions]
     started = time.time()
-    out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True, timeout=1800)
+    out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False, timeout=1800)
+    if out.returncode != 0:
+        sys.exit(f"restore child failed ({out.returncode}):\n{out.stderr[-3000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     result["seconds"] = result["ready"] - started
     return result
