@@ -231,13 +231,13 @@ class HedgingEngine:
         held = self.loans
         for loan_id, state in loans:
             held[loan_id] = state
-            if state.closed:
-                continue
             issuer = state.issuer_id
             by_currency = totals.get(issuer)
-            if by_currency is None:
+            if by_currency is None:  # a book for every issuer with a loan, as the step makes
                 by_currency = totals[issuer] = {}
                 maturities[issuer] = {}
+            if state.closed:
+                continue
             by_currency[state.currency] = by_currency.get(state.currency, ZERO) + state.outstanding
             counts = maturities[issuer]
             counts[state.maturity] = counts.get(state.maturity, 0) + 1

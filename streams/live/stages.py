@@ -522,10 +522,12 @@ class IssuerStage:
         self.watermarks = {}
         self._shown = {}
         owned = self.owned
+        for key, raw in list(self.table.data.items()):
+            if key.startswith(b'["w"'):  # the watermarks first: they judge every other key
+                (_, _, name), data = next(decode_rows([(key, raw)]))
+                if owned is None or int(name) in owned:
+                    self.watermarks[int(name)] = data["v"]
         rows = decode_rows(list(self.table.data.items()))
-        for (kind, _, name), data in rows:
-            if kind == "w" and (owned is None or int(name) in owned):
-                self.watermarks[int(name)] = data["v"]
         loans: list[tuple[str, LoanState]] = []
         scopes, unit_of = self.engine.unit_scopes, self.config.unit_of
         for (kind, issuer, name), data in rows:
