@@ -140,6 +140,7 @@ class ChangelogStore:
         self.partition_of: dict[bytes, int] = {}
         # Changelog records (offsets) left to read by the restore under way.
         self.remaining = 0
+        self.restored_records = 0  # changelog records the last restore read
         self.warn_after, self.on_slow = warn_after, on_slow
         # Keys written since the local copy's last snapshot, per partition.
         self.dirty: dict[int, set[bytes]] = {}
@@ -286,6 +287,7 @@ class ChangelogStore:
         finally:
             self.remaining = 0
             await consumer.stop()
+        self.restored_records = read
         return read
 
     def _load_local(self, tp: TopicPartition, begin: int, end: int) -> int:
