@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -181,7 +182,7 @@ async def child(args: argparse.Namespace) -> None:
     else:  # what a new owner does once the group assigned it these partitions
         wanted = {int(p) for p in args.partitions.split(",")}
         inputs = [topology.topics.loan_bookings, topology.topics.loans, topology.topics.journal]
-        await worker.restore({TopicPartition(t, p) for t in inputs for p in wanted})
+        await timed_restore({TopicPartition(t, p) for t in inputs for p in wanted})
     ready = time.time()
     loans = len(worker.issuers.engine.loans)
     result = {"ready": ready, "loans": loans, "rss": rss_mib(), "rss_start": base}
@@ -214,7 +215,9 @@ def report(name: str, result: dict[str, float]) -> None:
     print(
         f"{name:<52} {result['seconds']:7.1f} s (restore {result['restore']:5.1f} s)"
         f"   loans {int(result['loans']):>9,}"
-        f"   RSS {result['rss']:7.0f} MiB (start {result['rss_start']:.0f})",
+        f"   RSS {result['rss']:5.0f} MiB (start {result['rss_start']:.0f};"
+        f" {(result['rss'] - result['rss_start']) / result['loans'] * 100_000:.0f} MiB"
+        " per 100,000 loans)",
         flush=True,
     )
 
@@ -238,6 +241,7 @@ def main() -> None:
         config.write_text(BENCH_CONFIG)
         seconds = asyncio.run(build(bootstrap, config, 0, args.loans, args.units))
         print(f"built {args.loans:,} loans over {args.units:,} units in {seconds:.0f} s")
+        print(f"load average {os.getloadavg()[0]:.1f} (2 cores)", flush=True)
         report("memory://, whole changelog", run_child(bootstrap, config, MEMORY, None, None))
         disk = work / "data"
         report(
@@ -252,6 +256,7 @@ def main() -> None:
         report(name, run_child(bootstrap, config, ROCKSDB, moved, "0"))
         name = "partition move, 1 of 4 partitions, held it before"
         report(name, run_child(bootstrap, config, ROCKSDB, disk, "0"))
+        print(f"load average {os.getloadavg()[0]:.1f} (2 cores)")
         shutil.rmtree(work / "data", ignore_errors=True)
 
 
