@@ -301,7 +301,12 @@ class ChangelogStore:
             local.wipe(partition)  # unknown, or not of this changelog: rebuilt
             return begin
         data, partition_of = self.data, self.partition_of
-        for key, value in local.rows(partition):
-            data[key] = value
-            partition_of[key] = partition
+        try:
+            for key, value in local.rows(partition):
+                data[key] = value
+                partition_of[key] = partition
+        except Exception:  # a snapshot that does not read: rebuilt from the changelog
+            self.drop([partition])
+            local.wipe(partition)
+            return begin
         return checkpoint
