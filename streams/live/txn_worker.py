@@ -51,6 +51,10 @@ MEMORY, ROCKSDB = "memory://", "rocksdb://"
 # Seconds between snapshots of the tables into the local store (`rocksdb://`):
 # a restart on the same disk reads at most about this much changelog tail.
 CHECKPOINT_EVERY = 10.0
+# The changelogs' topic configuration: compacted, and a segment rolls every
+# hour, since compaction never touches the open segment: a restore from the
+# beginning reads about one hour of superseded rows at most, not days of them.
+CHANGELOG_CONFIG = {"cleanup.policy": "compact", "segment.ms": "3600000"}
 
 
 class TxnWorker:
@@ -128,7 +132,7 @@ class TxnWorker:
     async def create_topics(self, replication_factor: int = 1) -> None:
         """Internal topics and compacted changelogs with the topology's partition count."""
         topology = self.topology
-        compact = {"cleanup.policy": "compact"}
+        compact = CHANGELOG_CONFIG
         names = (*topology.internal_topics, *topology.changelogs)
         await ensure_topics(
             self.kafka,
