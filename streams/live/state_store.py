@@ -111,6 +111,10 @@ class LocalStore:
         batch.put(_CHECKPOINT, json.dumps(mark).encode())
         self._db(partition).write(batch)
 
+    def held(self) -> list[int]:
+        """The partitions whose database is open (restored here and not released)."""
+        return list(self._open)
+
     def wipe(self, partition: int) -> None:
         """Delete the partition's snapshot (it is rebuilt from the changelog)."""
         self.close([partition])
@@ -190,12 +194,19 @@ class ChangelogStore:
         """Snapshot the keys written since the last one into the local copy.
 
         Call only while no transaction is open (the loop's lock held, the
-        loop not crashed): `data` is then exactly the committed state.
+        loop not crashed): `data` is then exactly the committed state. Every
+        held partition's checkpoint moves to the changelog's last stable
+        offset, those without new keys too: a commit's records become stable
+        only once the broker has written its markers, so a snapshot taken
+        right after a commit may have a checkpoint before them (still exact:
+        they are read again), and the next flush moves it past them.
         Returns the number of keys written.
         """
-        if self.local is None:
+        local = self.local
+        if local is None:
             return 0
-        wanted = sorted(self.dirty if partitions is None else set(partitions) & set(self.dirty))
+        held = set(self.dirty) | set(local.held())
+        wanted = sorted(held if partitions is None else set(partitions) & held)
         if not wanted:
             return 0
         tps = [TopicPartition(self.changelog, p) for p in wanted]
@@ -208,8 +219,8 @@ class ChangelogStore:
         ends = await self._meta.end_offsets(tps)
         written = 0
         for tp in tps:
-            keys = self.dirty.pop(tp.partition)
-            self.local.write(tp.partition, ((k, self.data.get(k)) for k in keys), ends[tp])
+            keys = self.dirty.pop(tp.partition, set())
+            local.write(tp.partition, ((k, self.data.get(k)) for k in keys), ends[tp])
             written += len(keys)
         return written
 
