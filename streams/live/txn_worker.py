@@ -56,8 +56,11 @@ class TxnWorker:
         observer: Observer | None = None,
         *,
         max_records: int = 2000,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self.kafka, self.topology = kafka, topology
+        # Restores in progress (assignment or abort): the worker is not ready meanwhile.
+        self.restoring = 0
         self.observer = observer or Tally()
         topics, n, obs = topology.topics, topology.partitions, self.observer
         specs = {stage.name: stage for stage in topology.stages}
@@ -93,6 +96,7 @@ class TxnWorker:
             restore=self.restore,
             release=self.release,
             max_records=max_records,
+            session_timeout_ms=session_timeout_ms,
         )
 
     # -- topics ------------------------------------------------------------
@@ -193,10 +197,15 @@ class TxnWorker:
     async def restore(self, tps: set[TopicPartition]) -> None:
         """Partitions (newly owned, or after an abort): their committed state."""
         options = self.kafka.client_options()
-        for stage, partitions in self._stateful_partitions(tps).items():
-            self.tables[stage].discard()
-            await self.stores[stage].restore(options, partitions)
-            self._own(stage, partitions, add=True)
+        self.restoring += 1
+        try:
+            for stage, partitions in self._stateful_partitions(tps).items():
+                self.tables[stage].discard()
+                await self.stores[stage].restore(options, partitions)
+                self._own(stage, partitions, add=True)
+                self._load(stage)
+        finally:
+            self.restoring -= 1
 
     async def release(self, tps: set[TopicPartition]) -> None:
         """Partitions moved away: their keys are no longer this worker's."""
@@ -204,6 +213,13 @@ class TxnWorker:
             self.tables[stage].discard()
             self.stores[stage].drop(partitions)
             self._own(stage, partitions, add=False)
+
+    def _load(self, stage: str) -> None:
+        """Rebuild the stage's state now: its gauges show the restored figures first."""
+        if stage == "issuers":
+            self.issuers.load()
+        elif stage == "sellers":
+            self.sellers.load()
 
     def _own(self, stage: str, partitions: set[int], *, add: bool) -> None:
         target: Any = {"issuers": self.issuers, "sellers": self.sellers}.get(stage)

@@ -32,7 +32,7 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hedger import CONTRACT_VERSION
@@ -468,7 +468,7 @@ class Metrics(NullObserver):
 
 
 class WorkerCollector(Collector):
-    """Figures read from the running Faust worker at scrape time."""
+    """Figures read from the running worker at scrape time."""
 
     def __init__(
         self,
@@ -477,9 +477,11 @@ class WorkerCollector(Collector):
         last_commit: Callable[[], float | None],
         ready: Callable[[], bool],
         clock: Callable[[], float] = time.time,
+        transactions: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self._lag, self._remaining, self._last_commit = lag, recovery_remaining, last_commit
         self._ready, self._clock = ready, clock
+        self._transactions = transactions
 
     def collect(self) -> Iterator[Metric]:
         lag = GaugeMetricFamily(
@@ -487,8 +489,8 @@ class WorkerCollector(Collector):
             "Messages behind the end, per partition",
             labels=["topic", "partition"],
         )
-        # Processed but not committed: a value that only grows flags a Faust
-        # commit stuck behind an offset it never acked (faust #166).
+        # Processed but not committed: the records of the transactions in
+        # flight; a value that stays up flags transactions that keep aborting.
         uncommitted = GaugeMetricFamily(
             "hedger_uncommitted_messages",
             "Messages processed but not yet committed, per partition",
@@ -513,3 +515,12 @@ class WorkerCollector(Collector):
         yield GaugeMetricFamily(
             "hedger_ready", "1 once recovered and consuming", value=1 if self._ready() else 0
         )
+        if self._transactions is not None:
+            transactions = CounterMetricFamily(
+                "hedger_transactions",
+                "Kafka transactions by outcome: committed, aborted, fenced (abort refused)",
+                labels=["outcome"],
+            )
+            for outcome, count in sorted(self._transactions().items()):
+                transactions.add_metric([outcome], count)
+            yield transactions
