@@ -186,7 +186,12 @@ class Worker:
     # -- observability -------------------------------------------------------
 
     def lag(self) -> list[tuple[str, int, int, int]]:
-        """Per assigned partition: records behind the end, and processed but not committed."""
+        """Per assigned partition: offsets from the committed one to the end, and of
+        these, the records processed in the transaction in flight.
+
+        Only a committed transaction counts as progress: until then its
+        records would be processed again by the partition's next owner.
+        """
         consumer = self.loop.consumer
         if consumer is None:
             return []
@@ -201,9 +206,8 @@ class Worker:
                 continue
             committed = stats.committed_offsets.get(tp, 0)
             position = max(self.loop.next_offset.get(tp, 0), committed)
-            rows.append(
-                (tp.topic, tp.partition, max(max(ends) - position, 0), position - committed)
-            )
+            behind = max(max(ends) - committed, 0)
+            rows.append((tp.topic, tp.partition, behind, position - committed))
         return rows
 
     def stalled(self) -> list[tuple[str, int]]:

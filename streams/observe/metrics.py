@@ -486,11 +486,12 @@ class WorkerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         lag = GaugeMetricFamily(
             "hedger_consumer_lag",
-            "Messages behind the end, per partition",
+            "Offsets from the committed offset to the end (not yet committed), per partition",
             labels=["topic", "partition"],
         )
-        # Processed but not committed: the records of the transactions in
-        # flight; a value that stays up flags transactions that keep aborting.
+        # Processed but not committed: the records of the transaction in
+        # flight (part of the lag); a value that stays up flags transactions
+        # that hang or keep aborting.
         uncommitted = GaugeMetricFamily(
             "hedger_uncommitted_messages",
             "Messages processed but not yet committed, per partition",
