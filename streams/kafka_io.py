@@ -478,7 +478,8 @@ async def lag_by_partition(
     """Uncommitted messages per "topic[partition]" (only those with any)."""
     options = connection(kafka).client_options()
     admin = AIOKafkaAdminClient(**options)
-    consumer = AIOKafkaConsumer(**options)
+    # read_committed: end offsets are last stable offsets (an open transaction's records wait)
+    consumer = AIOKafkaConsumer(**options, isolation_level="read_committed")
     await admin.start()
     await consumer.start()
     try:
@@ -502,5 +503,5 @@ async def lag_by_partition(
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
+    await consumer.topics()  # a metadata request: the topic's partitions are known after it
     return consumer.partitions_for_topic(topic) or set()

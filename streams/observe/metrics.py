@@ -95,14 +95,6 @@ class Metrics(NullObserver):
             ["topic", "outcome"],
             registry=r,
         )
-        # Partitions fetched again from a hole Faust's fetch loop left around
-        # a rebalance or a seek (streams.live.continuity): repaired, not lost.
-        self.refetches = Counter(
-            "hedger_input_refetches",
-            "Times an input partition was fetched again from a message no stage had seen",
-            ["topic"],
-            registry=r,
-        )
         self.dead_letters = Counter(
             "hedger_dead_letters",
             "Dead letters by reason and stage",
