@@ -487,7 +487,7 @@ async def lag_by_partition(
         partitions = [
             TopicPartition(topic, p)
             for topic in topics
-            for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
+            for p in (consumer.partitions_for_topic(topic) or await _partitions(admin, topic))
         ]
         ends = await consumer.end_offsets(partitions)
         lags = {}
@@ -502,6 +502,7 @@ async def lag_by_partition(
         await admin.close()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer.topics()  # a metadata request: the topic's partitions are known after it
-    return consumer.partitions_for_topic(topic) or set()
+async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> set[int]:
+    """The partitions of a topic the consumer has no metadata for yet (none if missing)."""
+    (description,) = await admin.describe_topics([topic])
+    return {int(p["partition"]) for p in description["partitions"]}
