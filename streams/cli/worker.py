@@ -110,6 +110,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         override_logging=False,
         loop=loop,
     )
+    worker.runner = runner
     if not sys.stdout.isatty():
         # Its frames end with no newline: they would glue onto the next JSON log line.
         runner.spinner = None
