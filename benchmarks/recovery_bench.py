@@ -47,7 +47,6 @@ from hedger.issuer import IssuerBook
 from hedger.loans import LoanState
 from streams.kafka_io import ensure_topics
 from streams.live.book_codec import aggregate_to_json, loan_to_json
-from streams.live.stages import _LoanRow
 from streams.live.topology import hedger_topology
 from streams.live.txn_worker import MEMORY, ROCKSDB, TxnWorker
 from streams.settings import KafkaSettings, TopicNames, load_config
@@ -96,7 +95,7 @@ async def build(bootstrap: str, config: Path, first: int, count: int, units: int
         return partition
 
     issuers = worker.issuers
-    loans_table, issuer_table = worker.tables["loans"], worker.tables["issuers"]
+    loans_table = worker.tables["loans"]
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         transactional_id=f"{PREFIX}-builder",
@@ -107,28 +106,24 @@ async def build(bootstrap: str, config: Path, first: int, count: int, units: int
     )
     await producer.start()
     started = time.monotonic()
-    journal = dict.fromkeys(parts, first)  # a journal offset per unit partition
     empty = aggregate_to_json(IssuerBook("x"))
+    shown = ["2026-01-05", "2026-01-05T10:00:00Z"]
     try:
         pending = 0
         await producer.begin_transaction()
         for i in range(first, first + count):
             loan_id, unit = f"L{i:08d}", f"U{i % units:05d}"
-            state = LoanState(
-                unit, 1, "USD", Decimal(1_000_000 + i % 7 * 250_000), date(2029, 6, 20), False
-            )
+            outstanding = Decimal(1_000_000 + i % 7 * 250_000)
+            state = LoanState(unit, 1, "USD", outstanding, date(2029, 6, 20), False)
             loan_part, unit_part = home(loan_id), home(unit)
-            worker.loans._put(loan_part, loan_id.encode(), _LoanRow(state, i, i, {}))
-            offset = journal[unit_part] = journal[unit_part] + 1
-            issuers._put((unit_part, offset), "l", unit, loan_id, loan_to_json(state))
+            # the loan stage's row and the unit stage's rows, as they write them
+            loans_table.put(loan_part, loan_id.encode(), json.dumps(loan_to_json(state)).encode())
+            issuers._put(unit_part, "l", unit, loan_id, loan_to_json(state))
             if i < units:  # one aggregate and one last view per unit
-                issuers._put((unit_part, offset), "a", unit, "", empty)
-                shown = ["2026-01-05", "2026-01-05T10:00:00Z", unit_part]
-                issuers._put((unit_part, offset), "v", unit, "", shown)
-            issuers.batch_offsets[unit_part] = offset
+                issuers._put(unit_part, "a", unit, "", empty)
+                issuers._put(unit_part, "v", unit, "", [*shown, unit_part])
             pending += 2
             if pending >= TXN_RECORDS or i == first + count - 1:
-                issuers.finish_batch()
                 for name in ("loans", "issuers"):
                     store, table = worker.stores[name], worker.tables[name]
                     for partition, key, value in store.records(table.drain()):
@@ -138,7 +133,6 @@ async def build(bootstrap: str, config: Path, first: int, count: int, units: int
                 pending = 0
                 if i != first + count - 1:
                     await producer.begin_transaction()
-        del loans_table, issuer_table
     finally:
         await producer.stop()
     return time.monotonic() - started

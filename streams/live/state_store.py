@@ -142,7 +142,8 @@ class ChangelogStore:
         self.local = local
         self.data: dict[bytes, bytes] = {}
         self.partition_of: dict[bytes, int] = {}
-        # Changelog records (offsets) left to read by the restore under way.
+        # Changelog offsets left to read by the restore under way (0: none);
+        # markers and compacted-away offsets count until passed.
         self.remaining = 0
         self.restored_records = 0  # changelog records the last restore read
         self.warn_after, self.on_slow = warn_after, on_slow

@@ -68,6 +68,7 @@ class TxnWorker:
         observer: Observer | None = None,
         *,
         max_records: int = 2000,
+        session_timeout_ms: int = 10_000,
         store: str = MEMORY,
         data_dir: Path | None = None,
         recovery_warn_after: float | None = None,
@@ -75,6 +76,8 @@ class TxnWorker:
         checkpoint_every: float = CHECKPOINT_EVERY,
     ) -> None:
         self.kafka, self.topology = kafka, topology
+        # Restores in progress (assignment or abort): the worker is not ready meanwhile.
+        self.restoring = 0
         self.observer = observer or Tally()
         topics, n, obs = topology.topics, topology.partitions, self.observer
         specs = {stage.name: stage for stage in topology.stages}
@@ -99,8 +102,8 @@ class TxnWorker:
                 )
         self.tables = {name: BufferedTable(store.data) for name, store in self.stores.items()}
         self.route = RouteStage(config, topics, obs, n)
-        self.loans = LoanStage(config, self.tables["loans"], topics, obs, redelivery=False)
-        self.issuers = IssuerStage(config, self.tables["issuers"], topics, obs, keep_outputs=False)
+        self.loans = LoanStage(config, self.tables["loans"], topics, obs)
+        self.issuers = IssuerStage(config, self.tables["issuers"], topics, obs)
         self.issuers.owned = set()
         self.sellers = SellerStage(config, self.tables["sellers"], topics, obs, n)
         self.sellers.owned = set()
@@ -125,6 +128,7 @@ class TxnWorker:
             restore=self.restore,
             release=self.release,
             max_records=max_records,
+            session_timeout_ms=session_timeout_ms,
         )
 
     # -- topics ------------------------------------------------------------
@@ -196,8 +200,6 @@ class TxnWorker:
                 ]
                 self._invalidate(stage)
             sends += [Send(o.topic, o.key, o.value, o.partition) for o in outputs]
-        if stage == "issuers":
-            self.issuers.finish_batch()
         for name, store in self.stores.items():  # route may write loan state (see _route)
             for partition, key, value in store.records(self.tables[name].drain()):
                 sends.append(Send(store.changelog, key, value, partition))
@@ -234,11 +236,15 @@ class TxnWorker:
         here too, so the worker is ready (and its gauges show) once this returns.
         """
         options = self.kafka.client_options()
-        for stage, partitions in self._stateful_partitions(tps).items():
-            self.tables[stage].discard()
-            await self.stores[stage].restore(options, partitions)
-            self._own(stage, partitions, add=True)
-            self._load(stage)
+        self.restoring += 1
+        try:
+            for stage, partitions in self._stateful_partitions(tps).items():
+                self.tables[stage].discard()
+                await self.stores[stage].restore(options, partitions)
+                self._own(stage, partitions, add=True)
+                self._load(stage)
+        finally:
+            self.restoring -= 1
         if not self._checkpointing and any(s.local for s in self.stores.values()):
             self._checkpointing = True
             self.loop.add_future(self._checkpoints())
