@@ -269,12 +269,14 @@ class TxnWorker:
         """Snapshot every table's new writes into the local store; keys written.
 
         Takes the loop's lock: no transaction is open, so the tables hold
-        exactly what is committed. Skipped once the loop has crashed.
+        exactly what is committed. Skipped once the loop crashed or stops.
         """
         options = self.kafka.client_options()
         written = 0
         async with self.loop.lock:
-            if self.loop.crashed:
+            # Once the loop stops it may leave the group, and another worker
+            # write these partitions: a snapshot then could hold stale keys.
+            if self.loop.crashed or self.loop.should_stop:
                 return 0
             for store in self.stores.values():
                 written += await store.flush(options)
