@@ -18,7 +18,8 @@ and the stages' state rebuilt: what /ready waits for):
   3. `rocksdb://` restarted on the same data directory, after a few
      thousand more loans were committed: the snapshot plus the changelog's tail;
   4. a partition moving to another worker: one of the 4 partitions restored
-     by a worker with an empty data directory, and by one that held it before.
+     by a worker with an empty data directory, and by one that held it before;
+  5. 1 and 3 again, side by side (the machine's load moves every figure).
 
 Each child prints its resident size (VmRSS) at start and once restored.
 """
@@ -250,6 +251,12 @@ def main() -> None:
         report(name, run_child(bootstrap, config, ROCKSDB, moved, "0"))
         name = "partition move, 1 of 4 partitions, held it before"
         report(name, run_child(bootstrap, config, ROCKSDB, disk, "0"))
+        # again, side by side: the machine's load moves every figure
+        report(
+            "memory://, whole changelog (again)", run_child(bootstrap, config, MEMORY, None, None)
+        )
+        name = "rocksdb://, same data directory (again)"
+        report(name, run_child(bootstrap, config, ROCKSDB, disk, None))
         print(f"load average {os.getloadavg()[0]:.1f} (2 cores)")
         shutil.rmtree(work / "data", ignore_errors=True)
 
