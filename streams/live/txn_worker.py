@@ -268,12 +268,16 @@ class TxnWorker:
     async def checkpoint(self) -> int:
         """Snapshot every table's new writes into the local store; keys written.
 
-        Takes the loop's lock: no transaction is open, so the tables hold
+        Runs in the loop's exclusive section: no transaction is open, so the tables hold
         exactly what is committed. Skipped once the loop crashed or stops.
         """
         options = self.kafka.client_options()
         written = 0
-        async with self.loop.lock:
+        # The loop's exclusive section: no transaction open (a loop that runs
+        # transactions side by side has a gate; else its lock is that section).
+        gate = getattr(self.loop, "gate", None)
+        section = gate.exclusive() if gate is not None else self.loop.lock
+        async with section:
             # Once the loop stops it may leave the group, and another worker
             # write these partitions: a snapshot then could hold stale keys.
             if self.loop.crashed or self.loop.should_stop:
