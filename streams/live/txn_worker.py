@@ -93,6 +93,7 @@ class TxnWorker:
             restore=self.restore,
             release=self.release,
             max_records=max_records,
+            task_of=self.lane,
         )
 
     # -- topics ------------------------------------------------------------
@@ -115,6 +116,18 @@ class TxnWorker:
         self.copartitioned = counts.get(bookings) == topology.partitions
 
     # -- the step ------------------------------------------------------------
+
+    def lane(self, tp: TopicPartition) -> object:
+        """What `tp`'s step writes: partitions writing the same state share a lane.
+
+        Loan state partition p is written by hedger-loans p and, when
+        co-partitioned, by loan-bookings p (see `_route`); every other input
+        partition writes its own stage's partition, or nothing.
+        """
+        topics = self.topology.topics
+        if tp.topic == topics.loans or (self.copartitioned and tp.topic == topics.loan_bookings):
+            return ("loans", tp.partition)
+        return tp
 
     @staticmethod
     def _stateful(handle: Callable[[int, int, bytes], list[Output]]) -> Handle:
