@@ -1,28 +1,33 @@
-"""Drain rate of the transactional worker next to the trivial Faust forwarder.
+"""Drain rate and latency of the transactional worker next to the trivial Faust forwarder.
 
-    .venv/bin/python -m benchmarks.txn_bench [--events 20000] [--bootstrap HOST:PORT]
+    .venv/bin/python -m benchmarks.txn_bench [--events 20000] [--rates 300 1000]
+        [--linger-ms 0] [--skip worker] [--bootstrap HOST:PORT]
 
 Starts a local broker (scripts/kafka-local) unless --bootstrap is given. The
 same backlog of bookings (4 partitions, keyed by loan_id) is drained, in one
 run and on one broker, by
   1. the transactional worker (`streams.live.txn_worker`, exactly-once: one
      transactional producer per input partition, a transaction per partition
-     and batch; loan events keyed by loan_id take two hops),
-  2. `hedger worker` (the Faust-agent worker, three hops),
+     and batch; loan events keyed by loan_id take two hops), run by
+     `benchmarks.txn_process`,
+  2. `hedger worker`,
   3. the trivial single-hop Faust forwarder (`benchmarks.faust_forwarder`),
 timed from "partitions assigned" / "Worker ready" to "every input committed
-to the end". Also printed: the producers the worker holds and its time from
-start to owning its partitions (the cost of a producer per input partition),
-and publish -> order latency p50/p99 of bookings that each breach their
-issuer's limit, published at --rate events/s (orders read read_committed: an
-order counts when its transaction commits, at most one poll plus one commit
-after its booking).
+to the end". Also printed: the producers the worker holds, its time from
+start to owning its partitions (the cost of a producer per input
+partition), and its transactions and records per transaction. Then, for
+each of --rates, a new transactional worker on topics of its own gets
+bookings that each breach their issuer's limit, published at that rate
+(after --warmup unmeasured seconds); printed are the p50/p99/max of publish
+-> order latency, orders read read_committed (an order counts when its
+transaction commits), side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import subprocess
 import sys
 import time
@@ -42,20 +47,22 @@ from benchmarks.live_bench import (
     stop,
     wait_idle,
 )
+from benchmarks.txn_process import topic_names
 from streams.kafka_io import ensure_topics, publish_log
 from streams.live.topology import hedger_topology
-from tests.integration.txn_worker_main import topic_names
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
 
 
-def start_txn(bootstrap: str, prefix: str, config: Path, work: Path) -> subprocess.Popen[bytes]:
+def start_txn(
+    bootstrap: str, prefix: str, config: Path, work: Path, args: argparse.Namespace
+) -> subprocess.Popen[bytes]:
     """The transactional worker on the topics `{prefix}-{field with dashes}`, once it owns
     its partitions."""
     out = work / f"{prefix}-worker.log"
-    argv = [sys.executable, "-m", "tests.integration.txn_worker_main"]
-    argv += [bootstrap, prefix, str(PARTITIONS), str(config)]
+    argv = [sys.executable, "-m", "benchmarks.txn_process"]
+    argv += [bootstrap, prefix, str(PARTITIONS), str(config), "--linger-ms", str(args.linger_ms)]
     process = subprocess.Popen(argv, cwd=REPO, stdout=out.open("wb"), stderr=subprocess.STDOUT)
     while b"assigned" not in out.read_bytes():
         if process.poll() is not None:
@@ -64,28 +71,43 @@ def start_txn(bootstrap: str, prefix: str, config: Path, work: Path) -> subproce
     return process
 
 
+def txn_stats(work: Path, prefix: str) -> tuple[int, int]:
+    """(transactions committed, records processed) the stopped worker printed."""
+    found = re.search(
+        r"stats committed=(\d+) records=(\d+)", (work / f"{prefix}-worker.log").read_text()
+    )
+    return (int(found[1]), int(found[2])) if found else (0, 0)
+
+
 def dashed_booking(i: int) -> LatencyEvent:
     """`breaching_booking` for topics named with dashes (`{prefix}-loan-bookings`)."""
     _, key, value = breaching_booking(i)
     return "loan-bookings", key, value
 
 
-def txn_latency(bootstrap: str, work: Path, args: argparse.Namespace) -> list[float]:
-    """Sorted publish -> order latencies (ms), orders read read_committed."""
-    prefix = "tl"
+def txn_latency(bootstrap: str, work: Path, args: argparse.Namespace, rate: int) -> list[float]:
+    """Sorted publish -> order latencies (ms) at `rate`/s, orders read read_committed."""
+    prefix = f"tl{rate}"
     topics = topic_names(prefix)
     config = work / "latency.toml"
     config.write_text(LATENCY_CONFIG)
     inputs = [topics.loan_bookings, topics.cds_executions, topics.desk_clock, topics.control]
     asyncio.run(ensure_topics(bootstrap, [*inputs, topics.orders, topics.dead_letters], PARTITIONS))
-    process = start_txn(bootstrap, prefix, config, work)
-    rate, seconds, warmup = args.rate, args.seconds, args.warmup
-    values = asyncio.run(latency(bootstrap, prefix, rate, seconds, warmup, dashed_booking))
+    process = start_txn(bootstrap, prefix, config, work, args)
+    values = asyncio.run(
+        latency(bootstrap, prefix, rate, args.seconds, args.warmup, dashed_booking)
+    )
     stop(process)
+    committed, records = txn_stats(work, prefix)
+    print(
+        f"  at {rate}/s: {committed:,} transactions, {records / max(committed, 1):.1f} records each"
+    )
     return sorted(values)
 
 
-def bench_txn(bootstrap: str, log: Path, config: Path, work: Path, n: int) -> tuple[float, float]:
+def bench_txn(
+    bootstrap: str, log: Path, config: Path, work: Path, args: argparse.Namespace
+) -> tuple[float, float]:
     """(events/s, seconds from start to owning its partitions) of the transactional worker."""
     prefix = "tx"
     topics = topic_names(prefix)
@@ -94,15 +116,18 @@ def bench_txn(bootstrap: str, log: Path, config: Path, work: Path, n: int) -> tu
     asyncio.run(ensure_topics(bootstrap, [*inputs, topics.orders, topics.dead_letters], PARTITIONS))
     asyncio.run(publish_log(log, bootstrap, topic_map={"loan-bookings": topics.loan_bookings}))
     started = time.monotonic()
-    process = start_txn(bootstrap, prefix, config, work)
+    process = start_txn(bootstrap, prefix, config, work, args)
     assigned = time.monotonic() - started
     seconds = wait_idle(bootstrap, topology.app_id, list(topology.input_topics))
     stop(process)
-    return n / seconds, assigned
+    return args.events / seconds, assigned
 
 
 def main() -> None:
-    args = arguments(__doc__, 20_000, "txn worker forwarder latency").parse_args()
+    parser = arguments(__doc__, 20_000, "txn worker forwarder latency")
+    parser.add_argument("--rates", type=int, nargs="+", default=[300, 1000])
+    parser.add_argument("--linger-ms", type=float, default=0.0, help="lane wait before a commit")
+    args = parser.parse_args()
     with broker(args.bootstrap, "txn-bench") as (work, bootstrap):
         log = work / "bookings.jsonl"
         log.write_text("\n".join(generate(args.events, 50)) + "\n")
@@ -111,10 +136,14 @@ def main() -> None:
         n = args.events
         results: dict[str, float] = {}
         if "txn" not in args.skip:
-            results["txn worker"], assigned = bench_txn(bootstrap, log, config, work, n)
+            results["txn worker"], assigned = bench_txn(bootstrap, log, config, work, args)
             producers = PARTITIONS * 7  # 4 inputs + 3 internal topics, each partition
-            print(f"txn worker: {producers} transactional producers, owned after {assigned:.1f} s")
-        if "worker" not in args.skip:  # `hedger worker`: the Faust agents, three hops
+            committed, records = txn_stats(work, "tx")
+            print(
+                f"txn worker: {producers} transactional producers, owned after {assigned:.1f} s; "
+                f"{committed:,} transactions, {records / max(committed, 1):.1f} records each"
+            )
+        if "worker" not in args.skip:  # `hedger worker`
             results["hedger worker"] = bench_worker(bootstrap, log, config, work, n)
         if "forwarder" not in args.skip:
             results["forwarder"] = bench_forwarder(bootstrap, log, work, n)
@@ -125,12 +154,14 @@ def main() -> None:
                 ratio = results[name] / results["forwarder"]
                 print(f"{name} / Faust forwarder = {ratio:.2f} (goal >= 0.50)")
         if "latency" not in args.skip:
-            values = txn_latency(bootstrap, work, args)
-            p50, p99, top = percentiles(values)
-            print(
-                f"latency at {args.rate}/s: n={len(values)} p50={p50:.1f} ms "
-                f"p99={p99:.1f} ms max={top:.1f} ms (goal p99 <= 250 ms)"
-            )
+            print(f"latency publish -> order, linger {args.linger_ms:g} ms:")
+            rows = [(rate, txn_latency(bootstrap, work, args, rate)) for rate in args.rates]
+            for rate, values in rows:
+                p50, p99, top = percentiles(values)
+                print(
+                    f"  {rate:>5}/s: n={len(values):>6} p50={p50:7.1f} ms p99={p99:7.1f} ms "
+                    f"max={top:7.1f} ms (goal p99 <= 250 ms at 1000/s)"
+                )
 
 
 if __name__ == "__main__":

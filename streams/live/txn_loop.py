@@ -172,6 +172,11 @@ class TxnLoop(Service):
         self.generation = 0  # counts assignments and revocations
         self.lanes: dict[Hashable, _Lane] = {}
         self.lane_of: dict[TopicPartition, _Lane] = {}
+        self.in_hand: set[TopicPartition] = set()  # polled, not queued yet
+        # Seeks counted: records in hand across a seek of their partition
+        # are from before it, and are read again from the new position.
+        self.seeks = 0
+        self.sought: dict[TopicPartition, int] = {}
 
     # -- life cycle --------------------------------------------------------
 
@@ -283,6 +288,10 @@ class TxnLoop(Service):
             return
         for tp in tps:
             committed = await consumer.committed(tp)
+            # Counted in the same step as the seek starts: what the poller
+            # holds from before it is dropped, what it gets after is kept.
+            self.seeks += 1
+            self.sought[tp] = self.seeks
             if committed is None:
                 await consumer.seek_to_beginning(tp)
             else:
@@ -303,21 +312,34 @@ class TxnLoop(Service):
                 )
             except ConsumerStoppedError:
                 return  # the service is stopping
-            if batches:
-                self.process(batches)
+            if not batches:
+                continue
+            # Records in hand are not in their queue yet: no idle commit may
+            # take their position for done.
+            self.in_hand = set(batches)
+            seeks = self.seeks
+            try:
+                # Not while a partition is being assigned, revoked or
+                # recovered: its lane and committed offset are being set.
+                async with self.gate.lock:
+                    self.process(batches, seeks)
+            finally:
+                self.in_hand = set()
 
-    def process(self, batches: dict[TopicPartition, list[Record]]) -> None:
+    def process(self, batches: dict[TopicPartition, list[Record]], seeks: int) -> None:
         """Queue each owned partition's records behind what its lane has not taken yet.
 
-        Runs in one go with the poll that returned them (no await between):
-        a seek (recovery, assignment) drops what the consumer fetched before
-        it, so every record queued after a seek is from the new position.
+        `seeks`: the seek count when the poll returned. A partition sought
+        since (assigned, or recovered) is read again from its new position:
+        its records in hand are dropped.
         """
         consumer = self.consumer
         for tp, fetched in batches.items():
             lane = self.lane_of.get(tp)
             if lane is None:
                 continue  # fetched before a revocation: its new owner starts from the commit
+            if self.sought.get(tp, 0) > seeks:
+                continue
             start = self.next_offset.get(tp, 0)
             # Records fetched before the seek to the committed offset (a fetch
             # in flight during the rebalance, from offsets committed before
@@ -396,9 +418,9 @@ class TxnLoop(Service):
             if position <= self.stats.committed_offsets.get(tp, 0):
                 continue
             async with self.gate.shared():
-                # Every record below `position` was queued before it was read;
-                # an empty queue means each one is committed.
-                if queue or tp not in self.producers or self.crashed:
+                # Every record below `position` was polled before it was read:
+                # none in hand and an empty queue mean each one is committed.
+                if queue or tp in self.in_hand or tp not in self.producers or self.crashed:
                     continue
                 ok = await self._commit(tp, [], position, 0)
             if not ok:
