@@ -52,6 +52,9 @@ POSITION_WAIT = 1.0
 # its lane has taken it below one batch: memory stays bounded, and a slow
 # lane does not make the poller fetch for it alone.
 PAUSE_AFTER_BATCHES = 2
+# Bytes of one produce batch (aiokafka's default is 16 KiB): a transaction's
+# records for one partition go in one request, not one round trip per 16 KiB.
+BATCH_BYTES = 512 * 1024
 
 
 class Send(NamedTuple):
@@ -240,6 +243,7 @@ class TxnLoop(Service):
             acks="all",
             transaction_timeout_ms=self.transaction_timeout_ms,
             linger_ms=2,
+            max_batch_size=BATCH_BYTES,
         )
 
     async def revoked(self, tps: set[TopicPartition]) -> None:
@@ -432,8 +436,14 @@ class TxnLoop(Service):
         try:
             await producer.begin_transaction()
             futures = [await producer.send(s.topic, s.value, s.key, s.partition) for s in sends]
-            await asyncio.gather(*futures)
-            await self.commit_offsets(producer, tp, offset)
+            # The offsets join the transaction while the records are being
+            # acknowledged: two coordinator round trips off the commit's path.
+            done = await asyncio.gather(
+                self.commit_offsets(producer, tp, offset), *futures, return_exceptions=True
+            )
+            for result in done:
+                if isinstance(result, BaseException):
+                    raise result
             await producer.commit_transaction()
         except asyncio.CancelledError:
             raise
