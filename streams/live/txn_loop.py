@@ -52,9 +52,12 @@ POSITION_WAIT = 1.0
 # its lane has taken it below one batch: memory stays bounded, and a slow
 # lane does not make the poller fetch for it alone.
 PAUSE_AFTER_BATCHES = 2
-# Bytes of one produce batch (aiokafka's default is 16 KiB): a transaction's
-# records for one partition go in one request, not one round trip per 16 KiB.
-BATCH_BYTES = 512 * 1024
+# Bytes of one produce batch (aiokafka's default is 16 KiB). aiokafka keeps
+# one request in flight per broker and one open batch per partition, so a
+# transaction's records cost one round trip per batch: larger batches, fewer
+# round trips. A batch must fit the `max.message.bytes` of every topic written
+# (Kafka's default is about 1 MiB); 64 KiB fits any but a deliberately small one.
+BATCH_BYTES = 64 * 1024
 
 
 class Send(NamedTuple):
@@ -149,6 +152,7 @@ class TxnLoop(Service):
         session_timeout_ms: int = 10_000,
         task_of: TaskOf | None = None,
         linger_ms: float = 0.0,
+        batch_bytes: int = BATCH_BYTES,
     ) -> None:
         super().__init__()
         self.client_options = client_options
@@ -164,6 +168,7 @@ class TxnLoop(Service):
         self.task_of: TaskOf = task_of or (lambda tp: tp)
         # Seconds a woken lane waits for more records before its transaction.
         self.linger = linger_ms / 1000
+        self.batch_bytes = batch_bytes
         self.producers: dict[TopicPartition, AIOKafkaProducer] = {}
         # Per owned partition: the offset the next record to process must have at least.
         self.next_offset: dict[TopicPartition, int] = {}
@@ -243,7 +248,7 @@ class TxnLoop(Service):
             acks="all",
             transaction_timeout_ms=self.transaction_timeout_ms,
             linger_ms=2,
-            max_batch_size=BATCH_BYTES,
+            max_batch_size=self.batch_bytes,
         )
 
     async def revoked(self, tps: set[TopicPartition]) -> None:
