@@ -45,7 +45,7 @@ async def run(args: argparse.Namespace) -> int:
     s = worker.loop.stats
     print(
         f"stats committed={s.committed} records={s.records} aborted={s.aborted} "
-        f"fenced={s.fenced} paused={s.paused}",
+        f"fenced={s.fenced} paused={getattr(s, 'paused', 0)}",
         flush=True,
     )
     return 4 if crashed else 0
