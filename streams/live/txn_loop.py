@@ -367,6 +367,18 @@ class TxnLoop(Service):
     # -- processing --------------------------------------------------------
 
     async def _lane(self, lane: _Lane) -> None:
+        """Run the lane; what it cannot recover from (a restore that fails)
+        crashes the loop, as in the poller: a restarted worker starts over
+        from the committed offsets."""
+        try:
+            await self._lane_loop(lane)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("lane failed: %r", exc)
+            await self.crash(exc)
+
+    async def _lane_loop(self, lane: _Lane) -> None:
         """Take each partition's queued records, step, commit; repeat."""
         while not self.should_stop and not self.crashed:
             if not any(lane.queues.values()):

@@ -7,7 +7,9 @@ of its transaction (outputs, then the table's changelog writes), the two-hop
 path of loan events (on a loan-bookings topic with the internal partition
 count, an event on the partition its `loan_id` hashes to is validated and
 checked against its loan in one step and goes straight to the journal; a
-mis-keyed one takes the repartition hop to the loan stage), and what
+mis-keyed one takes the repartition hop to the loan stage), which input
+partitions write the same state (the loop commits them one after the
+other, see `lane`), and what
 an assignment, a revocation or an aborted transaction does to the stages'
 state (restore from the committed changelog, forget, rebuild). An event a
 stage fails on is dead-lettered (`processing_error`), never a crash. No
