@@ -321,27 +321,29 @@ class TxnLoop(Service):
                 )
             except ConsumerStoppedError:
                 return  # the service is stopping
-            if not batches:
-                continue
-            # Records in hand are not in their queue yet: no idle commit may
-            # take their position for done.
-            self.in_hand = set(batches)
-            seeks = self.seeks
-            try:
-                # Not while a partition is being assigned, revoked or
-                # recovered: its lane and committed offset are being set.
-                async with self.gate.lock:
-                    self.process(batches, seeks)
-            finally:
-                self.in_hand = set()
+            if batches:
+                await self.process(batches)
 
-    def process(self, batches: dict[TopicPartition, list[Record]], seeks: int) -> None:
+    async def process(self, batches: dict[TopicPartition, list[Record]]) -> None:
         """Queue each owned partition's records behind what its lane has not taken yet.
 
-        `seeks`: the seek count when the poll returned. A partition sought
-        since (assigned, or recovered) is read again from its new position:
-        its records in hand are dropped.
+        Called as soon as the poll returned `batches`, with nothing awaited
+        in between: the seek count read first is the one of the poll. Waits
+        while a partition is being assigned, revoked or recovered (its lane
+        and committed offset are being set); a partition sought meanwhile is
+        read again from its new position, and its records in hand are dropped.
         """
+        seeks = self.seeks
+        # Records in hand are not in their queue yet: no idle commit may
+        # take their position for done.
+        self.in_hand = set(batches)
+        try:
+            async with self.gate.lock:
+                self._queue(batches, seeks)
+        finally:
+            self.in_hand = set()
+
+    def _queue(self, batches: dict[TopicPartition, list[Record]], seeks: int) -> None:
         consumer = self.consumer
         for tp, fetched in batches.items():
             lane = self.lane_of.get(tp)
