@@ -102,8 +102,11 @@ def decode_control(payload: object) -> ControlCommand:
         raise Rejected(Reason.SCHEMA_VIOLATION, describe(exc)) from None
 
 
+_RAW = (str, bytes, bytearray)  # isinstance with a tuple: cheaper than with a union
+
+
 def decode_event(topic: str, payload: object, config: HedgerConfig) -> Event:
     """Raw bytes/str are parsed as strict JSON; anything else is an already-decoded value."""
-    if isinstance(payload, str | bytes | bytearray):
+    if isinstance(payload, _RAW):
         payload = parse_json(payload)
     return validate_event(topic, payload, config)

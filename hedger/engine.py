@@ -161,6 +161,12 @@ class HedgingEngine:
         # read on every decision: looked up once
         self._ttl = config.hedge.order_ttl_days
         self._groups = config.groups
+        # L_G and L_G x trigger_ratio of every group (exact products), read per group event
+        trigger_ratio = config.risk.trigger_ratio
+        self._group_triggers = {
+            group: (limit, limit * trigger_ratio)
+            for group, limit in config.group_limit_table.items()
+        }
         # v2.1 (SPEC §14): with [pricing], the held quotes and the pricer of
         # every new order; without it, cds-quotes is not an input topic.
         pricing = config.pricing
@@ -408,8 +414,8 @@ class HedgingEngine:
             else:
                 if group is None:
                     return _Decided([], tuple(views), set(), None)
-                limit = config.group_limit(group)
-                if start <= limit * risk.trigger_ratio:
+                limit, trigger_at = self._group_triggers[group]
+                if start <= trigger_at:
                     return _Decided([], tuple(views), set(), GroupView(group, start, limit, False))
         if group is None:  # an issuer alone: most units
             book = all_books.get(unit)
