@@ -42,8 +42,9 @@ def build_parser(command: str | None = None) -> HedgerParser:
         prog="hedger",
         description="CDS hedging bot for issuer concentration limits. Exit codes: 0 success, "
         "1 Kafka failed or refused, 2 bad arguments, settings, files or configuration, "
-        "3 a corrupt log line, 4 the worker stopped on a failure outside any one event "
-        "(its log's agent.failed line names it; a restart takes the batch in flight again).",
+        "3 a corrupt log line, 4 the worker's transactional loop failed or was fenced "
+        "(its log's worker.loop_failed line names why; a restart resumes from the committed "
+        "offsets and state).",
     )
     parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)

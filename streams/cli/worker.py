@@ -2,7 +2,8 @@
 
 Owns: parsing the worker's arguments into `WorkerSettings` (flags over
 `HEDGER_*` over defaults), preparing the data directory, creating missing
-topics, and running the Faust worker until SIGTERM/SIGINT. Imports
+topics, and running the Faust worker (the transactional runtime of
+`streams.live.app`) until SIGTERM/SIGINT. Imports
 `hedger.config` and `streams` (`settings`, `cli.common`); the command itself
 imports faust, `kafka_io`, `observe.logs` and `live.app`, so the parser
 loads none of them.
@@ -30,7 +31,7 @@ from streams.cli.common import (
     kafka_settings,
     reach_kafka,
 )
-from streams.settings import SettingsError, TopicNames, WorkerSettings, load_config
+from streams.settings import SettingsError, WorkerSettings, load_config
 
 WORKER_FLAGS = (
     "replication_factor",
@@ -58,8 +59,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
     from streams.connectivity import describe
-    from streams.kafka_io import PartitionCountMismatch, ensure_topics
-    from streams.live.app import TABLES, Worker
+    from streams.kafka_io import PartitionCountMismatch
+    from streams.live.app import EXIT_LOOP_FAILED, Worker
     from streams.observe import logs
 
     try:
@@ -81,42 +82,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if problem is not None:
         log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, problem=problem)
         return fail(problem, EXIT_KAFKA)
-    topics: TopicNames = settings.topics
-    # Every topic, internal ones and changelogs included, exists before Faust
-    # subscribes: Faust ignores a missing topic, and workers starting together
-    # would race to create it (the broker may auto-create it with 1 partition).
-    changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
+    # One event loop for the topic creation and the Faust worker: the
+    # transactional loop's locks and events belong to it.
     loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    worker = Worker(settings, config)
+    # Every topic, internal ones and changelogs included, exists before the
+    # loop subscribes: workers starting together would race to create them
+    # (the broker may auto-create a topic with 1 partition).
     try:
-        loop.run_until_complete(
-            ensure_topics(
-                settings,
-                [
-                    topics.loan_bookings,
-                    topics.cds_executions,
-                    topics.desk_clock,
-                    *([topics.cds_quotes] if config.pricing is not None else []),
-                    topics.orders,
-                    topics.dead_letters,
-                    topics.control,
-                    topics.loans,
-                    topics.journal,
-                    topics.seller_parts,
-                    *changelogs,
-                ],
-                settings.partitions,
-                settings.replication_factor,
-                {
-                    **{name: {"cleanup.policy": "compact"} for name in changelogs},
-                    topics.journal: {"retention.ms": str(settings.retention_journal_ms)},
-                    topics.orders: {"retention.ms": str(settings.retention_orders_ms)},
-                    topics.control: {"retention.ms": str(settings.retention_control_ms)},
-                },
-                # Keys are spread over these by partition number: another
-                # count would send an issuer's events to two places.
-                exact=[topics.loans, topics.journal, topics.seller_parts, *changelogs],
-            )
-        )
+        loop.run_until_complete(worker.create_topics())
     except PartitionCountMismatch as exc:
         log.error("worker.partition_count_mismatch", problem=str(exc))
         return fail(str(exc), EXIT_USAGE)
@@ -124,12 +99,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         problem = f"cannot create topics on {settings.bootstrap}: {describe(exc, settings)}"
         log.error("worker.kafka_unreachable", bootstrap=settings.bootstrap, problem=problem)
         return fail(problem, EXIT_KAFKA)
-    finally:
-        loop.close()
-    asyncio.set_event_loop(asyncio.new_event_loop())
     quiet_libraries(args.log_level)
     tune_gc()
-    worker = Worker(settings, config)
     # override_logging=False: mode would replace our structlog handler.
     runner = faust.Worker(
         worker.app,
@@ -137,11 +108,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
         redirect_stdouts=False,
         quiet=True,
         override_logging=False,
+        loop=loop,
     )
+    worker.runner = runner
     if not sys.stdout.isatty():
         # Its frames end with no newline: they would glue onto the next JSON log line.
         runner.spinner = None
-    runner.execute_from_commandline()
+    try:
+        runner.execute_from_commandline()
+    except SystemExit:
+        if worker.failure is not None:  # logged as worker.loop_failed
+            return EXIT_LOOP_FAILED
+        raise
     return 0  # pragma: no cover - execute_from_commandline exits the process
 
 
@@ -173,7 +151,7 @@ def tune_gc() -> None:
 
     Everything loaded at start (Faust, pydantic schemas, the configuration)
     is frozen out of collection, and collections run less often: measured
-    here, full collections otherwise stall an agent for 100-200 ms every few
+    here, full collections otherwise stall the worker for 100-200 ms every few
     seconds, which was most of the p99 latency. The bot creates few reference
     cycles, so memory stays flat.
     """
@@ -192,6 +170,10 @@ def quiet_libraries(level: str) -> None:
         logging.getLogger(name).setLevel(quiet)
     for name in ("faust", "mode"):
         logging.getLogger(name).setLevel(level.upper())
+    # mode's logger of the transactional loop service: its only error is the
+    # traceback of a crash, which the worker reports in one line
+    # (worker.loop_failed) before it exits.
+    logging.getLogger("streams.live.txn_loop").setLevel(logging.CRITICAL)
 
 
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:
@@ -206,8 +188,9 @@ def add_worker_command(commands: Commands) -> None:
         help="run the live daemon on Kafka",
         description="Run the live daemon on Kafka until SIGTERM or SIGINT. Exit codes: "
         "0 stopped by a signal, 1 Kafka failed or refused, 2 bad arguments, settings, "
-        "configuration or data directory, 4 a failure outside any one event (its log's "
-        "agent.failed line names it; a restart takes the batch in flight again).",
+        "configuration or data directory, 4 the transactional loop failed or was fenced "
+        "(its log's worker.loop_failed line names why; a restart resumes from the "
+        "committed offsets and state).",
     )
     worker.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration")
     add_kafka_arguments(worker)

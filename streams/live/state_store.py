@@ -30,6 +30,9 @@ class ChangelogStore:
         self.changelog = changelog
         self.data: dict[bytes, bytes] = {}
         self.partition_of: dict[bytes, int] = {}
+        # Changelog offsets left to read by the restore in progress (0: none);
+        # markers and compacted-away offsets count until passed.
+        self.remaining = 0
 
     def records(self, writes: Iterable[Write]) -> list[Write]:
         """The changelog records (partition, key, value or None for a tombstone)
@@ -71,6 +74,7 @@ class ChangelogStore:
             await consumer.seek_to_beginning(*tps)
             ends = await consumer.end_offsets(tps)
             pending = {tp for tp in tps if ends[tp] > 0}
+            self.remaining = sum(ends.values())
             while pending:
                 batches = await consumer.getmany(*pending, timeout_ms=_POLL_MS)
                 for tp, records in batches.items():
@@ -89,7 +93,9 @@ class ChangelogStore:
                     # past the last stable offset: control markers are not records
                     if await consumer.position(tp) >= ends[tp]:
                         pending.discard(tp)
+                self.remaining = sum([ends[tp] - await consumer.position(tp) for tp in pending])
                 await asyncio.sleep(0)
         finally:
+            self.remaining = 0
             await consumer.stop()
         return read

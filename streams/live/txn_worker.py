@@ -56,8 +56,11 @@ class TxnWorker:
         observer: Observer | None = None,
         *,
         max_records: int = 2000,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self.kafka, self.topology = kafka, topology
+        # Restores in progress (assignment or abort): the worker is not ready meanwhile.
+        self.restoring = 0
         self.observer = observer or Tally()
         topics, n, obs = topology.topics, topology.partitions, self.observer
         specs = {stage.name: stage for stage in topology.stages}
@@ -67,8 +70,8 @@ class TxnWorker:
                 self.stores[name] = ChangelogStore(spec.changelog)
         self.tables = {name: BufferedTable(store.data) for name, store in self.stores.items()}
         self.route = RouteStage(config, topics, obs, n)
-        self.loans = LoanStage(config, self.tables["loans"], topics, obs, redelivery=False)
-        self.issuers = IssuerStage(config, self.tables["issuers"], topics, obs, keep_outputs=False)
+        self.loans = LoanStage(config, self.tables["loans"], topics, obs)
+        self.issuers = IssuerStage(config, self.tables["issuers"], topics, obs)
         self.issuers.owned = set()
         self.sellers = SellerStage(config, self.tables["sellers"], topics, obs, n)
         self.sellers.owned = set()
@@ -93,6 +96,7 @@ class TxnWorker:
             restore=self.restore,
             release=self.release,
             max_records=max_records,
+            session_timeout_ms=session_timeout_ms,
         )
 
     # -- topics ------------------------------------------------------------
@@ -164,8 +168,6 @@ class TxnWorker:
                 ]
                 self._invalidate(stage)
             sends += [Send(o.topic, o.key, o.value, o.partition) for o in outputs]
-        if stage == "issuers":
-            self.issuers.finish_batch()
         for name, store in self.stores.items():  # route may write loan state (see _route)
             for partition, key, value in store.records(self.tables[name].drain()):
                 sends.append(Send(store.changelog, key, value, partition))
@@ -193,10 +195,15 @@ class TxnWorker:
     async def restore(self, tps: set[TopicPartition]) -> None:
         """Partitions (newly owned, or after an abort): their committed state."""
         options = self.kafka.client_options()
-        for stage, partitions in self._stateful_partitions(tps).items():
-            self.tables[stage].discard()
-            await self.stores[stage].restore(options, partitions)
-            self._own(stage, partitions, add=True)
+        self.restoring += 1
+        try:
+            for stage, partitions in self._stateful_partitions(tps).items():
+                self.tables[stage].discard()
+                await self.stores[stage].restore(options, partitions)
+                self._own(stage, partitions, add=True)
+                self._load(stage)
+        finally:
+            self.restoring -= 1
 
     async def release(self, tps: set[TopicPartition]) -> None:
         """Partitions moved away: their keys are no longer this worker's."""
@@ -204,6 +211,13 @@ class TxnWorker:
             self.tables[stage].discard()
             self.stores[stage].drop(partitions)
             self._own(stage, partitions, add=False)
+
+    def _load(self, stage: str) -> None:
+        """Rebuild the stage's state now: its gauges show the restored figures first."""
+        if stage == "issuers":
+            self.issuers.load()
+        elif stage == "sellers":
+            self.sellers.load()
 
     def _own(self, stage: str, partitions: set[int], *, add: bool) -> None:
         target: Any = {"issuers": self.issuers, "sellers": self.sellers}.get(stage)

@@ -32,7 +32,7 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hedger import CONTRACT_VERSION
@@ -93,14 +93,6 @@ class Metrics(NullObserver):
             "hedger_events",
             "Input events by topic and final outcome",
             ["topic", "outcome"],
-            registry=r,
-        )
-        # Partitions fetched again from a hole Faust's fetch loop left around
-        # a rebalance or a seek (streams.live.continuity): repaired, not lost.
-        self.refetches = Counter(
-            "hedger_input_refetches",
-            "Times an input partition was fetched again from a message no stage had seen",
-            ["topic"],
             registry=r,
         )
         self.dead_letters = Counter(
@@ -468,7 +460,7 @@ class Metrics(NullObserver):
 
 
 class WorkerCollector(Collector):
-    """Figures read from the running Faust worker at scrape time."""
+    """Figures read from the running worker at scrape time."""
 
     def __init__(
         self,
@@ -477,18 +469,21 @@ class WorkerCollector(Collector):
         last_commit: Callable[[], float | None],
         ready: Callable[[], bool],
         clock: Callable[[], float] = time.time,
+        transactions: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self._lag, self._remaining, self._last_commit = lag, recovery_remaining, last_commit
         self._ready, self._clock = ready, clock
+        self._transactions = transactions
 
     def collect(self) -> Iterator[Metric]:
         lag = GaugeMetricFamily(
             "hedger_consumer_lag",
-            "Messages behind the end, per partition",
+            "Offsets from the committed offset to the end (not yet committed), per partition",
             labels=["topic", "partition"],
         )
-        # Processed but not committed: a value that only grows flags a Faust
-        # commit stuck behind an offset it never acked (faust #166).
+        # Processed but not committed: the records of the transaction in
+        # flight (part of the lag); a value that stays up flags transactions
+        # that hang or keep aborting.
         uncommitted = GaugeMetricFamily(
             "hedger_uncommitted_messages",
             "Messages processed but not yet committed, per partition",
@@ -513,3 +508,12 @@ class WorkerCollector(Collector):
         yield GaugeMetricFamily(
             "hedger_ready", "1 once recovered and consuming", value=1 if self._ready() else 0
         )
+        if self._transactions is not None:
+            transactions = CounterMetricFamily(
+                "hedger_transactions",
+                "Kafka transactions by outcome: committed, aborted, fenced (abort refused)",
+                labels=["outcome"],
+            )
+            for outcome, count in sorted(self._transactions().items()):
+                transactions.add_metric([outcome], count)
+            yield transactions

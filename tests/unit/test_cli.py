@@ -18,7 +18,7 @@ import pytest
 
 from streams.cli.common import HedgerParser
 from streams.cli.main import build_parser
-from streams.settings import WorkerSettings, load_settings
+from streams.settings import WorkerSettings, load_config, load_settings
 from tests.factories import REPO
 from tests.support.cli import hedger as run_hedger
 
@@ -110,17 +110,17 @@ def test_version_names_the_contract() -> None:
 
 def test_help_names_every_exit_code() -> None:
     from streams.cli.common import EXIT_CORRUPT_LOG, EXIT_KAFKA, EXIT_OK, EXIT_USAGE
-    from streams.live.app import EXIT_AGENT_FAILED
+    from streams.live.app import EXIT_LOOP_FAILED
 
     proc = hedger("--help")
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())  # argparse wraps lines
     assert "Exit codes: 0 success, 1 Kafka failed or refused, 2 bad arguments" in text
-    assert (EXIT_OK, EXIT_KAFKA, EXIT_USAGE, EXIT_CORRUPT_LOG, EXIT_AGENT_FAILED) == (0, 1, 2, 3, 4)
-    assert "3 a corrupt log line, 4 the worker stopped on a failure outside any one event" in text
+    assert (EXIT_OK, EXIT_KAFKA, EXIT_USAGE, EXIT_CORRUPT_LOG, EXIT_LOOP_FAILED) == (0, 1, 2, 3, 4)
+    assert "3 a corrupt log line, 4 the worker's transactional loop failed or was fenced" in text
     worker = " ".join(hedger("worker", "--help").stdout.split())
     assert "1 Kafka failed or refused, 2 bad arguments" in worker
-    assert "4 a failure outside any one event" in worker
+    assert "4 the transactional loop failed or was fenced" in worker
 
 
 @pytest.mark.parametrize("command", ["worker", "publish", "dump", "control", "paper-venue"])
@@ -223,15 +223,38 @@ def test_the_readme_replay_command_works_on_a_fresh_clone(tmp_path: Path) -> Non
     assert (tmp_path / "build" / "dead-letters.jsonl").is_file()
 
 
-def test_the_replication_factor_reaches_faust_internal_topics_and_changelogs(
+def test_the_replication_factor_reaches_internal_topics_and_changelogs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from streams.live.app import faust_settings
+    import asyncio
 
+    from streams.live import app as live_app
+
+    created: list[tuple[list[str], int]] = []
+
+    async def ensure_topics(kafka, names, partitions, replication_factor=1, configs=None, exact=()):
+        created.append((list(names), replication_factor))
+        return []
+
+    async def no_broker(self, replication_factor: int = 1) -> None:
+        created.append(([], replication_factor))
+
+    monkeypatch.setattr(live_app, "ensure_topics", ensure_topics)
+    monkeypatch.setattr(live_app.TxnWorker, "create_topics", no_broker)
     monkeypatch.setenv("HEDGER_REPLICATION_FACTOR", "3")
-    assert faust_settings(load_settings(WorkerSettings))["topic_replication_factor"] == 3
-    monkeypatch.delenv("HEDGER_REPLICATION_FACTOR")
-    assert faust_settings(load_settings(WorkerSettings))["topic_replication_factor"] == 1
+    settings = load_settings(WorkerSettings)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        worker = live_app.Worker(settings, load_config(CONFIG))
+        loop.run_until_complete(worker.create_topics())
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    (names, factor), (_, txn_factor) = created
+    assert factor == txn_factor == 3
+    assert "cds-hedger-loan-state-changelog" in names
+    assert settings.topics.journal in names and settings.topics.control in names
 
 
 def test_the_worker_creates_its_default_data_directory_in_a_fresh_checkout(
