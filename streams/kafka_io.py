@@ -478,7 +478,8 @@ async def lag_by_partition(
     """Uncommitted messages per "topic[partition]" (only those with any)."""
     options = connection(kafka).client_options()
     admin = AIOKafkaAdminClient(**options)
-    consumer = AIOKafkaConsumer(**options)
+    # read_committed: end offsets are last stable offsets (an open transaction's records wait)
+    consumer = AIOKafkaConsumer(**options, isolation_level="read_committed")
     await admin.start()
     await consumer.start()
     try:
@@ -486,7 +487,7 @@ async def lag_by_partition(
         partitions = [
             TopicPartition(topic, p)
             for topic in topics
-            for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
+            for p in (consumer.partitions_for_topic(topic) or await _partitions(admin, topic))
         ]
         ends = await consumer.end_offsets(partitions)
         lags = {}
@@ -501,6 +502,7 @@ async def lag_by_partition(
         await admin.close()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return consumer.partitions_for_topic(topic) or set()
+async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> set[int]:
+    """The partitions of a topic the consumer has no metadata for yet (none if missing)."""
+    (description,) = await admin.describe_topics([topic])
+    return {int(p["partition"]) for p in description["partitions"]}

@@ -229,20 +229,21 @@ class WorkerSettings(KafkaSettings):
     # Partitions of the internal topics (and of topics the worker creates);
     # the unit of scale-out: more partitions, more workers.
     partitions: int = Field(default=4, ge=1)
-    store: Literal["memory://"] = "memory://"  # see docs/architecture.md: why not RocksDB
+    store: Literal["memory://"] = "memory://"  # tables are dicts restored from changelogs
     data_dir: str = "build/worker-data"
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_bind: str = "127.0.0.1"
+    # Accepted and not used: every batch commits in its own transaction.
     commit_interval: float = Field(default=0.5, gt=0)
-    # Agents process up to batch_size events at a time, waiting at most
-    # batch_wait seconds to fill a batch: throughput against latency.
+    # Records per poll, so at most per transaction and input partition:
+    # throughput against latency. batch_wait is accepted and not used.
     batch_size: int = Field(default=500, ge=1)
     batch_wait: float = Field(default=0.005, gt=0)
     # How long a dead worker keeps its partitions before the group moves
     # them: Faust's 60 s default would stall a restarted worker for a minute.
     session_timeout: float = Field(default=10.0, gt=0)
-    # /ready turns 503 when an agent finished no batch for this long while
-    # its input has lag (a stalled agent), or when the broker does not answer.
+    # /ready turns 503 when a partition had lag and no commit for this long
+    # (a stalled partition), or when the broker does not answer.
     stall_timeout: float = Field(default=30.0, gt=0)
     # Seconds between the summary lines of a broker outage.
     log_summary_every: float = Field(default=10.0, gt=0)

@@ -60,7 +60,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from streams.connectivity import describe
     from streams.kafka_io import PartitionCountMismatch
-    from streams.live.app import Worker
+    from streams.live.app import EXIT_LOOP_FAILED, Worker
     from streams.observe import logs
 
     try:
@@ -113,7 +113,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not sys.stdout.isatty():
         # Its frames end with no newline: they would glue onto the next JSON log line.
         runner.spinner = None
-    runner.execute_from_commandline()
+    try:
+        runner.execute_from_commandline()
+    except SystemExit:
+        if worker.failure is not None:  # logged as worker.loop_failed
+            return EXIT_LOOP_FAILED
+        raise
     return 0  # pragma: no cover - execute_from_commandline exits the process
 
 

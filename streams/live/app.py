@@ -5,8 +5,8 @@ transactional loop (`streams.live.txn_worker`: the stages over
 changelog-backed tables, one Kafka transaction per input partition and
 batch), the HTTP endpoints (/metrics, /health, /ready), a watch every 2 s
 (does the broker answer, log end offsets for the lag gauge), the creation
-of every topic the declared topology names, and the end of the process when
-the loop fails (one ERROR line, exit code 4).
+of every topic the declared topology names, and the stop of the process when
+the loop fails (one ERROR line; `hedger worker` exits with code 4).
 
 Faust is the application framework: its worker runs the app, handles
 signals and exit codes. The app starts no Kafka client of its own: its boot
@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
+import signal
 import time
 from typing import Any
 
@@ -50,8 +50,6 @@ EXIT_LOOP_FAILED = 4
 WATCH_EVERY = 2.0
 # Seconds the broker has to answer a metadata or end-offset request.
 BROKER_TIMEOUT = 5.0
-# Seconds a failed loop has to leave the group before the process ends.
-STOP_TIMEOUT = 5.0
 
 
 class TxnBoot(BootStrategy):
@@ -186,7 +184,12 @@ class Worker:
     # -- observability -------------------------------------------------------
 
     def lag(self) -> list[tuple[str, int, int, int]]:
-        """Per assigned partition: records behind the end, and processed but not committed."""
+        """Per assigned partition: offsets from the committed one to the end, and of
+        these, the records processed in the transaction in flight.
+
+        Only a committed transaction counts as progress: until then its
+        records would be processed again by the partition's next owner.
+        """
         consumer = self.loop.consumer
         if consumer is None:
             return []
@@ -201,9 +204,8 @@ class Worker:
                 continue
             committed = stats.committed_offsets.get(tp, 0)
             position = max(self.loop.next_offset.get(tp, 0), committed)
-            rows.append(
-                (tp.topic, tp.partition, max(max(ends) - position, 0), position - committed)
-            )
+            behind = max(max(ends) - committed, 0)
+            rows.append((tp.topic, tp.partition, behind, position - committed))
         return rows
 
     def stalled(self) -> list[tuple[str, int]]:
@@ -265,12 +267,14 @@ class Worker:
 
     # -- failure -------------------------------------------------------------
 
-    async def fail(self, reason: BaseException | None) -> None:
-        """The loop failed or was fenced: one ERROR line, leave the group, exit code 4.
+    def fail(self, reason: BaseException | None, *, stop: bool) -> None:
+        """The loop failed or was fenced: one ERROR line, then a graceful stop.
 
-        A restarted worker rejoins the group and resumes every partition from
-        its committed offset and state; the open transaction is aborted by
-        the partition's next owner.
+        With `stop`, the process sends itself SIGTERM: the Faust worker stops
+        every service (the loop leaves the group, its producers close) and
+        `hedger worker` exits with code 4. A restarted worker rejoins the
+        group and resumes every partition from its committed offset and
+        state; the open transaction is aborted by the partition's next owner.
         """
         if self.failure is not None:
             return
@@ -281,15 +285,8 @@ class Worker:
             fenced=self.loop.stats.fenced,
             exit_code=EXIT_LOOP_FAILED,
         )
-        try:
-            await asyncio.wait_for(self.loop.stop(), STOP_TIMEOUT)
-        except BaseException as exc:  # leaving anyway
-            logging.getLogger("hedger.txn").debug("stop after failure: %r", exc)
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(EXIT_LOOP_FAILED)
+        if stop:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _Runtime(Service):
@@ -318,11 +315,11 @@ class _Runtime(Service):
         loop = self.worker.loop
         while not loop.crashed:
             await asyncio.sleep(0.2)
-        await self.worker.fail(loop.crash_reason)
+        self.worker.fail(loop.crash_reason, stop=True)
 
     async def on_stop(self) -> None:
-        if self.worker.loop.crashed:
-            await self.worker.fail(self.worker.loop.crash_reason)
+        if self.worker.loop.crashed:  # the app stops because the loop crashed
+            self.worker.fail(self.worker.loop.crash_reason, stop=False)
         if self.supervisor is not None:
             self.supervisor.cancel()
         if self.http is not None:

@@ -4,32 +4,17 @@ Owns: what each stage does with one message and which keys of its table it
 writes — routing (stateless; ticks fanned out to every journal partition),
 loan checks (state per `loan_id`) and the units' books, expiry and decisions
 (state per hedging unit, through the core's one per-event step
-`HedgingEngine.process`) — plus the crash-safety protocol of the unit table.
-Business rules come from `hedger`; Kafka and Faust stay in `streams.live.app`,
-which feeds messages in and sends `Output`s out. So every stage is testable
-with a dict for a table.
+`HedgingEngine.process`). Business rules come from `hedger`; Kafka stays in
+`streams.live.txn_worker`, which feeds messages in and sends `Output`s out.
+So every stage is testable with a dict for a table.
 
 Tables are written through `BufferedTable`: writes of a batch are coalesced
-per key and handed to the agent at the end of the batch, which sends them to
-the changelog partition they belong to. Outputs and table writes both travel
-ahead of the offset commit (at-least-once), so after a crash the tables may
-be ahead of the committed offsets. That is made safe per stage:
-
-* Stage 2 keeps one key per loan holding the offsets of its first and last
-  events and the offsets of its events that were not applied (rejected, with
-  the reason, or duplicate). A redelivered message at or below the last
-  offset was seen before the crash and gets the outcome it had then: the
-  same dead letter, or forwarded again (the issuer stage deduplicates it by
-  sequence).
-* Stage 3 writes several keys per batch, all in one table, so one changelog
-  partition, in order, and a per-partition watermark key last. Every other
-  key carries the journal offset that wrote it (`s`), its partition (`q`) and
-  its value before the batch (`p`). After a restart, keys stamped beyond their
-  partition's watermark are the torn writes of an unfinished batch and are
-  rolled back, so the state is exactly "after the watermark" and redelivered
-  entries recompute the same decisions. Entries at or below the watermark
-  were fully applied: their stored records (`d` keys) are emitted again,
-  identical, since an order can be lost in flight after its state was written.
+per key and handed to the runtime at the end of the batch, which sends them
+to the changelog partition they belong to in the batch's Kafka transaction,
+with its outputs and its consumed offset. A table therefore holds exactly
+what the committed offsets say was processed; an aborted batch's writes go
+with its outputs, and the stage rebuilds its state from the table. The
+stages keep state, not a history of what they sent.
 
 What stages report goes to an `Observer` (`streams.observer`). May import the
 standard library, `hedger`, `streams.observer`, `streams.settings` (topic names)
@@ -39,7 +24,7 @@ and `streams.live.envelopes`/`streams.live.book_codec`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -61,7 +46,7 @@ from hedger.events import (
     LoanEvent,
 )
 from hedger.issuer import IssuerBook
-from hedger.loans import LoanChange, LoanState, apply_loan_event
+from hedger.loans import LoanChange, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
 from hedger.quotes import Quote
 from hedger.sellers import SELLER_STATUS_TOPIC
@@ -74,9 +59,9 @@ from streams.settings import TopicNames
 class BufferedTable:
     """A table's local data plus this batch's writes, coalesced per key.
 
-    `data` is the store the changelog recovers into (Faust's `table.data`, or
+    `data` is the store the changelog restores into (`ChangelogStore.data`, or
     a dict in tests); it is updated only by `drain`, which returns the writes
-    for the agent to send to the changelog as (partition, key, value or None).
+    for the runtime to send to the changelog as (partition, key, value or None).
     """
 
     def __init__(self, data: MutableMapping[bytes, bytes]) -> None:
@@ -88,10 +73,6 @@ class BufferedTable:
         pending = self._pending.get(key)
         if pending is not None:
             return pending[1]
-        return self.data.get(key)
-
-    def committed(self, key: bytes) -> bytes | None:
-        """The value before this batch."""
         return self.data.get(key)
 
     def put(self, partition: int, key: bytes, value: bytes | None) -> None:
@@ -331,22 +312,15 @@ def _ids(value: Any) -> tuple[str | None, str | None]:
 class LoanStage:
     """Stage 2, keyed by `loan_id`: the checks that need a loan's history.
 
-    With `redelivery` False (the transactional worker, where state and
-    offsets commit together and nothing processed is delivered again) every
-    event is checked against the loan's state as it is.
+    Every event is checked against the loan's state as the table holds it:
+    state and offsets commit together, so nothing processed is delivered
+    again. One key per loan, holding the loan's state.
     """
 
     def __init__(
-        self,
-        config: HedgerConfig,
-        table: BufferedTable,
-        topics: TopicNames,
-        observer: Observer,
-        *,
-        redelivery: bool = True,
+        self, config: HedgerConfig, table: BufferedTable, topics: TopicNames, observer: Observer
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
-        self.redelivery = redelivery
 
     def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
         internal = Origin(self.topics.loans, partition, offset)
@@ -360,43 +334,17 @@ class LoanStage:
             return [_unreadable(self.topics, self.observer, "loans", exc, internal, payload)]
         key = event.loan_id.encode()
         stored = self.table.get(key)
-        row = _LoanRow(None, -1, -1, {}) if stored is None else _loan_row(stored)
-        unit = self.config.unit_of(event.issuer_id)  # the journal is keyed by hedging unit
-        forward = Output(self.topics.journal, unit.encode(), payload)
-        state = row.state
-        redelivered = self.redelivery and state is not None and offset <= row.last_offset
-        if redelivered:
-            # Seen before a crash: it gets the outcome it had then. Before the
-            # loan's first applied event the loan was unknown; after it, the
-            # row names every offset that was not applied.
-            if offset < row.first_offset:
-                state = None
-            elif offset in row.skipped:
-                skipped = row.skipped[offset]
-                if skipped is None:
-                    self.observer.on_event("loans", source.topic, Status.DUPLICATE, None)
-                    return []
-                again = Rejected(Reason(skipped[0]), skipped[1])
-                return [self._rejected(again, entry.value, source, event)]
-            else:  # applied then; the issuer stage deduplicates by sequence
-                return [forward]
+        state = None if stored is None else loan_from_json(json.loads(stored))
         try:
             new_state, _ = apply_loan_event(event, state)
         except Rejected as exc:
-            if self.redelivery and state is not None and not redelivered:
-                row.skipped[offset] = (exc.reason.value, exc.detail)
-                self._put(partition, key, row._replace(last_offset=offset))
             return [self._rejected(exc, entry.value, source, event)]
         except Duplicate:
-            if self.redelivery and state is not None and not redelivered:
-                row.skipped[offset] = None
-                self._put(partition, key, row._replace(last_offset=offset))
             self.observer.on_event("loans", source.topic, Status.DUPLICATE, None)
             return []
-        if not redelivered:
-            first = offset if row.state is None else row.first_offset
-            self._put(partition, key, _LoanRow(new_state, offset, first, row.skipped))
-        return [forward]
+        self.table.put(partition, key, json.dumps(loan_to_json(new_state)).encode())
+        unit = self.config.unit_of(event.issuer_id)  # the journal is keyed by hedging unit
+        return [Output(self.topics.journal, unit.encode(), payload)]
 
     def _rejected(self, exc: Rejected, raw: str, source: Origin, event: LoanEvent) -> Output:
         return _dead(
@@ -410,33 +358,6 @@ class LoanStage:
             event.issuer_id,
         )
 
-    def _put(self, partition: int, key: bytes, row: _LoanRow) -> None:
-        assert row.state is not None
-        skipped = [[offset, *(outcome or (None, None))] for offset, outcome in row.skipped.items()]
-        value = [loan_to_json(row.state), row.last_offset, row.first_offset, skipped]
-        self.table.put(partition, key, json.dumps(value).encode())
-
-
-class _LoanRow(NamedTuple):
-    """A loan stage row: the loan, the offsets of its last and first applied
-    events, and its events that were not applied: offset -> (reason, detail)
-    of a rejection, or None for a duplicate."""
-
-    state: LoanState | None
-    last_offset: int
-    first_offset: int
-    skipped: dict[int, tuple[str, str] | None]
-
-
-def _loan_row(stored: bytes) -> _LoanRow:
-    data = json.loads(stored)
-    if len(data) == 2:  # a row written before the skipped offsets were kept
-        return _LoanRow(loan_from_json(data[0]), data[1], -1, {})
-    skipped: dict[int, tuple[str, str] | None] = {
-        offset: None if reason is None else (reason, detail) for offset, reason, detail in data[3]
-    }
-    return _LoanRow(loan_from_json(data[0]), data[1], data[2], skipped)
-
 
 def _key(kind: str, issuer: str, name: str = "") -> bytes:
     # JSON arrays: identifiers may contain any character, so no separator is safe.
@@ -448,27 +369,23 @@ def _key(kind: str, issuer: str, name: str = "") -> bytes:
 _ISSUER_KINDS = frozenset({"l", "a", "c", "e", "v"})
 
 
-def _watermark_key(partition: int) -> bytes:
-    return json.dumps(["w", "", str(partition)]).encode()
-
-
 class IssuerStage:
-    """Stage 3, keyed by hedging unit: the core's per-event step, made crash-safe.
+    """Stage 3, keyed by hedging unit: the core's per-event step.
 
     Holds a `HedgingEngine` with the state of this worker's partitions,
-    rebuilt from the table after (re)assignment, and hands every journal
-    entry to `HedgingEngine.process`, the same step the offline replay runs.
-    What stays here is Kafka's part: the watermark protocol and the table
+    rebuilt from the table after (re)assignment or an aborted transaction,
+    and hands every journal entry to `HedgingEngine.process`, the same step
+    the offline replay runs. What stays here is Kafka's part: the table
     writes of the `Changes` the core reports. Keys of its table (JSON
     arrays): `l` a loan's state (exposure totals and maturities are rebuilt
     from them), `a` an issuer's buckets, parts and open orders, `c` a closed
     order, `e` an applied protection booking, `t` an applied clock tick,
-    `s` a seller's blocked status, `h` a halt, `d` the records an event
-    emitted, `v` the as-of date, time and partition of an issuer's last
-    measures (so /metrics shows them again after a restart), `q` the quote
-    held per issuer and tenor and `r` a received quote id (with `[pricing]`:
-    a restarted worker prices with the same quotes and still knows which
-    quote ids are duplicates), and `w` the watermark of a journal partition.
+    `s` a seller's blocked status, `h` a halt, `v` the as-of date, time and
+    partition of an issuer's last measures (so /metrics shows them again
+    after a restart), `q` the quote held per issuer and tenor and `r` a
+    received quote id (with `[pricing]`: a restarted worker prices with the
+    same quotes and still knows which quote ids are duplicates). Each value
+    is `{"q": journal partition, "v": value}`.
     """
 
     def __init__(
@@ -477,16 +394,9 @@ class IssuerStage:
         table: BufferedTable,
         topics: TopicNames,
         observer: Observer,
-        *,
-        keep_outputs: bool = True,
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
-        # Whether an entry's records are stored (`d`) to be sent again if it is
-        # redelivered; the transactional worker never redelivers a committed entry.
-        self.keep_outputs = keep_outputs
         self.engine = HedgingEngine(config)
-        self.watermarks: dict[int, int] = {}
-        self.batch_offsets: dict[int, int] = {}
         self.loaded = False
         # Journal partitions this worker owns (None: all the table holds). The
         # memory store keeps keys of partitions that moved to another worker.
@@ -513,20 +423,12 @@ class IssuerStage:
         if self.loaded:
             return
         self.engine = HedgingEngine(self.config)
-        self.watermarks = {}
         self._shown = {}
         owned = self.owned
         rows = [(json.loads(k), json.loads(v)) for k, v in list(self.table.data.items())]
-        for (kind, _, name), data in rows:
-            if kind == "w" and (owned is None or int(name) in owned):
-                self.watermarks[int(name)] = data["v"]
         for (kind, issuer, name), data in rows:
-            if kind == "w" or (owned is not None and data["q"] not in owned):
+            if owned is not None and data["q"] not in owned:
                 continue
-            if data["s"] > self.watermarks.get(data["q"], -1):
-                data = self._roll_back(_key(kind, issuer, name), data)  # a torn batch
-                if data is None:
-                    continue
             self._load_key(kind, issuer, name, data["v"])
             if kind in _ISSUER_KINDS:
                 # every key of a unit lives in the unit's journal partition
@@ -561,14 +463,6 @@ class IssuerStage:
         quotes.held[(issuer, tenor)] = quote
         quotes.received.add(event_id)
 
-    def _roll_back(self, key: bytes, data: dict[str, Any]) -> dict[str, Any] | None:
-        if data["p"] is None:
-            self.table.put(data["q"], key, None)
-            return None
-        restored = {"s": -1, "q": data["q"], "v": data["p"], "p": None}
-        self.table.put(data["q"], key, json.dumps(restored).encode())
-        return restored
-
     def _load_key(self, kind: str, issuer: str, name: str, value: Any) -> None:
         engine = self.engine
         if kind == "h":
@@ -584,8 +478,6 @@ class IssuerStage:
         if kind == "s":  # a seller's status as journaled to this partition
             if value:
                 engine.scoped_blocked.setdefault(int(issuer), set()).add(name)
-            return
-        if kind == "d":
             return
         if kind == "q":
             self._load_quote(issuer, int(name), value)
@@ -622,19 +514,13 @@ class IssuerStage:
             entry = decode_entry(payload)
             source = entry.source
             if entry.topic == CONTROL_TOPIC:
-                if offset > self.watermarks.get(partition, -1):
-                    self._control(partition, offset, decode_control(entry.value))
+                self._control(partition, decode_control(entry.value))
                 return []
             if entry.topic == SELLER_STATUS_TOPIC:
-                if offset > self.watermarks.get(partition, -1):
-                    self._seller_status(partition, offset, entry.value)
+                self._seller_status(partition, entry.value)
                 return []
         except (Rejected, ValueError, KeyError, TypeError) as exc:
             return [_unreadable(self.topics, self.observer, "issuers", exc, internal, payload)]
-        if offset <= self.watermarks.get(partition, -1):
-            # Applied before a crash: its records may have been lost in flight.
-            return list(self._stored_records(partition, offset))
-        self.batch_offsets[partition] = offset
         outcome = self.engine.process(entry.topic, entry.value, scope=partition)
         if outcome.status is Status.DEAD_LETTER:
             assert outcome.reason is not None
@@ -659,7 +545,7 @@ class IssuerStage:
             if isinstance(quote, CdsQuote):
                 # An older quote is not held, but its id is received (SPEC §14.1);
                 # a repeated id is written again, unchanged.
-                self._put((partition, offset), "r", quote.issuer_id, quote.event_id, 1)
+                self._put(partition, "r", quote.issuer_id, quote.event_id, 1)
             self.observer.on_event("issuers", source.topic, Status.DUPLICATE, None)
             return []
         self.observer.on_event("issuers", source.topic, Status.APPLIED, None)
@@ -674,28 +560,25 @@ class IssuerStage:
             outputs.append(
                 Output(self.topics.seller_parts, change.seller.encode(), encode_entry(part))
             )
-        self._persist(partition, offset, outcome, outputs)
+        self._persist(partition, outcome)
         report_applied(self.observer, self.engine, outcome, partition, source)
         return outputs
 
-    def _persist(
-        self, partition: int, offset: int, outcome: Outcome, outputs: list[Output]
-    ) -> None:
-        """Write what the event changed, each key stamped with the entry's offset."""
-        stamp = (partition, offset)
+    def _persist(self, partition: int, outcome: Outcome) -> None:
+        """Write what the event changed."""
         changes, books = outcome.changes, self.engine.books
         issuer = outcome.issuer_id or ""
         if changes.loan is not None:
             loan_id, state = changes.loan
-            self._put(stamp, "l", issuer, loan_id, loan_to_json(state))
+            self._put(partition, "l", issuer, loan_id, loan_to_json(state))
         for touched in changes.issuers:
-            self._put(stamp, "a", touched, "", aggregate_to_json(books[touched]))
+            self._put(partition, "a", touched, "", aggregate_to_json(books[touched]))
         if changes.closed_order is not None:
-            self._put(stamp, "c", issuer, changes.closed_order, 1)
+            self._put(partition, "c", issuer, changes.closed_order, 1)
         if changes.protection_event is not None:
-            self._put(stamp, "e", issuer, changes.protection_event, 1)
+            self._put(partition, "e", issuer, changes.protection_event, 1)
         if changes.tick is not None:
-            self._put(stamp, "t", str(partition), changes.tick, 1)
+            self._put(partition, "t", str(partition), changes.tick, 1)
         event = outcome.event
         assert event is not None
         if isinstance(event, CdsQuote):  # held: the newest quote of its issuer and tenor
@@ -703,50 +586,27 @@ class IssuerStage:
             assert quotes is not None
             held = quotes.held[(event.issuer_id, event.tenor_years)]
             value = [held.as_of_date.isoformat(), held.spread_bps, held.recovery, held.event_id]
-            self._put(stamp, "q", event.issuer_id, str(event.tenor_years), value)
-            self._put(stamp, "r", event.issuer_id, event.event_id, 1)
+            self._put(partition, "q", event.issuer_id, str(event.tenor_years), value)
+            self._put(partition, "r", event.issuer_id, event.event_id, 1)
         for view in outcome.views:  # what /metrics shows of the issuer, after a restart too
             shown = [view.as_of.isoformat(), event.occurred_at, partition]
-            self._put(stamp, "v", view.issuer_id, "", shown)
-        if outputs and self.keep_outputs:  # sent again, identical, if the entry is redelivered
-            sent = [[o.topic, (o.key or b"").decode(), o.value.decode()] for o in outputs]
-            self._put(stamp, "d", str(partition), str(offset), sent)
+            self._put(partition, "v", view.issuer_id, "", shown)
 
-    def _control(self, partition: int, offset: int, command: ControlCommand) -> None:
-        self.batch_offsets[partition] = offset
+    def _control(self, partition: int, command: ControlCommand) -> None:
         scope = partition if command.issuer_id is None else None
         self.engine.halts.apply(command, scope)
         value = command.model_dump(exclude_none=True) if command.command == "halt" else None
         name = "" if scope is None else str(scope)
-        self._put((partition, offset), "h", command.target, name, value)
+        self._put(partition, "h", command.target, name, value)
         self.observer.on_control(command, scope)
 
-    def finish_batch(self) -> None:
-        """Write each touched partition's watermark: the batch is complete."""
-        for partition, offset in self.batch_offsets.items():
-            self.watermarks[partition] = offset
-            record = {"s": offset, "q": partition, "v": offset, "p": None}
-            self.table.put(partition, _watermark_key(partition), json.dumps(record).encode())
-        self.batch_offsets.clear()
+    def _put(self, partition: int, kind: str, issuer: str, name: str, value: Any) -> None:
+        record = {"q": partition, "v": value}
+        self.table.put(partition, _key(kind, issuer, name), json.dumps(record).encode())
 
-    def _put(self, stamp: tuple[int, int], kind: str, issuer: str, name: str, value: Any) -> None:
-        key = _key(kind, issuer, name)
-        before = self.table.committed(key)
-        previous = None if before is None else json.loads(before)["v"]
-        partition, offset = stamp
-        record = {"s": offset, "q": partition, "v": value, "p": previous}
-        self.table.put(partition, key, json.dumps(record).encode())
-
-    def _stored_records(self, partition: int, offset: int) -> Iterator[Output]:
-        stored = self.table.get(_key("d", str(partition), str(offset)))
-        if stored is not None:
-            for topic, key, value in json.loads(stored)["v"]:
-                yield Output(topic, key.encode(), value.encode())
-
-    def _seller_status(self, partition: int, offset: int, value: str) -> None:
-        self.batch_offsets[partition] = offset
+    def _seller_status(self, partition: int, value: str) -> None:
         change = self.engine.seller_status(value, partition)
-        self._put((partition, offset), "s", str(partition), change.seller, change.blocked)
+        self._put(partition, "s", str(partition), change.seller, change.blocked)
 
 
 def _order_bytes(wire: dict[str, Any]) -> bytes:

@@ -70,8 +70,8 @@ class TxnWorker:
                 self.stores[name] = ChangelogStore(spec.changelog)
         self.tables = {name: BufferedTable(store.data) for name, store in self.stores.items()}
         self.route = RouteStage(config, topics, obs, n)
-        self.loans = LoanStage(config, self.tables["loans"], topics, obs, redelivery=False)
-        self.issuers = IssuerStage(config, self.tables["issuers"], topics, obs, keep_outputs=False)
+        self.loans = LoanStage(config, self.tables["loans"], topics, obs)
+        self.issuers = IssuerStage(config, self.tables["issuers"], topics, obs)
         self.issuers.owned = set()
         self.sellers = SellerStage(config, self.tables["sellers"], topics, obs, n)
         self.sellers.owned = set()
@@ -168,8 +168,6 @@ class TxnWorker:
                 ]
                 self._invalidate(stage)
             sends += [Send(o.topic, o.key, o.value, o.partition) for o in outputs]
-        if stage == "issuers":
-            self.issuers.finish_batch()
         for name, store in self.stores.items():  # route may write loan state (see _route)
             for partition, key, value in store.records(self.tables[name].drain()):
                 sends.append(Send(store.changelog, key, value, partition))

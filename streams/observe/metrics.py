@@ -95,14 +95,6 @@ class Metrics(NullObserver):
             ["topic", "outcome"],
             registry=r,
         )
-        # Partitions fetched again from a hole Faust's fetch loop left around
-        # a rebalance or a seek (streams.live.continuity): repaired, not lost.
-        self.refetches = Counter(
-            "hedger_input_refetches",
-            "Times an input partition was fetched again from a message no stage had seen",
-            ["topic"],
-            registry=r,
-        )
         self.dead_letters = Counter(
             "hedger_dead_letters",
             "Dead letters by reason and stage",
@@ -486,11 +478,12 @@ class WorkerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         lag = GaugeMetricFamily(
             "hedger_consumer_lag",
-            "Messages behind the end, per partition",
+            "Offsets from the committed offset to the end (not yet committed), per partition",
             labels=["topic", "partition"],
         )
-        # Processed but not committed: the records of the transactions in
-        # flight; a value that stays up flags transactions that keep aborting.
+        # Processed but not committed: the records of the transaction in
+        # flight (part of the lag); a value that stays up flags transactions
+        # that hang or keep aborting.
         uncommitted = GaugeMetricFamily(
             "hedger_uncommitted_messages",
             "Messages processed but not yet committed, per partition",

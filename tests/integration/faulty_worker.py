@@ -1,21 +1,21 @@
 """`python -m tests.integration.faulty_worker worker ...`: the real worker with a fault.
 
-The health tests need an agent that stalls, a recovery that does not end,
-and an agent that fails or ends, on the real broker, without test hooks in
-the worker itself. This launcher wraps a few methods of
-`streams.live.app.Worker` and then runs the ordinary `hedger` command line.
+The health tests need a transaction that hangs, a table restore that does
+not end, and a loop that fails, on the real broker, without test hooks in
+the worker itself. This launcher wraps public methods of the transactional
+runtime (`TxnLoop.commit_offsets`, `TxnLoop.process`,
+`ChangelogStore.restore`) and then runs the ordinary `hedger` command line.
 Each fault is switched on by an environment variable naming a marker file,
 and acts only while (or once) that file exists:
 
-* `FAULTY_STALL_AGENT` + `FAULTY_STALL_FILE`: that agent's batches wait,
-  before their outputs are sent, while the file exists (an asyncio sleep,
-  so the rest of the worker, /ready included, goes on answering).
-* `FAULTY_RECOVERY_FILE`: the end of table recovery (`_on_recovered`)
-  waits while the file exists.
-* `FAULTY_FAIL_FILE`: once the file exists, the route agent's next batch
-  raises outside any one event.
-* `FAULTY_END_FILE`: once the file exists, the route agent ends (returns)
-  after its next batch.
+* `FAULTY_STALL_TOPIC` + `FAULTY_STALL_FILE`: a transaction of a partition
+  of that topic waits, before its offset joins the transaction, while the
+  file exists (an asyncio sleep, so the rest of the worker, /ready
+  included, goes on answering).
+* `FAULTY_RECOVERY_FILE`: the end of each table restore waits while the
+  file exists.
+* `FAULTY_FAIL_FILE`: once the file exists, the loop's next batch raises
+  outside any one event (the loop crashes).
 
 When a wait starts, `<file>.held` is written with the `time.monotonic()` of
 that moment (the clock is system-wide), so the test can time what follows.
@@ -28,15 +28,12 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from streams.cli.main import main
-from streams.live.app import Worker
-
-_agent: ContextVar[str] = ContextVar("faulty_agent", default="")
+from streams.live.state_store import ChangelogStore
+from streams.live.txn_loop import TxnLoop
 
 
 def _marker(name: str) -> Path | None:
@@ -54,64 +51,41 @@ async def _hold(marker: Path) -> None:
 
 
 def install() -> None:
-    """Wrap the worker's methods for the faults the environment asks for."""
-    stall_agent = os.environ.get("FAULTY_STALL_AGENT")
+    """Wrap the runtime's methods for the faults the environment asks for."""
+    stall_topic = os.environ.get("FAULTY_STALL_TOPIC")
     stall_file = _marker("FAULTY_STALL_FILE")
     recovery_file = _marker("FAULTY_RECOVERY_FILE")
     fail_file = _marker("FAULTY_FAIL_FILE")
-    end_file = _marker("FAULTY_END_FILE")
 
-    if stall_agent and stall_file:
-        deliver = Worker._deliver
+    if stall_topic and stall_file:
+        commit_offsets = TxnLoop.commit_offsets
 
-        async def held_deliver(self: Worker, agent: str, outputs: Any) -> None:
-            if agent == stall_agent:
+        async def held_commit_offsets(self: TxnLoop, producer: Any, tp: Any, offset: int) -> None:
+            if tp.topic == stall_topic:
                 await _hold(stall_file)
-            await deliver(self, agent, outputs)
+            await commit_offsets(self, producer, tp, offset)
 
-        Worker._deliver = held_deliver  # type: ignore[method-assign]
+        TxnLoop.commit_offsets = held_commit_offsets  # type: ignore[method-assign]
 
     if recovery_file:
-        on_recovered = Worker._on_recovered
+        restore = ChangelogStore.restore
 
-        async def held_on_recovered(self: Worker) -> None:
+        async def held_restore(self: ChangelogStore, options: Any, partitions: Any) -> int:
+            read = await restore(self, options, partitions)
             await _hold(recovery_file)
-            await on_recovered(self)
+            return read
 
-        Worker._on_recovered = held_on_recovered  # type: ignore[method-assign]
+        ChangelogStore.restore = held_restore  # type: ignore[method-assign]
 
     if fail_file:
-        route_batch = Worker._route_batch
+        process = TxnLoop.process
 
-        def failing_route_batch(self: Worker, events: Any) -> Any:
+        async def failing_process(self: TxnLoop, batches: Any) -> None:
             if fail_file.exists():
                 raise RuntimeError("faulty_worker: failure outside any event")
-            return route_batch(self, events)
+            await process(self, batches)
 
-        Worker._route_batch = failing_route_batch  # type: ignore[method-assign]
-
-    if end_file:
-        run, batches = Worker._run, Worker._batches
-
-        async def named_run(self: Worker, agent: str, stream: Any, handle: Any) -> None:
-            _agent.set(agent)  # the actor's own task: `_batches` below sees it
-            await run(self, agent, stream, handle)
-
-        def ending_batches(self: Worker, stream: Any) -> AsyncIterator[Any]:
-            inner = batches(self, stream)
-            if _agent.get() != "route":
-                return inner
-
-            async def until_marker() -> AsyncIterator[Any]:
-                async for events in inner:
-                    yield events
-                    if end_file.exists():
-                        return  # the agent's loop ends, and with it the agent
-
-            return until_marker()
-
-        Worker._run = named_run  # type: ignore[method-assign]
-        Worker._batches = ending_batches  # type: ignore[method-assign]
+        TxnLoop.process = failing_process  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

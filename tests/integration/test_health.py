@@ -1,13 +1,14 @@
 """Health that tells the truth, on the real broker.
 
-/ready answers 503 and `hedger_ready` is 0 while an agent is stalled and
-before recovery completes, and both come back by themselves; an agent that
-fails outside an event or ends makes the worker exit with code 4 and one
-CRITICAL `agent.failed` line. (The broker outage is in test_volume.py.)
+/ready answers 503 and `hedger_ready` is 0 while a partition has lag and
+no commit (a transaction that hangs) and before the tables are restored,
+and both come back by themselves; a loop that fails outside an event, or
+whose producer is fenced, makes the worker exit with code 4 and one ERROR
+`worker.loop_failed` line. (The broker outage is in test_volume.py.)
 
 The faults come from `tests/integration/faulty_worker.py`, a launcher that
-wraps the worker's methods and runs the ordinary command line; each fault
-acts while a marker file exists. Each test prints its timings.
+wraps public methods of the runtime and runs the ordinary command line;
+each fault acts while a marker file exists. Each test prints its timings.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from streams.kafka_io import ensure_topics
-from streams.live.app import EXIT_AGENT_FAILED
+from streams.live.app import EXIT_LOOP_FAILED
 from tests.integration.worker_harness import WorkerProcess, processed_lag, wait_until_idle
 from tests.kafka_broker import LocalKafka
 from tests.support.bookings import booking, publish_events
@@ -82,16 +84,25 @@ def held_since(marker: Path, timeout: float = 60.0) -> float:
     return float(held.read_text())
 
 
-def test_a_stalled_agent_turns_ready_off_until_it_moves_again(
+def uncommitted(worker: WorkerProcess, topic: str) -> float:
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in worker.scrape().splitlines()
+        if line.startswith("hedger_uncommitted_messages{") and f'topic="{topic}"' in line
+    )
+
+
+def test_a_stalled_partition_turns_ready_off_until_it_moves_again(
     launch: Launch, tmp_path: Path
 ) -> None:
-    marker = tmp_path / "stall-issuers"
-    worker = launch(FAULTY_STALL_AGENT="issuers", FAULTY_STALL_FILE=str(marker))
+    marker = tmp_path / "stall-journal"
+    worker = launch(FAULTY_STALL_FILE=str(marker))
+    worker.env["FAULTY_STALL_TOPIC"] = worker.topics["journal"]
     worker.start()
     marker.touch()
     # CRWV's limit is 750m: a 900m booking breaches it and orders
     publish_events(worker, tmp_path, [booking(1, "CRWV", "900000000")])
-    held = held_since(marker)  # the issuers agent has its batch and waits
+    held = held_since(marker)  # the journal entry's transaction is open and waits
 
     # Ready while the stall is younger than the timeout, then 503 and 0.
     not_ready = wait_until(
@@ -100,7 +111,9 @@ def test_a_stalled_agent_turns_ready_off_until_it_moves_again(
     stall_to_503 = not_ready - held
     assert STALL_TIMEOUT - 0.2 <= stall_to_503 < STALL_TIMEOUT + 3, stall_to_503
     assert hedger_ready(worker) == 0.0
-    assert processed_lag(worker, [worker.topics["journal"]]) == 1  # the held entry
+    # The held entry and the marker of the transaction that wrote it: offsets, not records.
+    assert processed_lag(worker, [worker.topics["journal"]]) == 2
+    assert uncommitted(worker, worker.topics["journal"]) == 1  # processed, not committed
     # It stays so while the agent is held; the process is alive all along.
     until = time.monotonic() + 3
     while time.monotonic() < until:
@@ -165,19 +178,11 @@ def test_not_ready_before_recovery_completes(launch: Launch, tmp_path: Path) -> 
     assert worker.stop() == 0
 
 
-@pytest.mark.parametrize(
-    ("fault", "error"),
-    [
-        ("FAULTY_FAIL_FILE", "RuntimeError('faulty_worker: failure outside any event')"),
-        ("FAULTY_END_FILE", "RuntimeError('agent ended')"),
-    ],
-    ids=["fails-outside-an-event", "ends"],
-)
-def test_a_failed_or_ended_agent_ends_the_worker_with_code_4(
-    launch: Launch, tmp_path: Path, fault: str, error: str
+def test_a_loop_that_fails_outside_an_event_ends_the_worker_with_code_4(
+    launch: Launch, tmp_path: Path
 ) -> None:
     marker = tmp_path / "fault"
-    worker = launch(**{fault: str(marker)})
+    worker = launch(FAULTY_FAIL_FILE=str(marker))
     worker.start()
     marker.touch()
     published = time.monotonic()
@@ -186,20 +191,59 @@ def test_a_failed_or_ended_agent_ends_the_worker_with_code_4(
     code = worker.process.wait(timeout=30)
     exited = time.monotonic() - published
     worker.process = None
-    assert code == EXIT_AGENT_FAILED == 4
-    critical = [x for x in worker.log_lines() if x.get("level") == "critical"]
-    assert len(critical) == 1, critical
-    line = critical[0]
-    assert (line["event"], line["agent"], line["error"], line["exit_code"]) == (
-        "agent.failed",
-        "route" if fault == "FAULTY_FAIL_FILE" else "hedger-route",
-        error,
-        4,
-    )
+    assert code == EXIT_LOOP_FAILED == 4
+    assert_one_failure_line(worker, "RuntimeError('faulty_worker: failure outside any event')")
     # Restarted (as a supervisor would) without the fault, it takes the input again.
     marker.unlink()
     worker.start()
     wait_until_idle(worker)
-    print(f"{fault}: exit code {code} {exited:.2f}s after the booking was published")
+    print(f"failed loop: exit code {code} {exited:.2f}s after the booking was published")
     assert {o["trigger_event_id"] for o in orders(worker, tmp_path)} == {"ops-1"}
     assert worker.stop() == 0
+
+
+def test_a_fenced_worker_ends_with_code_4_and_its_successor_resumes(
+    launch: Launch, tmp_path: Path
+) -> None:
+    worker = launch()
+    worker.start()
+    bookings = worker.topics["loan_bookings"]
+    # Another producer with the transactional id of loan-bookings partition 0
+    # (a zombie's successor): its init_transactions fences the worker's producer.
+    asyncio.run(fence(worker.bootstrap, f"{worker.app_id}-{bookings}-0"))
+    published = time.monotonic()
+    publish_events(worker, tmp_path, [booking(1, "CRWV", "900000000")])
+    assert worker.process is not None
+    code = worker.process.wait(timeout=60)
+    exited = time.monotonic() - published
+    worker.process = None
+    assert code == EXIT_LOOP_FAILED == 4
+    # aiokafka refuses the abort of a fenced producer's transaction: the
+    # loop counts it as fenced; the error is whatever aiokafka raised.
+    assert_one_failure_line(worker, "", fenced=1)
+    worker.start()
+    wait_until_idle(worker)
+    print(f"fenced: exit code {code} {exited:.2f}s after the booking was published")
+    # The aborted transaction left nothing behind: one order, once.
+    assert [o["trigger_event_id"] for o in orders(worker, tmp_path)] == ["ops-1"]
+    assert worker.stop() == 0
+
+
+async def fence(bootstrap: str, transactional_id: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id)
+    await producer.start()  # init_transactions: bumps the epoch
+    await producer.stop()
+
+
+def assert_one_failure_line(worker: WorkerProcess, error: str, fenced: int = 0) -> None:
+    """One ERROR line of the worker names the failure; no traceback is written."""
+    lines = worker.log_lines()
+    failed = [x for x in lines if x.get("event") == "worker.loop_failed"]
+    assert len(failed) == 1, failed
+    line = failed[0]
+    assert (line["level"], line["logger"], line["exit_code"]) == ("error", "hedger.worker", 4)
+    assert error in line["error"], line
+    assert line["fenced"] == fenced, line
+    ours = [x for x in lines if x.get("level") == "error" and x.get("logger") == "hedger.worker"]
+    assert ours == [line]
+    assert "Traceback" not in worker.log_text()

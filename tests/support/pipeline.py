@@ -32,38 +32,6 @@ def read_inputs(name: str) -> list[tuple[str, bytes]]:
     return records
 
 
-class Table(dict[bytes, bytes]):
-    """A dict that logs its writes, like a changelog: (cause, key, value or None).
-
-    `cause` is the input offset up to which the batch being written reached.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[tuple[int, bytes, bytes | None]] = []
-        self.cause = 0
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        super().__setitem__(key, value)
-        self.writes.append((self.cause, key, value))
-
-    def pop(self, key: bytes, default: Any = None) -> Any:
-        self.writes.append((self.cause, key, None))
-        return super().pop(key, default)
-
-    @classmethod
-    def recovered(cls, writes: list[tuple[int, bytes, bytes | None]]) -> Table:
-        table = cls()
-        for write in writes:
-            table.cause, key, value = write
-            if value is None:
-                dict.pop(table, key, None)
-            else:
-                dict.__setitem__(table, key, value)
-        table.writes = list(writes)
-        return table
-
-
 class Pipeline:
     """The four stages and their topics in memory; offsets are list indexes."""
 
@@ -80,7 +48,9 @@ class Pipeline:
             TOPICS.orders: [],
             TOPICS.dead_letters: [],
         }
-        self.loan_table, self.issuer_table, self.seller_table = Table(), Table(), Table()
+        self.loan_table: dict[bytes, bytes] = {}
+        self.issuer_table: dict[bytes, bytes] = {}
+        self.seller_table: dict[bytes, bytes] = {}
         self.position = {"route": 0, "loans": 0, "issuers": 0, "sellers": 0}
         self.make_stages()
 
@@ -106,63 +76,49 @@ class Pipeline:
             self.drain()
 
     def drain(self) -> None:
+        """Every stage takes its input in batches; each batch commits at once
+        (its outputs, table writes and offset together: a transaction)."""
         loans, journal = self.topics[TOPICS.loans], self.topics[TOPICS.journal]
         parts = self.topics[TOPICS.seller_parts]
-        while (
-            self.position["loans"] < len(loans)
-            or self.position["issuers"] < len(journal)
-            or self.position["sellers"] < len(parts)
-        ):
-            while self.position["loans"] < len(loans):
-                first = self.position["loans"]
-                last = min(first + self.batch, len(loans))
-                for n in range(first, last):
-                    self.emit(n, self.loans.handle(0, n, loans[n][2]))
-                self.loan_table.cause = first  # durable once any of the batch is committed
-                self.loans.table.drain()
-                self.position["loans"] = last
-            while self.position["issuers"] < len(journal):
-                first = self.position["issuers"]
-                last = min(first + self.batch, len(journal))
-                for n in range(first, last):
-                    self.emit(n, self.issuers.handle(0, n, journal[n][2]))
-                self.issuers.finish_batch()
-                self.issuer_table.cause = first
-                self.issuers.table.drain()
-                self.position["issuers"] = last
-            while self.position["sellers"] < len(parts):
-                first = self.position["sellers"]
-                last = min(first + self.batch, len(parts))
-                for n in range(first, last):
-                    self.emit(n, self.sellers.handle(0, n, parts[n][2]))
-                self.seller_table.cause = first
-                self.sellers.table.drain()
-                self.position["sellers"] = last
+        stages = (
+            ("loans", loans, self.loans.handle, self.loans.table),
+            ("issuers", journal, self.issuers.handle, self.issuers.table),
+            ("sellers", parts, self.sellers.handle, self.sellers.table),
+        )
+        while any(self.position[name] < len(log) for name, log, _, _ in stages):
+            for name, log, handle, table in stages:
+                while self.position[name] < len(log):
+                    first = self.position[name]
+                    last = min(first + self.batch, len(log))
+                    for n in range(first, last):
+                        self.emit(n, handle(0, n, log[n][2]))
+                    table.drain()
+                    self.position[name] = last
 
     def orders(self) -> list[dict[str, Any]]:
         return [json.loads(value) for _, _, value in self.topics[TOPICS.orders]]
 
     def crash(self, rng: random.Random) -> None:
-        """Keep what at-least-once guarantees, plus a random part of the rest."""
-        # a stage commits at batch boundaries only: whole batches or nothing
-        committed = {stage: rng.randint(0, pos) for stage, pos in self.position.items()}
+        """Abort a transaction in flight, then restart the stages from their tables.
 
-        # Faust flushes the producer before it commits: everything caused by
-        # committed input is durable; later writes survive up to a random point.
-        def keep(log: list[Any], stage: str, floor: int = 0) -> list[Any]:
-            must = max(floor, sum(1 for entry in log if entry[0] < committed[stage]))
-            return log[: rng.randint(must, len(log))]
-
-        # a stage read what was on the broker: its position bounds the loss
-        self.topics[TOPICS.loans] = keep(self.topics[TOPICS.loans], "route", self.position["loans"])
-        journal = self.topics[TOPICS.journal]
-        # the journal has several writers (route, loans, sellers); keep at least what was read
-        self.topics[TOPICS.journal] = journal[: rng.randint(self.position["issuers"], len(journal))]
-        self.topics[TOPICS.orders] = keep(self.topics[TOPICS.orders], "issuers")
-        parts = self.topics[TOPICS.seller_parts]
-        self.topics[TOPICS.seller_parts] = keep(parts, "issuers", self.position["sellers"])
-        self.loan_table = Table.recovered(keep(self.loan_table.writes, "loans"))
-        self.issuer_table = Table.recovered(keep(self.issuer_table.writes, "issuers"))
-        self.seller_table = Table.recovered(keep(self.seller_table.writes, "sellers"))
-        self.position = committed
+        The next few inputs go through the stages (their in-memory state
+        moves, their tables buffer writes); then the transaction is aborted:
+        their outputs and table writes are dropped, nothing is committed, and
+        new stages rebuild their state from the tables, as a new owner does.
+        """
+        start = self.position["route"]
+        n = rng.randint(0, min(self.batch, len(self.inputs) - start))
+        hops = {TOPICS.loans: self.loans.handle, TOPICS.journal: self.issuers.handle}
+        hops[TOPICS.seller_parts] = self.sellers.handle
+        pending = []
+        for i in range(start, start + n):
+            topic, payload = self.inputs[i]
+            pending += self.route.handle(Origin(topic, 0, i), payload)
+        while pending:
+            output = pending.pop(0)
+            handle = hops.get(output.topic)
+            if handle is not None:
+                pending += handle(0, len(self.topics[output.topic]), output.value)
+        for stage in (self.loans, self.issuers, self.sellers):
+            stage.table.discard()
         self.make_stages()

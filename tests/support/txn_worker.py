@@ -54,7 +54,7 @@ async def read_committed(
 
 
 async def end_offsets(bootstrap: str, topic: str, partitions: int = 2) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]

@@ -387,6 +387,8 @@ def test_dashboard_covers_the_metrics() -> None:
         "hedger_recovery_remaining",
         "hedger_ready",
         "hedger_event_time_lag_seconds",
+        "hedger_uncommitted_messages",
+        "hedger_transactions_total",
         # contract v2: groups, sellers, expiry and the desk clock
         "hedger_group_residual_base",
         "hedger_group_limit_base",

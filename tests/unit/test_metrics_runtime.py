@@ -1,5 +1,5 @@
 """The worker's runtime metrics: build info, process/platform collectors, last-event time,
-and the count of expired orders still open."""
+the count of expired orders still open, and the figures read from the running worker."""
 
 from __future__ import annotations
 
@@ -86,3 +86,35 @@ def test_expired_orders_open_falls_when_a_report_closes_an_expired_order() -> No
     found = samples(metrics)
     assert found["hedger_cancel_requests_total"] == [({}, 1.0)]
     assert found["hedger_expired_orders_open"] == [({}, 0.0)]
+
+
+def test_the_worker_collector_shows_lag_recovery_commit_age_and_transactions() -> None:
+    from streams.observe.metrics import WorkerCollector
+
+    metrics = Metrics(example_config(), clock=None)
+    metrics.registry.register(
+        WorkerCollector(
+            lambda: [("loan-bookings", 0, 7, 2), ("hedger-control", 1, 0, 0)],
+            lambda: 42,
+            lambda: 990.0,
+            lambda: False,
+            clock=lambda: 1000.0,
+            transactions=lambda: {"committed": 12, "aborted": 3, "fenced": 1},
+        )
+    )
+    found = samples(metrics)
+    assert found["hedger_consumer_lag"] == [
+        ({"topic": "loan-bookings", "partition": "0"}, 7.0),
+        ({"topic": "hedger-control", "partition": "1"}, 0.0),
+    ]
+    assert found["hedger_uncommitted_messages"][0] == (
+        {"topic": "loan-bookings", "partition": "0"},
+        2.0,
+    )
+    assert found["hedger_recovery_remaining"] == [({}, 42.0)]
+    assert found["hedger_last_commit_age_seconds"] == [({}, 10.0)]
+    assert found["hedger_ready"] == [({}, 0.0)]
+    transactions = {
+        labels["outcome"]: value for labels, value in found["hedger_transactions_total"]
+    }
+    assert transactions == {"aborted": 3.0, "committed": 12.0, "fenced": 1.0}
