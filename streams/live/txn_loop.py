@@ -11,6 +11,14 @@ the transaction is aborted, the partition's state is restored from its
 committed changelog and the consumer seeks back to the committed offset, so
 committed offsets are the only source of truth.
 
+Partitions the group assigns are taken over by the loop, not in the
+rebalance callback: aiokafka sends no heartbeat while that callback runs,
+and a take-over (a producer per partition, the state restored) that outlasts
+the session timeout would get the worker expired from the group while it
+goes on processing, a zombie its successors fence. The callback only pauses
+the new partitions; the loop starts their producers, restores their state,
+seeks and resumes them before its next fetch.
+
 What a record does is not known here: `Step` turns a partition's records
 into records to send. Runs as a `mode.Service` (Faust's service library),
 so a Faust app can run it (`app.service`). Imports the standard library,
@@ -103,6 +111,8 @@ class TxnLoop(Service):
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self.assigned_event = asyncio.Event()
+        # Assigned by the group, paused, not yet taken over (see `take_over`).
+        self.pending: set[TopicPartition] = set()
         self.idle_due = 0.0  # loop time of the next idle position commit
         self.generation = 0  # counts assignments and revocations
 
@@ -123,8 +133,8 @@ class TxnLoop(Service):
             heartbeat_interval_ms=max(self.session_timeout_ms // 4, 500),
         )
         consumer.subscribe(self.topics, listener=_Listener(self))
+        self.consumer = consumer  # the first assignment may come while it starts
         await consumer.start()
-        self.consumer = consumer
         self.add_future(self._run())
 
     async def on_stop(self) -> None:
@@ -138,10 +148,19 @@ class TxnLoop(Service):
     # -- assignment ------------------------------------------------------
 
     async def assigned(self, tps: set[TopicPartition]) -> None:
-        """New partitions: fence their previous owner, restore their state, seek."""
+        """New partitions (in the rebalance callback): paused until the loop takes them over."""
+        self.generation += 1
+        new = tps - set(self.producers)
+        self.pending |= new
+        if new and self.consumer is not None:
+            self.consumer.pause(*new)
+
+    async def take_over(self) -> None:
+        """Pending partitions: fence their previous owner, restore their state, seek, resume."""
         async with self.lock:
-            self.generation += 1
-            new = tps - set(self.producers)
+            new, self.pending = self.pending, set()
+            if not new:
+                return
             started = {tp: self._producer(tp) for tp in sorted(new)}
             # init_transactions: each previous owner's producer is fenced
             await asyncio.gather(*(producer.start() for producer in started.values()))
@@ -149,7 +168,10 @@ class TxnLoop(Service):
             # Only after fencing: what the old owner committed is final now.
             await self.restore(new)
             await self._seek_committed(new)
-            log.info("assigned %d partitions, %d new", len(tps), len(new))
+            consumer = self.consumer
+            if consumer is not None:
+                consumer.resume(*(new & consumer.assignment()))
+            log.info("assigned %d partitions, %d new", len(self.producers), len(new))
             self.assigned_event.set()
 
     def _producer(self, tp: TopicPartition) -> AIOKafkaProducer:
@@ -166,6 +188,7 @@ class TxnLoop(Service):
         """Partitions moving away: no transaction of theirs is open here (lock held)."""
         async with self.lock:
             self.generation += 1
+            self.pending -= tps
             await self._close(tps & set(self.producers))
             await self.release(tps)
 
@@ -198,6 +221,9 @@ class TxnLoop(Service):
         assert consumer is not None
         loop = asyncio.get_running_loop()
         while not self.should_stop and not self.crashed:
+            if self.pending:
+                await self.take_over()
+                continue
             try:
                 batches = await consumer.getmany(
                     timeout_ms=self.poll_ms, max_records=self.max_records
