@@ -1,10 +1,9 @@
 """Reference for the live benchmark: the trivial single-hop Faust agent.
 
-Forwards every message of the input topic to the output topic, written like
-the worker's agents — the same Faust settings, raw serializers, batching
-(`take_events` with the worker's batch size and wait) and direct producer
-sends — so the benchmark can say what the worker's own work costs on top of
-Faust.
+Forwards every message of the input topic to the output topic with a Faust
+agent — raw serializers, batching (`take_events` with the worker's batch
+size and wait) and direct producer sends — so the benchmark can say what
+the worker's own work costs next to the plainest Faust pipeline.
 
     python -m benchmarks.faust_forwarder --bootstrap HOST:PORT --input T --output T2 --app-id ID
 """
@@ -18,8 +17,31 @@ from typing import Any
 import faust
 
 from streams.cli.worker import quiet_libraries, tune_gc
-from streams.live.app import RAW, faust_settings
 from streams.settings import WorkerSettings
+
+RAW: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
+
+
+def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
+    """A Faust app with its own consumer and producer, committing every commit interval."""
+    return {
+        **settings.faust_options(),  # broker URL and SASL/TLS credentials
+        "store": settings.store,
+        "datadir": settings.data_dir,
+        "topic_partitions": settings.partitions,
+        "broker_commit_interval": settings.commit_interval,
+        "broker_session_timeout": settings.session_timeout,
+        "broker_heartbeat_interval": min(3.0, settings.session_timeout / 4),
+        "consumer_auto_offset_reset": "earliest",
+        "web_enabled": False,
+        "worker_redirect_stdouts": False,
+        "producer_acks": -1,
+    }
 
 
 def main() -> None:
