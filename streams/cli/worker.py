@@ -110,6 +110,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         override_logging=False,
         loop=loop,
     )
+    worker.runner = runner
     if not sys.stdout.isatty():
         # Its frames end with no newline: they would glue onto the next JSON log line.
         runner.spinner = None
@@ -150,7 +151,7 @@ def tune_gc() -> None:
 
     Everything loaded at start (Faust, pydantic schemas, the configuration)
     is frozen out of collection, and collections run less often: measured
-    here, full collections otherwise stall an agent for 100-200 ms every few
+    here, full collections otherwise stall the worker for 100-200 ms every few
     seconds, which was most of the p99 latency. The bot creates few reference
     cycles, so memory stays flat.
     """

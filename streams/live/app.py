@@ -110,6 +110,9 @@ class Worker:
         # Per partition: since when (monotonic) it has been seen with lag.
         self.lag_seen: dict[TopicPartition, float] = {}
         self.failure: BaseException | None = None
+        # The Faust worker running the app (set by `hedger worker`): told that
+        # a loop failure is reported here, so it does not raise it again.
+        self.runner: Service | None = None
         self.metrics.registry.register(
             WorkerCollector(
                 self.lag,
@@ -285,6 +288,10 @@ class Worker:
             fenced=self.loop.stats.fenced,
             exit_code=EXIT_LOOP_FAILED,
         )
+        if self.runner is not None:
+            # mode marks every service up to the worker crashed; the worker
+            # would log the crash again and raise it after its shutdown.
+            self.runner.crash_reason = None
         if stop:
             os.kill(os.getpid(), signal.SIGTERM)
 

@@ -1,8 +1,8 @@
 """What /ready and `hedger_ready` say, and the log lines of a broker outage.
 
-Owns: the worker's health checks — the broker answers, every agent is
-alive and none is stalled (no batch finished for `stall_timeout` seconds
-while its input has lag) — and `LibraryLogGate`, the logging filter that
+Owns: the broker watch of the worker's health checks (the rest of /ready is
+in `streams.live.app`: tables restored, loop alive, no partition with lag
+and no commit for `stall_timeout` seconds) and `LibraryLogGate`, the logging filter that
 keeps the libraries' lines bounded: while the broker is unreachable their
 warnings and errors are counted instead of written (one WARNING when the
 connection is lost, a summary every `summary_every` seconds, one INFO when

@@ -247,3 +247,4 @@ def assert_one_failure_line(worker: WorkerProcess, error: str, fenced: int = 0) 
     ours = [x for x in lines if x.get("level") == "error" and x.get("logger") == "hedger.worker"]
     assert ours == [line]
     assert "Traceback" not in worker.log_text()
+    assert [x for x in lines if x.get("level") == "critical"] == []
