@@ -11,6 +11,14 @@ transaction is aborted, the partition's state is restored from its
 committed changelog and the consumer seeks back to the committed offset, so
 committed offsets are the only source of truth.
 
+Partitions the group assigns are taken over by the loop, not in the
+rebalance callback: aiokafka sends no heartbeat while that callback runs,
+and a take-over (a producer per partition, the state restored) that outlasts
+the session timeout would get the worker expired from the group while it
+goes on processing, a zombie its successors fence. The callback only pauses
+the new partitions; the poller starts their producers, restores their
+state, seeks and resumes them before its next fetch.
+
 How records flow: one poller fetches and hands each partition's records to
 its lane's queue; each lane (a task) takes what has accumulated, runs the
 step and commits, then takes what accumulated meanwhile. Partitions in
@@ -177,6 +185,8 @@ class TxnLoop(Service):
         self.lock = self.gate.lock  # held by assignment, revocation and recovery
         self.consumer: AIOKafkaConsumer | None = None
         self.assigned_event = asyncio.Event()
+        # Assigned by the group, paused, not yet taken over (see `take_over`).
+        self.pending: set[TopicPartition] = set()
         self.generation = 0  # counts assignments and revocations
         self.lanes: dict[Hashable, _Lane] = {}
         self.lane_of: dict[TopicPartition, _Lane] = {}
@@ -203,8 +213,8 @@ class TxnLoop(Service):
             heartbeat_interval_ms=max(self.session_timeout_ms // 4, 500),
         )
         consumer.subscribe(self.topics, listener=_Listener(self))
+        self.consumer = consumer  # the first assignment may come while it starts
         await consumer.start()
-        self.consumer = consumer
         self.add_future(self._run())
 
     async def on_stop(self) -> None:
@@ -224,10 +234,20 @@ class TxnLoop(Service):
     # -- assignment ------------------------------------------------------
 
     async def assigned(self, tps: set[TopicPartition]) -> None:
-        """New partitions: fence their previous owner, restore their state, seek."""
+        """New partitions (in the rebalance callback): paused until the poller takes them over."""
+        self.generation += 1
+        new = tps - set(self.producers)
+        self.pending |= new
+        if new and self.consumer is not None:
+            self.consumer.pause(*new)
+
+    async def take_over(self) -> None:
+        """Pending partitions: fence their previous owner, restore their state, seek, resume."""
         async with self.gate.exclusive():
+            new, self.pending = self.pending, set()
+            if not new:
+                return
             self.generation += 1
-            new = tps - set(self.producers)
             started = {tp: self._producer(tp) for tp in sorted(new)}
             # init_transactions: each previous owner's producer is fenced
             await asyncio.gather(*(producer.start() for producer in started.values()))
@@ -237,7 +257,10 @@ class TxnLoop(Service):
             await self._seek_committed(new)
             for tp in sorted(new):
                 self._join_lane(tp)
-            log.info("assigned %d partitions, %d new", len(tps), len(new))
+            consumer = self.consumer
+            if consumer is not None:
+                consumer.resume(*(new & consumer.assignment()))
+            log.info("assigned %d partitions, %d new", len(self.producers), len(new))
             self.assigned_event.set()
 
     def _producer(self, tp: TopicPartition) -> AIOKafkaProducer:
@@ -253,6 +276,7 @@ class TxnLoop(Service):
 
     async def revoked(self, tps: set[TopicPartition]) -> None:
         """Partitions moving away: waits for the open transactions, then drops them."""
+        self.pending -= tps
         async with self.gate.exclusive():
             self.generation += 1
             for tp in tps:
@@ -315,6 +339,9 @@ class TxnLoop(Service):
         consumer = self.consumer
         assert consumer is not None
         while not self.should_stop and not self.crashed:
+            if self.pending:
+                await self.take_over()
+                continue
             try:
                 batches = await consumer.getmany(
                     timeout_ms=self.poll_ms, max_records=self.max_records
