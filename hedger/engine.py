@@ -162,6 +162,12 @@ class HedgingEngine:
         # read on every decision: looked up once
         self._ttl = config.hedge.order_ttl_days
         self._groups = config.groups
+        # L_G and L_G x trigger_ratio of every group (exact products), read per group event
+        trigger_ratio = config.risk.trigger_ratio
+        self._group_triggers = {
+            group: (limit, limit * trigger_ratio)
+            for group, limit in config.group_limit_table.items()
+        }
         # v2.1 (SPEC §14): with [pricing], the held quotes and the pricer of
         # every new order; without it, cds-quotes is not an input topic.
         pricing = config.pricing
@@ -415,17 +421,35 @@ class HedgingEngine:
         config = self.config
         all_books = self.books
         group = unit if unit in self._groups else None
-        if group is None and self._ttl is None and not self.any_halts():
-            # The commonest case, first and without the general set-up: an
-            # issuer alone, nothing to expire or halt, and no step due.
-            book = all_books.get(unit)
-            if book is not None:
-                view = book.view(config, trigger.as_of)
-                if (
-                    step_due(view.exposure, view.coverage, view.residual, view.limit, config.risk)
-                    is None
-                ):
-                    return _Decided([], (view,), set(), None)
+        if not self.any_halts():
+            # Most events decide nothing: when no issuer step is due for the
+            # members that step, no member has an open order to expire, and
+            # the group (if any) is within its trigger, the views are all the
+            # outcome needs: the same views, in the same order, as the full
+            # decision below starts from, and R_G summed in that order.
+            # Whether a step is due does not depend on the order.
+            as_of, risk, ttl = trigger.as_of, config.risk, self._ttl
+            views: list[RiskView] = []
+            start = ZERO
+            for issuer in (unit,) if group is None else config.members_of(unit):
+                book = all_books.get(issuer)
+                if book is None:
+                    continue
+                if ttl is not None and book.open_orders:
+                    break  # the full decision expires what is due
+                view = book.view(config, as_of)
+                if (stepping is None or issuer in stepping) and step_due(
+                    view.exposure, view.coverage, view.residual, view.limit, risk
+                ) is not None:
+                    break
+                views.append(view)
+                start += view.residual
+            else:
+                if group is None:
+                    return _Decided([], tuple(views), set(), None)
+                limit, trigger_at = self._group_triggers[group]
+                if start <= trigger_at:
+                    return _Decided([], tuple(views), set(), GroupView(group, start, limit, False))
         if group is None:  # an issuer alone: most units
             book = all_books.get(unit)
             books = {} if book is None else {unit: book}
@@ -451,13 +475,9 @@ class HedgingEngine:
                 touched.add(issuer)
             self.expired_open += len(expired)
         if not halted:
-            # Most events decide nothing: when no issuer step is due for the
-            # members that step, and the group (if any) is within its trigger,
-            # the views are all the outcome needs: the same views, in the same
-            # order, as the full decision below starts from, and R_G summed in
-            # that order. Whether a step is due does not depend on the order.
+            # After expiry, the same shortcut as above: no step due, the group calm.
             as_of, risk = trigger.as_of, config.risk
-            views: list[RiskView] = []
+            views = []
             start = ZERO
             for issuer, book in books.items():
                 view = book.view(config, as_of)

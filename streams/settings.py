@@ -1,9 +1,9 @@
 """Every setting of the bot, from one source: the contract file and the Kafka connection.
 
-Owns: loading the contract configuration (`config/hedger.toml`: limits, hedge
-terms) into a `HedgerConfig`, with every failure one `ConfigError` naming the
-file and the field; and the connection settings, read with pydantic-settings
-from command-line values over `HEDGER_*` environment variables over defaults:
+Owns: the connection settings, read with pydantic-settings from
+command-line values over `HEDGER_*` environment variables over defaults
+(the contract configuration is read by `streams.config_file`, re-exported
+here as `load_config`):
 
 * `KafkaSettings`: broker address, security (PLAINTEXT, SSL, SASL_PLAINTEXT,
   SASL_SSL with PLAIN or SCRAM), topic names (`TopicNames`,
@@ -17,23 +17,22 @@ The SASL password is a `SecretStr` (or read from `HEDGER_SASL_PASSWORD_FILE`),
 so it never appears in a repr, a settings dump, a log line or an error.
 `load_settings` turns a validation failure into one `SettingsError` line that
 names the setting. Imports the standard library, pydantic(-settings),
-aiokafka's and faust's credential helpers, and `hedger.config`/`hedger.control`/
-`hedger.events`.
+aiokafka's and faust's credential helpers, `hedger.control`/`hedger.events`
+and `streams.config_file`.
 """
 
 from __future__ import annotations
 
 import ssl
-import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hedger.config import ConfigError, HedgerConfig, config_from_mapping, unknown_keys
 from hedger.control import CONTROL_TOPIC
 from hedger.events import CLOCK_TOPIC, EXECUTION_TOPIC, LOAN_TOPIC, QUOTE_TOPIC
+from streams.config_file import load_config as load_config
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 ENV_PREFIX = "HEDGER_"
@@ -41,36 +40,6 @@ TOPIC_ENV_PREFIX = "HEDGER_TOPIC_"
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-
-
-# -- the contract configuration -------------------------------------------
-
-
-def load_config(path: str | Path) -> HedgerConfig:
-    """Read and validate a configuration file; raise `ConfigError` on any problem.
-
-    A key the contract does not define is refused (SPEC §8), never ignored:
-    a typo such as `halt = true` must not silently lift a halt. Every such
-    key is named, on one line.
-    """
-    file = Path(path)
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: no such configuration file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    unknown = unknown_keys(data)
-    if len(unknown) > 1:
-        raise ConfigError(
-            f"{file}: unknown keys {', '.join(unknown)} (SPEC §8 defines no such keys)"
-        )
-    try:
-        return config_from_mapping(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{file}: {exc}") from None
 
 
 # -- the Kafka connection ---------------------------------------------------

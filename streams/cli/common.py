@@ -6,22 +6,28 @@ settings with flags over environment over defaults (`kafka_settings`),
 the parser every command uses (`HedgerParser`: no abbreviations, defaults in
 `--help`, one-line usage errors), checking Kafka answers (`reach_kafka`),
 `stop_event` (Ctrl-C, SIGTERM or a duration) and `free_port`. Imports the
-standard library, rich, `streams.settings` and `streams.connectivity`;
+standard library, rich, `streams.settings` and `streams.connectivity` (these two
+where a command uses them);
 never another CLI module.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 import socket
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias, TypeVar
 
 from rich.console import Console
 
-from streams.settings import KafkaSettings, env_name, flag_name, load_settings
+if TYPE_CHECKING:
+    import asyncio
+
+    from streams.settings import KafkaSettings
+
+# The Kafka settings (pydantic-settings) and asyncio are imported where a
+# command uses them: the offline commands start without them.
 
 EXIT_OK = 0
 EXIT_KAFKA = 1  # the broker failed or refused (unreachable, create failed, stalled)
@@ -32,7 +38,7 @@ DEFAULT_CONFIG = "config/hedger.toml"
 
 Commands: TypeAlias = "argparse._SubParsersAction[HedgerParser]"
 
-S = TypeVar("S", bound=KafkaSettings)
+S = TypeVar("S", bound="KafkaSettings")
 
 # setting -> (metavar, help); each flag's argparse default is None so that
 # the environment shows through, and its help names the variable and the
@@ -111,6 +117,8 @@ def fail(message: str, code: int = EXIT_USAGE) -> int:
 
 def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
     """The connection flags, each over its `HEDGER_*` variable (no password flag: env or file)."""
+    from streams.settings import KafkaSettings
+
     add_setting_flags(
         parser,
         KafkaSettings,
@@ -129,6 +137,8 @@ def add_setting_flags(
 ) -> None:
     """A flag per setting, validated by the settings model (not argparse), so that
     a bad value, flag or environment, is one line naming the setting."""
+    from streams.settings import env_name, flag_name
+
     group = parser.add_argument_group(title)
     for field in fields:
         metavar, help_text = SETTING_FLAGS[field]
@@ -147,6 +157,8 @@ def kafka_settings(args: argparse.Namespace, cls: type[S], **given: Any) -> S:
 
     Raises `streams.settings.SettingsError` (one line) on an invalid setting.
     """
+    from streams.settings import load_settings
+
     flags = {name: getattr(args, name) for name in SETTING_FLAGS if hasattr(args, name)}
     flags = {name: value for name, value in flags.items() if name in cls.model_fields}
     return load_settings(cls, **{**flags, **given})
@@ -176,6 +188,8 @@ def reach_kafka(kafka: KafkaSettings) -> str | None:
     Also keeps aiokafka's own log lines off the tool's stderr: the line
     returned says what they would.
     """
+    import asyncio
+
     from streams.connectivity import KafkaUnavailable, check_connection, quiet_kafka_logs
 
     quiet_kafka_logs()
@@ -188,6 +202,8 @@ def reach_kafka(kafka: KafkaSettings) -> str | None:
 
 def stop_event(duration: float = 0) -> asyncio.Event:
     """An event set by Ctrl-C, SIGTERM, SIGHUP (a closed terminal) or after `duration` s."""
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -54,7 +54,14 @@ from streams.cli.common import (
 from streams.cli.demo_feed import QuoteFeed, read_demo_log
 from streams.cli.demo_view import View
 from streams.cli.replay import run_replay
-from streams.settings import ENV_PREFIX, KafkaSettings, SettingsError, flag_name, load_settings
+from streams.settings import (
+    ENV_PREFIX,
+    KafkaSettings,
+    SettingsError,
+    WorkerSettings,
+    flag_name,
+    load_settings,
+)
 from streams.venue.paper_venue import run_venue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +74,8 @@ DEFAULT_SILENCE_RATIO = 0.2
 # What a running demo started: {"demo": pid, "worker": pid, "kafka_dir": path or null}.
 PID_FILE = REPO / "build" / "demo.pid"
 DEFAULT_METRICS_PORT = 9108
+# Seconds the publisher waits for the worker to apply what it sent to a topic.
+APPLIED_WAIT = 5.0
 
 
 class Hangup(Exception):
@@ -203,18 +212,33 @@ def quote_feed(config: Path | str) -> QuoteFeed | None:
 
 
 async def _publish(
-    kafka: KafkaSettings, rate: float, view: View, stop: asyncio.Event, feed: QuoteFeed | None
+    kafka: KafkaSettings,
+    rate: float,
+    view: View,
+    stop: asyncio.Event,
+    feed: QuoteFeed | None,
+    applied: Applied,
 ) -> None:
-    """The demo log: bookings at `rate` a second, each day's tick right after its bookings."""
+    """The demo log: bookings at `rate` a second, each day's tick right after its bookings.
+
+    Kafka orders records within a partition only: before a record of another
+    topic than the last one is sent, the worker has applied what was sent
+    (`Applied`), so the worker takes the log in its order, as the replay does.
+    """
     from aiokafka import AIOKafkaProducer  # the Kafka clients load with the command only
 
     producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
     quotes: list[asyncio.Future[Any]] = []  # a morning's quotes, sent together
+    last = None
     try:
         for record in read_demo_log(feed=feed):
             if stop.is_set():
                 return
+            if last is not None and record["topic"] != last:
+                await asyncio.gather(*quotes)
+                await applied.wait(last, view, stop)
+            last = record["topic"]
             value = record["value"]
             payload = value.encode() if isinstance(value, str) else json.dumps(value).encode()
             if record["topic"] == "cds-quotes":
@@ -238,11 +262,55 @@ async def _publish(
         await producer.stop()
 
 
+class Applied:
+    """Events of the demo's input topics the worker counts (`hedger_events_total`)."""
+
+    def __init__(self, metrics_url: str, kafka: KafkaSettings, partitions: int) -> None:
+        self.metrics_url, self.partitions = metrics_url, partitions
+        t = kafka.topics
+        self.topics = {
+            "loan-bookings": t.loan_bookings,
+            "cds-quotes": t.cds_quotes,
+            "desk-clock": t.desk_clock,
+        }
+
+    async def wait(self, topic: str, view: View, stop: asyncio.Event) -> None:
+        """Until the worker applied every record sent to `topic` (at most APPLIED_WAIT s).
+
+        A tick is applied once per journal partition.
+        """
+        sent = {
+            "loan-bookings": view.published,
+            "cds-quotes": view.quotes,
+            "desk-clock": view.ticks * self.partitions,
+        }[topic]
+        deadline = time.monotonic() + APPLIED_WAIT
+        while not stop.is_set() and time.monotonic() < deadline:
+            if await asyncio.to_thread(self.events, self.topics[topic]) >= sent:
+                return
+            await asyncio.sleep(0.02)
+
+    def events(self, topic: str) -> float:
+        """`hedger_events_total` of one topic, all outcomes (0 if /metrics does not answer)."""
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=2) as response:  # noqa: S310
+                text = response.read().decode()
+        except OSError:
+            return 0.0
+        label = f'topic="{topic}"'
+        return sum(
+            float(line.rpartition(" ")[2])
+            for line in text.splitlines()
+            if line.startswith("hedger_events_total{") and label in line
+        )
+
+
 async def _run(
     args: argparse.Namespace, kafka: KafkaSettings, metrics_url: str, console: Console
 ) -> None:
     stop = stop_event(args.duration)
     view = View()
+    applied = Applied(metrics_url, kafka, load_settings(WorkerSettings).partitions)
     topics = kafka.topics
     tasks = [
         asyncio.create_task(
@@ -255,7 +323,9 @@ async def _run(
                 stop=stop,
             )
         ),
-        asyncio.create_task(_publish(kafka, args.rate, view, stop, quote_feed(args.config))),
+        asyncio.create_task(
+            _publish(kafka, args.rate, view, stop, quote_feed(args.config), applied)
+        ),
         asyncio.create_task(_follow(kafka, topics.orders, view.take_order, stop)),
         asyncio.create_task(_follow(kafka, topics.cds_executions, view.take_report, stop)),
     ]

@@ -1,9 +1,10 @@
 """`hedger replay` and `hedger check-config`: the offline commands.
 
 Owns: their arguments and terminal output (progress bar, summary tables);
-the work is done by `streams.offline.replay` and `streams.settings`. Imports
-the standard library, rich, prometheus_client's text writer, `hedger.config`
-and `streams` (never the live worker).
+the work is done by `streams.offline.replay` and `streams.config_file`.
+Imports the standard library, rich, `hedger.config` and `streams` (never the
+live worker, nor the Kafka settings); the metrics (prometheus-client) and
+the progress bar only when they are used.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from prometheus_client import generate_latest
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hedger.config import ConfigError
 from streams.cli.common import (
@@ -25,7 +25,7 @@ from streams.cli.common import (
     Commands,
     fail,
 )
-from streams.observe.metrics import Metrics
+from streams.config_file import load_config
 from streams.offline.price_report import print_price_summary
 from streams.offline.replay import replay_files
 from streams.offline.report import orders_table, print_summary, terminal
@@ -33,7 +33,6 @@ from streams.offline.unit_report import FORMATS, unit_rows, write_unit_report
 from streams.offline.unit_report import report_format as report_format_for
 from streams.outputs import OutputError, atomic_bytes, check_outputs
 from streams.replay_log import CorruptLog
-from streams.settings import load_config
 
 
 def run_replay(
@@ -66,9 +65,11 @@ def run_replay(
     except OutputError as exc:
         return fail(str(exc))
     console = terminal()
-    progress: Progress | None = None
+    progress: Any = None  # a rich Progress on a terminal
     on_line: Callable[[int], None] | None = None
     if sys.stderr.isatty() and not quiet:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         total = sum(1 for _ in log.open("rb"))
         progress = Progress(
             TextColumn("replaying"),
@@ -88,6 +89,8 @@ def run_replay(
         progress.start()
     metrics = None
     if metrics_out:
+        from streams.observe.metrics import Metrics  # prometheus-client, only when asked for
+
         metrics = Metrics(config, clock=None)  # offline: no wall clock, no lag or latency
     try:
         engine, stats = replay_files(
@@ -113,6 +116,8 @@ def run_replay(
         if progress is not None:
             progress.stop()
     if metrics is not None and metrics_out:
+        from prometheus_client import generate_latest
+
         try:
             with atomic_bytes(metrics_out) as out:
                 out.write(generate_latest(metrics.registry))

@@ -7,7 +7,9 @@ of its transaction (outputs, then the table's changelog writes), the two-hop
 path of loan events (on a loan-bookings topic with the internal partition
 count, an event on the partition its `loan_id` hashes to is validated and
 checked against its loan in one step and goes straight to the journal; a
-mis-keyed one takes the repartition hop to the loan stage), and what
+mis-keyed one takes the repartition hop to the loan stage), which input
+partitions write the same state (the loop commits them one after the
+other, see `lane`), and what
 an assignment, a revocation or an aborted transaction does to the stages'
 state (restore from the committed changelog, forget, rebuild). An event a
 stage fails on is dead-lettered (`processing_error`), never a crash. No
@@ -129,6 +131,7 @@ class TxnWorker:
             release=self.release,
             max_records=max_records,
             session_timeout_ms=session_timeout_ms,
+            task_of=self.lane,
         )
 
     # -- topics ------------------------------------------------------------
@@ -151,6 +154,18 @@ class TxnWorker:
         self.copartitioned = counts.get(bookings) == topology.partitions
 
     # -- the step ------------------------------------------------------------
+
+    def lane(self, tp: TopicPartition) -> object:
+        """What `tp`'s step writes: partitions writing the same state share a lane.
+
+        Loan state partition p is written by hedger-loans p and, when
+        co-partitioned, by loan-bookings p (see `_route`); every other input
+        partition writes its own stage's partition, or nothing.
+        """
+        topics = self.topology.topics
+        if tp.topic == topics.loans or (self.copartitioned and tp.topic == topics.loan_bookings):
+            return ("loans", tp.partition)
+        return tp
 
     @staticmethod
     def _stateful(handle: Callable[[int, int, bytes], list[Output]]) -> Handle:

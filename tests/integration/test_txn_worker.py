@@ -2,20 +2,15 @@
 
 Outputs are read `read_committed`, as the docs require of every consumer of
 the worker's topics: what an aborted transaction wrote is never seen, and
-what a committed one wrote is seen once.
+what a committed one wrote is seen once. Crashes of the worker process are
+tested through `hedger worker` (tests/integration/test_volume.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import random
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +25,7 @@ from streams.live.txn_loop import Send
 from streams.live.txn_worker import TxnWorker
 from streams.offline.replay import replay_files
 from streams.settings import load_config
-from tests.factories import EXAMPLES, REPO, amended, booked, repaid
+from tests.factories import EXAMPLES, amended, booked, repaid
 from tests.kafka_broker import LocalKafka
 from tests.support.txn_worker import (
     CONFIG_PATH,
@@ -183,110 +178,6 @@ def test_aborted_input_records_are_never_processed_and_markers_are_no_holes(
         assert loans == ["A", "C"]
 
     asyncio.run(scenario())
-
-
-class WorkerProc:
-    """`tests.integration.txn_worker_main` as a subprocess."""
-
-    def __init__(self, harness: Harness, prefix: str, workdir: Path) -> None:
-        self.harness, self.prefix, self.workdir = harness, prefix, workdir
-        self.runs = 0
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        self.runs += 1
-        log = (self.workdir / f"txn-worker-{self.runs}.log").open("wb")
-        args = [self.harness.bootstrap, self.prefix, str(self.harness.partitions), str(CONFIG_PATH)]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.txn_worker_main", *args],
-            cwd=REPO,
-            env={**os.environ, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        return self.process
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
-
-    def wait_assigned(self, timeout: float = 60.0) -> None:
-        """Until the worker owns partitions (or has exited)."""
-        log = self.workdir / f"txn-worker-{self.runs}.log"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if (
-                "assigned" in log.read_text()
-                or self.process is None
-                or self.process.poll() is not None
-            ):
-                return
-            time.sleep(0.1)
-        raise TimeoutError(log.read_text()[-3000:])
-
-    def wait_idle(self, timeout: float = 120.0) -> None:
-        topics = list(self.harness.topology.input_topics)
-        group = self.harness.topology.app_id
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if asyncio.run(committed_lag(self.harness.kafka, group, topics)) == 0:
-                return
-            time.sleep(0.5)
-        raise TimeoutError((self.workdir / f"txn-worker-{self.runs}.log").read_text()[-3000:])
-
-
-def test_sigkills_during_processing_and_commits_lose_nothing_and_repeat_nothing(
-    kafka: LocalKafka, unique: str, tmp_path: Path
-) -> None:
-    """1,498 bookings in 10 chunks, one partition everywhere; with each chunk the
-    worker is SIGKILLed while it processes (6 times), or ends itself between sending
-    a transaction's offsets and committing it (4 runs). Read read_committed, the
-    orders equal the offline replay of the bookings record for record, with no
-    duplicate, and so do the dead letters."""
-    harness = Harness(kafka.bootstrap, unique, 1)
-    topics = harness.topics
-    lines = [json.loads(x) for x in (EXAMPLES / "stream-2000.jsonl").read_text().splitlines() if x]
-    bookings = [line for line in lines if line["topic"] == "loan-bookings"]
-    asyncio.run(harness.create())
-    pairs = [(line.get("key"), line["value"]) for line in bookings]
-    proc = WorkerProc(harness, unique, tmp_path)
-    rng = random.Random(17)
-    exits = []
-    chunk = len(pairs) // 10 + 1
-    try:
-        for run in range(10):  # each run has new input to work on
-            asyncio.run(
-                publish(harness.bootstrap, topics.loan_bookings, pairs[run * chunk :][:chunk])
-            )
-            crash = run >= 6
-            # a crash run ends itself in its first commit (it has a new chunk to commit)
-            process = proc.start({"TXN_CRASH_IN_COMMIT": "1"} if crash else None)
-            proc.wait_assigned()
-            if crash:
-                try:
-                    exits.append(process.wait(20))
-                except subprocess.TimeoutExpired:
-                    exits.append(None)
-            else:
-                time.sleep(rng.uniform(0.1, 1.0))
-            proc.kill()
-        proc.start()
-        proc.wait_idle()
-    finally:
-        proc.kill()
-    assert exits == [9, 9, 9, 9]  # ended between sending the offsets and the commit
-    orders = [o[2] for o in asyncio.run(read_committed(harness.bootstrap, topics.orders, 1))]
-    ids = [o["order_id"] for o in orders]
-    expected = replay_orders(bookings)
-    assert len(expected) > 100
-    assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} duplicate orders"
-    assert orders == expected
-    dead = [d[2] for d in asyncio.run(read_committed(harness.bootstrap, topics.dead_letters, 1))]
-    # one partition, published in file order: input offset = replay line - 1
-    live_dead = sorted((d["source"]["offset"] + 1, d["reason"]) for d in dead)
-    want = sorted((d["line"], d["reason"]) for d in replay_dead(bookings))
-    assert live_dead == want
 
 
 def test_loan_events_take_one_hop_when_keyed_and_copartitioned_else_two(

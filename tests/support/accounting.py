@@ -20,7 +20,9 @@ def accounting(worker: WorkerProcess, tmp: Path) -> dict[str, int]:
 
     An input is accounted for when a journal entry or a dead letter names it
     as its source, or when it repeats (same loan and sequence, or same event
-    id) an event the journal holds: a duplicate.
+    id) an event the journal holds: a duplicate input. Also counted: journal
+    entries and dead letters identical to an earlier one (what a redelivery
+    re-sends; exactly-once sends none).
     """
     inputs: list[dict[str, Any]] = []
     for field in ("loan_bookings", "cds_executions"):
@@ -58,4 +60,14 @@ def accounting(worker: WorkerProcess, tmp: Path) -> dict[str, int]:
         "dead_letters": len(dead),
         "input_duplicates": duplicates,
         "missing": missing,
+        "journal_duplicates": repeats(
+            [(e["partition"], e["key"], e["topic"], e["value"], e["source"]) for e in entries]
+        ),
+        "dead_letter_duplicates": repeats(dead),
     }
+
+
+def repeats(records: list[Any]) -> int:
+    """How many records are identical to an earlier one."""
+    texts = [json.dumps(record, sort_keys=True) for record in records]
+    return len(texts) - len(set(texts))

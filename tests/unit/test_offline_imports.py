@@ -129,3 +129,32 @@ def test_quantlib_is_loaded_only_by_a_configuration_that_prices(tmp_path: Path) 
     assert code == 0
     assert "QuantLib" in pricing_modules
     assert "hedger.pricing" in pricing_modules
+
+
+# What only the Kafka commands, the demo or --metrics-out need.
+NOT_FOR_A_PLAIN_REPLAY = (
+    "pydantic_settings",
+    "prometheus_client",
+    "asyncio",
+    "streams.settings",
+    "streams.cli.demo",
+    "streams.cli.worker",
+    "streams.cli.tools",
+    "streams.cli.ops",
+    "streams.venue",
+)
+
+
+def test_a_plain_replay_loads_neither_settings_metrics_nor_the_other_commands(
+    tmp_path: Path,
+) -> None:
+    code, loaded_modules = loaded(
+        *replay_argv(SAMPLE, CONFIG, tmp_path), tops=NOT_FOR_A_PLAIN_REPLAY
+    )
+    assert code == 0
+    assert loaded_modules == []
+    assert (tmp_path / "orders.jsonl").stat().st_size > 0
+    # the same probe sees them when a command needs them
+    code, loaded_modules = loaded("worker", "--help", tops=NOT_FOR_A_PLAIN_REPLAY)
+    assert "pydantic_settings" in loaded_modules
+    assert "streams.cli.demo" in loaded_modules
