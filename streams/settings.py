@@ -198,8 +198,14 @@ class WorkerSettings(KafkaSettings):
     # Partitions of the internal topics (and of topics the worker creates);
     # the unit of scale-out: more partitions, more workers.
     partitions: int = Field(default=4, ge=1)
-    store: Literal["memory://"] = "memory://"  # tables are dicts restored from changelogs
+    # Where the tables live between restarts (docs/performance.md, "Recovery"):
+    # memory:// restores every table from its changelog at each start;
+    # rocksdb:// keeps a snapshot per changelog partition under data_dir and
+    # reads only the changelog written since.
+    store: Literal["memory://", "rocksdb://"] = "memory://"
     data_dir: str = "build/worker-data"
+    # A table restore that takes longer logs one WARNING with the offsets left.
+    recovery_warn_after: float = Field(default=30.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_bind: str = "127.0.0.1"
     # Accepted and not used: every batch commits in its own transaction.

@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -36,7 +37,7 @@ from mode import Service
 from hedger.config import HedgerConfig
 from streams.kafka_io import ensure_topics
 from streams.live.topology import Topology, hedger_topology
-from streams.live.txn_worker import TxnWorker
+from streams.live.txn_worker import CHANGELOG_CONFIG, TxnWorker
 from streams.observe.health import BrokerWatch, LibraryLogGate
 from streams.observe.http import make_app, serve
 from streams.observe.logs import LogObserver, get_logger
@@ -99,6 +100,10 @@ class Worker:
             self.observer,
             max_records=settings.batch_size,
             session_timeout_ms=int(settings.session_timeout * 1000),
+            store=settings.store,
+            data_dir=Path(settings.data_dir),
+            recovery_warn_after=settings.recovery_warn_after,
+            on_slow_recovery=self.slow_recovery,
         )
         self.loop = self.txn.loop
         # Log end offsets (last stable offsets: read_committed) of the assigned
@@ -145,7 +150,7 @@ class Worker:
         and outputs take it when created here.
         """
         settings, topology, topics = self.settings, self.topology, self.settings.topics
-        compact = {"cleanup.policy": "compact"}
+        compact = CHANGELOG_CONFIG
         exact = (*topology.internal_topics, *topology.changelogs)
         names = (*topology.input_topics, *exact, topics.orders, topics.dead_letters)
         await ensure_topics(
@@ -234,6 +239,11 @@ class Worker:
         for tp in set(self.lag_seen) - lagging:
             del self.lag_seen[tp]  # nothing to do is no stall
         return stalled
+
+    def slow_recovery(self, changelog: str, left: dict[int, int]) -> None:
+        """One WARNING per restore that outlasts `recovery_warn_after`."""
+        offsets = {str(partition): n for partition, n in sorted(left.items())}
+        self.log.warning("recovery.slow", changelog=changelog, offsets_left=offsets)
 
     def recovery_remaining(self) -> int:
         """Changelog records left to restore, over every table."""
