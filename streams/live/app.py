@@ -99,6 +99,8 @@ class Worker:
             self.topology,
             self.observer,
             max_records=settings.batch_size,
+            linger_ms=settings.commit_interval * 1000,
+            poll_ms=max(1, round(settings.batch_wait * 1000)),
             session_timeout_ms=int(settings.session_timeout * 1000),
             store=settings.store,
             data_dir=Path(settings.data_dir),

@@ -70,6 +70,8 @@ class TxnWorker:
         observer: Observer | None = None,
         *,
         max_records: int = 2000,
+        linger_ms: float = 0.0,
+        poll_ms: int = 20,
         session_timeout_ms: int = 10_000,
         store: str = MEMORY,
         data_dir: Path | None = None,
@@ -130,6 +132,8 @@ class TxnWorker:
             restore=self.restore,
             release=self.release,
             max_records=max_records,
+            linger_ms=linger_ms,
+            poll_ms=poll_ms,
             session_timeout_ms=session_timeout_ms,
             task_of=self.lane,
         )
