@@ -213,7 +213,8 @@ class HedgingEngine:
         return bool(self.config.halted_issuers or self.halts.issuers or self.halts.everyone)
 
     def control(self, payload: object, scope: int | None = None) -> ControlCommand:
-        """Apply a `hedger-control` command; raise `Rejected` if it is malformed."""
+        """Apply a `hedger-control` command as journal partition `scope` sees it
+        (`ControlCommand.scope_on`); raise `Rejected` if it is malformed."""
         command = decode_control(payload)
         self.halts.apply(command, scope)
         return command

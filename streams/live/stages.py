@@ -520,7 +520,7 @@ class IssuerStage:
             entry = decode_entry(payload)
             source = entry.source
             if entry.topic == CONTROL_TOPIC:
-                self._control(partition, decode_control(entry.value))
+                self._control(partition, self.engine.control(entry.value, partition))
                 return []
             if entry.topic == SELLER_STATUS_TOPIC:
                 self._seller_status(partition, entry.value)
@@ -599,8 +599,8 @@ class IssuerStage:
             self._put(partition, "v", view.issuer_id, "", shown)
 
     def _control(self, partition: int, command: ControlCommand) -> None:
-        scope = partition if command.issuer_id is None else None
-        self.engine.halts.apply(command, scope)
+        """Persist and show a command the engine has applied."""
+        scope = command.scope_on(partition)
         value = command.model_dump(exclude_none=True) if command.command == "halt" else None
         name = "" if scope is None else str(scope)
         self._put(partition, "h", command.target, name, value)
