@@ -287,6 +287,14 @@ class HedgingEngine:
         if self.quotes is not None:
             self.quotes.received.add(event_id)
 
+    def restore_closed_order(self, issuer_id: str, order_id: str) -> None:
+        """After a restart: an order closed by a report (a repeated report is a duplicate)."""
+        self.book(issuer_id).closed_orders.add(order_id)
+
+    def restore_protection_booking(self, issuer_id: str, event_id: str) -> None:
+        """After a restart: an applied protection booking (a repeated one is a duplicate)."""
+        self.book(issuer_id).protection_events.add(event_id)
+
     def restore_as_of(self, issuer_id: str, as_of: date) -> None:
         """After a restart: the as-of date of an issuer's last measures."""
         self.last_as_of[issuer_id] = as_of

@@ -483,9 +483,9 @@ class IssuerStage:
             case AggregateRow(issuer, aggregate):
                 load_aggregate(engine.book(issuer), aggregate)
             case ClosedOrderRow(issuer, order_id):
-                engine.book(issuer).closed_orders.add(order_id)
+                engine.restore_closed_order(issuer, order_id)
             case ProtectionBookingRow(issuer, event_id):
-                engine.book(issuer).protection_events.add(event_id)
+                engine.restore_protection_booking(issuer, event_id)
 
     # -- processing ----------------------------------------------------
 
