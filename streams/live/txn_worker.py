@@ -21,6 +21,7 @@ creation), `streams.observer` and `streams.live`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -259,9 +260,20 @@ class TxnWorker:
         try:
             for stage, partitions in self._stateful_partitions(tps).items():
                 self.tables[stage].discard()
-                await self.stores[stage].restore(options, partitions)
+                started = time.monotonic()
+                store = self.stores[stage]
+                await store.restore(options, partitions)
                 self._own(stage, partitions, add=True)
                 self._load(stage)
+                # What a restart cost: the changelog records read (only the
+                # tail after a snapshot with the local store) and the time.
+                log.info(
+                    "restored %s partitions %s: %d changelog records in %.2f s",
+                    stage,
+                    sorted(partitions),
+                    store.restored_records,
+                    time.monotonic() - started,
+                )
         finally:
             self.restoring -= 1
         if not self._checkpointing and any(s.local for s in self.stores.values()):
