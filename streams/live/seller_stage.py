@@ -15,16 +15,16 @@ Crash safety without a watermark: a part message names the journal entry
 that moved it (journal partition and offset), and a seller's key records the
 last entry applied per journal partition, so a redelivered or re-emitted
 message is recognised and not counted twice; the key (a `SellerRow` of
-`streams.live.table_rows`) also records the
-message whose evaluation last changed the status, whose status entry is sent
-again on a redelivery (identical, and idempotent where it applies). One key
+`streams.live.table_rows`) also records the message whose evaluation last
+changed the status, whose status entry is sent again on a redelivery (identical, and idempotent where it applies). One key
 per seller (exposure by maturity, last entries, status) and one per applied
 tick and partition: no write is O(all parts). The seller's key also keeps the
 as-of date it was last evaluated at, so that a restarted worker shows every
 seller's figures in /metrics again, as they were before the crash.
 
 May import the standard library, `hedger`, `streams.observer`,
-`streams.settings` (topic names) and `streams.live.envelopes`/`stages`/`table_rows`.
+`streams.settings` (topic names) and `streams.live.envelopes`/`stages`/
+`table_rows`.
 """
 
 from __future__ import annotations
