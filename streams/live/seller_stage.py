@@ -16,9 +16,10 @@ that moved it (journal partition and offset), and a seller's key records the
 last entry applied per journal partition, so a redelivered or re-emitted
 message is recognised and not counted twice; the key (a `SellerRow` of
 `streams.live.table_rows`) also records the message whose evaluation last
-changed the status, whose status entry is sent again on a redelivery (identical, and idempotent where it applies). One key
-per seller (exposure by maturity, last entries, status) and one per applied
-tick and partition: no write is O(all parts). The seller's key also keeps the
+changed the status, whose status entry is sent again on a redelivery
+(identical, and idempotent where it applies). One key per seller (exposure
+by maturity, last entries, status) and one per applied tick and partition:
+no write is O(all parts). The seller's key also keeps the
 as-of date it was last evaluated at, so that a restarted worker shows every
 seller's figures in /metrics again, as they were before the crash.
 
