@@ -161,6 +161,7 @@ class HedgingEngine:
         # read on every decision: looked up once
         self._ttl = config.hedge.order_ttl_days
         self._groups = config.groups
+        self._units = config.unit_table  # the group of each grouped issuer
         # L_G and L_G x trigger_ratio of every group (exact products), read per group event
         trigger_ratio = config.risk.trigger_ratio
         self._group_triggers = {
@@ -286,7 +287,7 @@ class HedgingEngine:
         self.last_as_of[issuer] = self.last_applied = as_of
         event_id = event.event_id
         trigger = Trigger(event_id, event.occurred_at, as_of, event_id)
-        unit = self.config.unit_of(issuer)
+        unit = self._units.get(issuer, issuer)  # `config.unit_of`, looked up once
         if scope is not None:
             self.unit_scopes[unit] = scope
         decided = self._decide(unit, (issuer,), trigger, scope)
@@ -388,7 +389,8 @@ class HedgingEngine:
         config = self.config
         all_books = self.books
         group = unit if unit in self._groups else None
-        if not self.any_halts():
+        any_halts = self.any_halts()
+        if not any_halts:
             # Most events decide nothing: when no issuer step is due for the
             # members that step, no member has an open order to expire, and
             # the group (if any) is within its trigger, the views are all the
@@ -423,7 +425,7 @@ class HedgingEngine:
         else:
             books = {m: all_books[m] for m in config.members_of(unit) if m in all_books}
         halted: frozenset[str] | set[str] = _NONE
-        if self.any_halts():
+        if any_halts:
             halted = {m for m in books if self.is_halted(m, scope)}
         records: list[OrderRecord] = []
         touched: set[str] = set()
