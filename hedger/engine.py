@@ -390,7 +390,18 @@ class HedgingEngine:
         all_books = self.books
         group = unit if unit in self._groups else None
         any_halts = self.any_halts()
-        if not any_halts:
+        if group is None and not any_halts:
+            # The shortcut below for an issuer alone (most units), unrolled.
+            book = all_books.get(unit)
+            if book is None:
+                return _Decided([], (), set(), None)
+            if self._ttl is None or not book.open_orders:
+                view = book.view(config, trigger.as_of)
+                if (stepping is not None and unit not in stepping) or step_due(
+                    view.exposure, view.coverage, view.residual, view.limit, config.risk
+                ) is None:
+                    return _Decided([], (view,), set(), None)
+        elif not any_halts:
             # Most events decide nothing: when no issuer step is due for the
             # members that step, no member has an open order to expire, and
             # the group (if any) is within its trigger, the views are all the
