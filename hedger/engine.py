@@ -271,9 +271,10 @@ class HedgingEngine:
         closed: str | None = None
         parts: list[PartChange] = []
         if isinstance(event, LOAN_EVENT_TYPES):
-            state, change = apply_loan_event(event, self.loans.get(event.loan_id))
-            self.loans[event.loan_id] = state
-            loan = (event.loan_id, state)
+            loan_id, loans = event.loan_id, self.loans
+            state, change = apply_loan_event(event, loans.get(loan_id))
+            loans[loan_id] = state
+            loan = (loan_id, state)
             book.apply_loan_change(change)
         elif isinstance(event, ExecutionReport):
             order = book.open_orders.get(event.order_id)
@@ -303,22 +304,23 @@ class HedgingEngine:
                 # Status changes apply from the next event on: this decision saw the old one.
                 statuses = self.sellers.evaluate(sorted({p.seller for p in parts}), as_of)
                 evaluated, changed = tuple(statuses[0]), tuple(statuses[1])
+        # Most events touch nothing else and move no part: no tuples to build.
         changes = Changes(
             loan,
-            tuple(touched) if len(touched) < 2 else tuple(sorted(touched)),
+            (tuple(touched) if len(touched) < 2 else tuple(sorted(touched))) if touched else (),
             closed,
-            event_id if isinstance(event, ProtectionBooked) else None,
+            event_id if loan is None and isinstance(event, ProtectionBooked) else None,
             None,
             changed,
-            tuple(parts),
+            tuple(parts) if parts else (),
         )
-        group = decided.group
+        group, records = decided.group, decided.records
         return Outcome(
             Status.APPLIED,
             event,
             None,
             "",
-            tuple(decided.records),
+            tuple(records) if records else (),
             decided.views,
             changes,
             () if group is None else (group,),

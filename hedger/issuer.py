@@ -126,6 +126,8 @@ class IssuerBook:
 
     __slots__ = (
         "_cover",
+        "_currencies",
+        "_exposure",
         "_limit",
         "_view",
         "buckets",
@@ -157,6 +159,12 @@ class IssuerBook:
         # T), not the buckets or orders, so at the same D, T and exposure
         # currency the recognition and C of the last view still hold.
         self._cover: _Cover | None = None
+        # The currencies of `currency_totals`, sorted: E sums them in this
+        # order; a currency borrowed in for the first time or repaid in full resets it.
+        self._currencies: tuple[str, ...] | None = None
+        # E and the exposure currency under the FX table they were measured
+        # with: a tick measures at a new D without any loan having moved.
+        self._exposure: tuple[dict[str, Decimal], Decimal, str] | None = None
         # L under the configuration it was looked up in: fixed per configuration.
         self._limit: tuple[HedgerConfig, Decimal] | None = None
 
@@ -169,20 +177,26 @@ class IssuerBook:
 
     def apply_loan_change(self, change: LoanChange) -> None:
         """Move one loan's contribution from `before` to `after`."""
-        self._view = None
+        self._view = self._exposure = None
         totals, maturities = self.currency_totals, self.maturities
         before, after = change.before, change.after
         if before is not None:
             total = totals.get(before.currency, ZERO) - before.outstanding
             if total == ZERO:
                 totals.pop(before.currency, None)
+                self._currencies = None
             else:
                 totals[before.currency] = total
             maturities.remove(before.maturity)
         if after is not None:
-            total = totals.get(after.currency, ZERO) + after.outstanding
+            held = totals.get(after.currency)
+            if held is None:
+                held = ZERO
+                self._currencies = None
+            total = held + after.outstanding
             if total == ZERO:
                 totals.pop(after.currency, None)
+                self._currencies = None
             else:
                 totals[after.currency] = total
             maturities.add(after.maturity)
@@ -302,10 +316,13 @@ class IssuerBook:
         if len(totals) == 1:  # most issuers borrow in one currency
             ((currency, total),) = totals.items()
             return total * fx[currency], currency
+        currencies = self._currencies
+        if currencies is None:
+            currencies = self._currencies = tuple(sorted(totals))
         exposure = ZERO
         best: tuple[Decimal, str] | None = None
-        for currency in sorted(self.currency_totals):
-            value = self.currency_totals[currency] * fx[currency]
+        for currency in currencies:
+            value = totals[currency] * fx[currency]
             exposure += value
             # Strictly greater: on a tie the alphabetically first currency stays.
             if best is None or value > best[0]:
@@ -321,13 +338,14 @@ class IssuerBook:
         return view
 
     def _measure(self, config: HedgerConfig, as_of: date) -> RiskView:
-        totals = self.currency_totals
-        if len(totals) == 1:  # most issuers borrow in one currency
-            ((currency, total),) = totals.items()
-            exposure = total * config.fx[currency]
+        fx = config.fx
+        measured = self._exposure
+        if measured is not None and measured[0] is fx:
+            exposure, currency = measured[1], measured[2]
         else:
-            exposure, found = self.exposure(config.fx)
+            exposure, found = self.exposure(fx)
             currency = found or config.risk.base_currency
+            self._exposure = (fx, exposure, currency)
         latest = self.maturities.latest()
         cover = self._cover
         if (
