@@ -169,9 +169,9 @@ class IssuerBook:
         self._limit: tuple[HedgerConfig, Decimal] | None = None
 
     def invalidate(self) -> None:
-        """Forget the cached view and coverage; every change of protection or orders calls it."""
-        self._view = None
-        self._cover = None
+        """Forget every cached measure; every change of protection or orders calls it, and
+        so must any change of the totals or maturities made outside `apply_loan_change`."""
+        self._view = self._cover = self._exposure = self._currencies = None
 
     # -- state changes -------------------------------------------------
 
