@@ -19,6 +19,9 @@ import faust
 from streams.cli.worker import quiet_libraries, tune_gc
 from streams.settings import WorkerSettings
 
+# Faust's consumer commits offsets on a timer (the worker commits per transaction).
+FORWARDER_COMMIT_INTERVAL = 0.5
+
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -34,7 +37,7 @@ def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
         "store": settings.store,
         "datadir": settings.data_dir,
         "topic_partitions": settings.partitions,
-        "broker_commit_interval": settings.commit_interval,
+        "broker_commit_interval": FORWARDER_COMMIT_INTERVAL,
         "broker_session_timeout": settings.session_timeout,
         "broker_heartbeat_interval": min(3.0, settings.session_timeout / 4),
         "consumer_auto_offset_reset": "earliest",

@@ -41,6 +41,15 @@ class ControlCommand(BaseModel):
         """The issuer, or `*` for all issuers."""
         return self.issuer_id if self.issuer_id is not None else ALL_ISSUERS
 
+    def scope_on(self, partition: int | None) -> int | None:
+        """Where the command applies when a journal partition applies it.
+
+        A command for all issuers reaches every journal partition (the
+        worker fans it out) and applies to that partition's units only; one
+        issuer's command applies to the issuer wherever it is (None).
+        """
+        return partition if self.issuer_id is None else None
+
 
 CONTROL_COMMANDS: TypeAdapter[ControlCommand] = TypeAdapter(ControlCommand)
 
@@ -52,8 +61,9 @@ class Halts:
         self.issuers: dict[str, ControlCommand] = {}
         self.everyone: dict[int | None, ControlCommand] = {}
 
-    def apply(self, command: ControlCommand, scope: int | None = None) -> None:
-        """Record a halt, or lift one."""
+    def apply(self, command: ControlCommand, partition: int | None = None) -> None:
+        """Record a halt, or lift one, as the journal partition `partition` applies it."""
+        scope = command.scope_on(partition)
         if command.issuer_id is None:
             if command.command == "halt":
                 self.everyone[scope] = command

@@ -16,6 +16,7 @@ the core's own modules.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
@@ -213,7 +214,8 @@ class HedgingEngine:
         return bool(self.config.halted_issuers or self.halts.issuers or self.halts.everyone)
 
     def control(self, payload: object, scope: int | None = None) -> ControlCommand:
-        """Apply a `hedger-control` command; raise `Rejected` if it is malformed."""
+        """Apply a `hedger-control` command as journal partition `scope` sees it
+        (`ControlCommand.scope_on`); raise `Rejected` if it is malformed."""
         command = decode_control(payload)
         self.halts.apply(command, scope)
         return command
@@ -226,6 +228,38 @@ class HedgingEngine:
         if book is None:
             book = self.books[issuer_id] = IssuerBook(issuer_id)
         return book
+
+    def restore_loans(self, loans: Iterable[tuple[str, LoanState]]) -> None:
+        """After a restart: hold these stored loan states, and add each open
+        loan's contribution to its issuer's exposure (totals per currency and
+        maturities, summed per issuer rather than one loan at a time: a
+        worker restores a million loans this way)."""
+        totals: dict[str, dict[str, Decimal]] = {}
+        maturities: dict[str, dict[date, int]] = {}
+        held = self.loans
+        for loan_id, state in loans:
+            held[loan_id] = state
+            issuer = state.issuer_id
+            by_currency = totals.get(issuer)
+            if by_currency is None:  # a book for every issuer with a loan, as the step makes
+                by_currency = totals[issuer] = {}
+                maturities[issuer] = {}
+            if state.closed:
+                continue
+            by_currency[state.currency] = by_currency.get(state.currency, ZERO) + state.outstanding
+            counts = maturities[issuer]
+            counts[state.maturity] = counts.get(state.maturity, 0) + 1
+        for issuer, by_currency in totals.items():
+            book = self.book(issuer)
+            book.invalidate()
+            for currency, amount in by_currency.items():
+                total = book.currency_totals.get(currency, ZERO) + amount
+                if total == ZERO:
+                    book.currency_totals.pop(currency, None)
+                else:
+                    book.currency_totals[currency] = total
+            for maturity, count in maturities[issuer].items():
+                book.maturities.add(maturity, count)
 
     def restore_emitted(self) -> None:
         """After loading books from a store: continue the emission order past every open order."""

@@ -198,16 +198,25 @@ class WorkerSettings(KafkaSettings):
     # Partitions of the internal topics (and of topics the worker creates);
     # the unit of scale-out: more partitions, more workers.
     partitions: int = Field(default=4, ge=1)
-    store: Literal["memory://"] = "memory://"  # tables are dicts restored from changelogs
+    # Where the tables live between restarts (docs/performance.md, "Recovery"):
+    # memory:// restores every table from its changelog at each start;
+    # rocksdb:// keeps a snapshot per changelog partition under data_dir and
+    # reads only the changelog written since.
+    store: Literal["memory://", "rocksdb://"] = "memory://"
     data_dir: str = "build/worker-data"
+    # A table restore that takes longer logs one WARNING with the offsets left.
+    recovery_warn_after: float = Field(default=30.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_bind: str = "127.0.0.1"
-    # Accepted and not used: every batch commits in its own transaction.
-    commit_interval: float = Field(default=0.5, gt=0)
-    # Records per poll, so at most per transaction and input partition:
-    # throughput against latency. batch_wait is accepted and not used.
+    # Seconds a partition's lane, woken by new records, waits for more before
+    # its transaction: 0 commits as soon as the previous transaction ends
+    # (lowest latency); more gives fewer, larger transactions (throughput
+    # against latency: each transaction costs a few broker round trips).
+    commit_interval: float = Field(default=0.0, ge=0)
+    # Records per poll, so at most per transaction and input partition.
     batch_size: int = Field(default=500, ge=1)
-    batch_wait: float = Field(default=0.005, gt=0)
+    # Seconds one poll waits for records when none are ready.
+    batch_wait: float = Field(default=0.02, gt=0)
     # How long a dead worker keeps its partitions before the group moves
     # them: Faust's 60 s default would stall a restarted worker for a minute.
     session_timeout: float = Field(default=10.0, gt=0)

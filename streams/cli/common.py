@@ -62,9 +62,12 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "data_dir": ("DIR", "local state directory"),
     "metrics_port": ("PORT", "serve /metrics, /health and /ready on this port (1-65535)"),
     "metrics_bind": ("ADDR", "address the metrics server binds to"),
-    "commit_interval": ("S", "accepted, not used: every batch commits in its transaction (> 0)"),
+    "commit_interval": (
+        "S",
+        "seconds a partition waits for more records before its transaction (>= 0; 0: none)",
+    ),
     "batch_size": ("N", "records per poll, so at most per transaction and partition"),
-    "batch_wait": ("S", "accepted, not used (> 0)"),
+    "batch_wait": ("S", "seconds one poll waits for records (> 0)"),
     "session_timeout": ("S", "seconds before a dead worker's partitions move"),
     "stall_timeout": (
         "S",

@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -36,7 +37,7 @@ from mode import Service
 from hedger.config import HedgerConfig
 from streams.kafka_io import ensure_topics
 from streams.live.topology import Topology, hedger_topology
-from streams.live.txn_worker import TxnWorker
+from streams.live.txn_worker import CHANGELOG_CONFIG, TxnWorker
 from streams.observe.health import BrokerWatch, LibraryLogGate
 from streams.observe.http import make_app, serve
 from streams.observe.logs import LogObserver, get_logger
@@ -98,7 +99,13 @@ class Worker:
             self.topology,
             self.observer,
             max_records=settings.batch_size,
+            linger_ms=settings.commit_interval * 1000,
+            poll_ms=max(1, round(settings.batch_wait * 1000)),
             session_timeout_ms=int(settings.session_timeout * 1000),
+            store=settings.store,
+            data_dir=Path(settings.data_dir),
+            recovery_warn_after=settings.recovery_warn_after,
+            on_slow_recovery=self.slow_recovery,
         )
         self.loop = self.txn.loop
         # Log end offsets (last stable offsets: read_committed) of the assigned
@@ -133,6 +140,9 @@ class Worker:
         # while the loop joins the group and restores its tables.
         app.add_dependency(_Runtime(self))
         app.add_dependency(self.loop)
+        # Started last, so stopped first: on a clean stop the tables'
+        # snapshot is taken while the loop still owns its partitions.
+        app.add_dependency(_SnapshotAtStop(self))
         app.timer(WATCH_EVERY)(self.watch)
 
     # -- topics ------------------------------------------------------------
@@ -145,7 +155,7 @@ class Worker:
         and outputs take it when created here.
         """
         settings, topology, topics = self.settings, self.topology, self.settings.topics
-        compact = {"cleanup.policy": "compact"}
+        compact = CHANGELOG_CONFIG
         exact = (*topology.internal_topics, *topology.changelogs)
         names = (*topology.input_topics, *exact, topics.orders, topics.dead_letters)
         await ensure_topics(
@@ -235,6 +245,11 @@ class Worker:
             del self.lag_seen[tp]  # nothing to do is no stall
         return stalled
 
+    def slow_recovery(self, changelog: str, left: dict[int, int]) -> None:
+        """One WARNING per restore that outlasts `recovery_warn_after`."""
+        offsets = {str(partition): n for partition, n in sorted(left.items())}
+        self.log.warning("recovery.slow", changelog=changelog, offsets_left=offsets)
+
     def recovery_remaining(self) -> int:
         """Changelog records left to restore, over every table."""
         return sum(store.remaining for store in self.txn.stores.values())
@@ -294,6 +309,31 @@ class Worker:
             self.runner.crash_reason = None
         if stop:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _SnapshotAtStop(Service):
+    """On a clean stop, the `rocksdb://` tables' snapshot before the loop leaves the group.
+
+    Leaving the group does not revoke the partitions first, and once it has
+    left, another worker may write them: a snapshot then could hold stale
+    keys. Taken here, a restart on the same disk reads only what committed
+    after it.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    async def on_stop(self) -> None:
+        txn = self.worker.txn
+        if not any(store.local for store in txn.stores.values()):
+            return
+        try:
+            written = await txn.checkpoint()
+        except Exception as exc:  # the next start reads a longer tail
+            self.worker.log.warning("tables.snapshot_failed", error=repr(exc))
+        else:
+            self.worker.log.info("tables.snapshot", keys=written)
 
 
 class _Runtime(Service):

@@ -1,16 +1,20 @@
 """JSON forms of the core's state, for the worker's changelog-backed tables.
 
 Owns: (de)serialising `LoanState` and the bounded part of an `IssuerBook`
-(protection buckets and their parts per counterparty, open orders). Amounts are decimal
+(protection buckets and their parts per counterparty, open orders), and
+decoding a table's rows in bulk for a restore. Amounts are decimal
 strings, dates ISO strings: exact round trips, never floats. Imports the
-standard library and `hedger`.
+standard library, orjson and `hedger`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from hedger.events import Side
 from hedger.issuer import BucketKey, IssuerBook, OpenOrder, Source
@@ -104,3 +108,15 @@ def load_aggregate(book: IssuerBook, data: dict[str, Any]) -> None:
         )
         for order_id, side, m, c, d, remaining, events, as_of, seq, expired in data["o"]
     }
+
+
+def decode_rows(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[Any, Any]]:
+    """A table's keys and values, JSON-decoded: the bulk of a restore's work.
+
+    orjson parses these small documents about three times as fast as `json`,
+    and the results are the same (RFC 8259 JSON; numbers here are integers,
+    amounts are strings).
+    """
+    loads = orjson.loads
+    for key, value in items:  # one at a time: a million rows are never all decoded at once
+        yield loads(key), loads(value)

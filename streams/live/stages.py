@@ -46,11 +46,17 @@ from hedger.events import (
     LoanEvent,
 )
 from hedger.issuer import IssuerBook
-from hedger.loans import LoanChange, apply_loan_event
+from hedger.loans import LoanState, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
 from hedger.quotes import Quote
 from hedger.sellers import SELLER_STATUS_TOPIC
-from streams.live.book_codec import aggregate_to_json, load_aggregate, loan_from_json, loan_to_json
+from streams.live.book_codec import (
+    aggregate_to_json,
+    decode_rows,
+    load_aggregate,
+    loan_from_json,
+    loan_to_json,
+)
 from streams.live.envelopes import Entry, dead_letter, decode_entry, encode_entry, part_entry
 from streams.observer import DeadLettered, Observer, Origin, report_applied
 from streams.settings import TopicNames
@@ -425,14 +431,20 @@ class IssuerStage:
         self.engine = HedgingEngine(self.config)
         self._shown = {}
         owned = self.owned
-        rows = [(json.loads(k), json.loads(v)) for k, v in list(self.table.data.items())]
+        rows = decode_rows(list(self.table.data.items()))
+        loans: list[tuple[str, LoanState]] = []
+        scopes, unit_of = self.engine.unit_scopes, self.config.unit_of
         for (kind, issuer, name), data in rows:
             if owned is not None and data["q"] not in owned:
                 continue
-            self._load_key(kind, issuer, name, data["v"])
+            if kind == "l":  # most keys: restored together by the core
+                loans.append((name, loan_from_json(data["v"])))
+            else:
+                self._load_key(kind, issuer, name, data["v"])
             if kind in _ISSUER_KINDS:
                 # every key of a unit lives in the unit's journal partition
-                self.engine.unit_scopes[self.config.unit_of(issuer)] = data["q"]
+                scopes[unit_of(issuer)] = data["q"]
+        self.engine.restore_loans(loans)
         self.engine.restore_emitted()
         self.loaded = True
         self._show()
@@ -492,13 +504,7 @@ class IssuerStage:
             self._shown[issuer] = (scope, occurred_at)
             return
         book = engine.book(issuer)
-        if kind == "l":
-            state = loan_from_json(value)
-            engine.loans[name] = state
-            contribution = state.contribution()
-            if contribution is not None:
-                book.apply_loan_change(LoanChange(issuer, None, contribution))
-        elif kind == "a":
+        if kind == "a":
             load_aggregate(book, value)
         elif kind == "c":
             book.closed_orders.add(name)
@@ -514,7 +520,7 @@ class IssuerStage:
             entry = decode_entry(payload)
             source = entry.source
             if entry.topic == CONTROL_TOPIC:
-                self._control(partition, decode_control(entry.value))
+                self._control(partition, self.engine.control(entry.value, partition))
                 return []
             if entry.topic == SELLER_STATUS_TOPIC:
                 self._seller_status(partition, entry.value)
@@ -593,8 +599,8 @@ class IssuerStage:
             self._put(partition, "v", view.issuer_id, "", shown)
 
     def _control(self, partition: int, command: ControlCommand) -> None:
-        scope = partition if command.issuer_id is None else None
-        self.engine.halts.apply(command, scope)
+        """Persist and show a command the engine has applied."""
+        scope = command.scope_on(partition)
         value = command.model_dump(exclude_none=True) if command.command == "halt" else None
         name = "" if scope is None else str(scope)
         self._put(partition, "h", command.target, name, value)

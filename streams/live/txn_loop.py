@@ -319,6 +319,7 @@ class TxnLoop(Service):
         consumer = self.consumer
         if consumer is None:
             return
+        fresh = []
         for tp in tps:
             committed = await consumer.committed(tp)
             # Counted in the same step as the seek starts: what the poller
@@ -326,11 +327,15 @@ class TxnLoop(Service):
             self.seeks += 1
             self.sought[tp] = self.seeks
             if committed is None:
-                await consumer.seek_to_beginning(tp)
+                fresh.append(tp)
             else:
                 consumer.seek(tp, committed)
             self.stats.committed_offsets[tp] = committed if committed is not None else 0
             self.next_offset[tp] = committed if committed is not None else 0
+        if fresh:
+            # One request for all of them: a group's first start assigns
+            # every partition with no committed offset at once.
+            await consumer.seek_to_beginning(*fresh)
 
     # -- fetching ----------------------------------------------------------
 

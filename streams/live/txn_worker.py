@@ -20,7 +20,10 @@ creation), `streams.observer` and `streams.live`.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -38,13 +41,23 @@ from streams.live.stages import (
     RouteStage,
     failed,
 )
-from streams.live.state_store import ChangelogStore
+from streams.live.state_store import ChangelogStore, LocalStore, SlowRestore
 from streams.live.topology import Topology
 from streams.live.txn_loop import Send, TxnLoop
 from streams.observer import Observer, Origin, Tally
 from streams.settings import KafkaSettings
 
 Handle = Callable[[ConsumerRecord[bytes, bytes]], list[Output]]
+log = logging.getLogger("hedger.txn")
+# The stores a worker's tables can use (`WorkerSettings.store`).
+MEMORY, ROCKSDB = "memory://", "rocksdb://"
+# Seconds between snapshots of the tables into the local store (`rocksdb://`):
+# a restart on the same disk reads at most about this much changelog tail.
+CHECKPOINT_EVERY = 10.0
+# The changelogs' topic configuration: compacted, and a segment rolls every
+# hour, since compaction never touches the open segment: a restore from the
+# beginning reads about one hour of superseded rows at most, not days of them.
+CHANGELOG_CONFIG = {"cleanup.policy": "compact", "segment.ms": "3600000"}
 
 
 class TxnWorker:
@@ -58,7 +71,14 @@ class TxnWorker:
         observer: Observer | None = None,
         *,
         max_records: int = 2000,
+        linger_ms: float = 0.0,
+        poll_ms: int = 20,
         session_timeout_ms: int = 10_000,
+        store: str = MEMORY,
+        data_dir: Path | None = None,
+        recovery_warn_after: float | None = None,
+        on_slow_recovery: SlowRestore | None = None,
+        checkpoint_every: float = CHECKPOINT_EVERY,
     ) -> None:
         self.kafka, self.topology = kafka, topology
         # Restores in progress (assignment or abort): the worker is not ready meanwhile.
@@ -66,10 +86,25 @@ class TxnWorker:
         self.observer = observer or Tally()
         topics, n, obs = topology.topics, topology.partitions, self.observer
         specs = {stage.name: stage for stage in topology.stages}
+        if store not in (MEMORY, ROCKSDB):
+            raise ValueError(f"unknown store {store!r}: use {MEMORY} or {ROCKSDB}")
+        if store == ROCKSDB and data_dir is None:
+            raise ValueError(f"the {ROCKSDB} store needs a data directory")
+        self.checkpoint_every = checkpoint_every
+        self._checkpointing = False
         self.stores: dict[str, ChangelogStore] = {}
         for name, spec in specs.items():
             if spec.changelog is not None:
-                self.stores[name] = ChangelogStore(spec.changelog)
+                local = None
+                if store == ROCKSDB:
+                    assert data_dir is not None
+                    local = LocalStore(data_dir / topology.app_id, spec.changelog)
+                self.stores[name] = ChangelogStore(
+                    spec.changelog,
+                    local,
+                    warn_after=recovery_warn_after,
+                    on_slow=on_slow_recovery or _log_slow_restore,
+                )
         self.tables = {name: BufferedTable(store.data) for name, store in self.stores.items()}
         self.route = RouteStage(config, topics, obs, n)
         self.loans = LoanStage(config, self.tables["loans"], topics, obs)
@@ -98,6 +133,8 @@ class TxnWorker:
             restore=self.restore,
             release=self.release,
             max_records=max_records,
+            linger_ms=linger_ms,
+            poll_ms=poll_ms,
             session_timeout_ms=session_timeout_ms,
             task_of=self.lane,
         )
@@ -107,7 +144,7 @@ class TxnWorker:
     async def create_topics(self, replication_factor: int = 1) -> None:
         """Internal topics and compacted changelogs with the topology's partition count."""
         topology = self.topology
-        compact = {"cleanup.policy": "compact"}
+        compact = CHANGELOG_CONFIG
         names = (*topology.internal_topics, *topology.changelogs)
         await ensure_topics(
             self.kafka,
@@ -207,25 +244,106 @@ class TxnWorker:
                 by_stage.setdefault(stage, set()).add(tp.partition)
         return by_stage
 
+    @property
+    def remaining(self) -> int:
+        """Changelog records left to read by the restores under way (0: restored)."""
+        return sum(store.remaining for store in self.stores.values())
+
     async def restore(self, tps: set[TopicPartition]) -> None:
-        """Partitions (newly owned, or after an abort): their committed state."""
+        """Partitions (newly owned, or after an abort): their committed state.
+
+        Called by the loop with its lock held. The stages' state is rebuilt
+        here too, so the worker is ready (and its gauges show) once this returns.
+        """
         options = self.kafka.client_options()
         self.restoring += 1
         try:
             for stage, partitions in self._stateful_partitions(tps).items():
                 self.tables[stage].discard()
-                await self.stores[stage].restore(options, partitions)
+                started = time.monotonic()
+                store = self.stores[stage]
+                await store.restore(options, partitions)
                 self._own(stage, partitions, add=True)
                 self._load(stage)
+                # What a restart cost: the changelog records read (only the
+                # tail after a snapshot with the local store) and the time.
+                log.info(
+                    "restored %s partitions %s: %d changelog records in %.2f s",
+                    stage,
+                    sorted(partitions),
+                    store.restored_records,
+                    time.monotonic() - started,
+                )
         finally:
             self.restoring -= 1
+        if not self._checkpointing and any(s.local for s in self.stores.values()):
+            self._checkpointing = True
+            self.loop.add_future(self._checkpoints())
 
     async def release(self, tps: set[TopicPartition]) -> None:
-        """Partitions moved away: their keys are no longer this worker's."""
+        """Partitions moved away: their keys are no longer this worker's.
+
+        Called by the loop with its lock held and no transaction open: with
+        the local store, their last writes are snapshotted first, so the
+        partitions coming back here read only the changelog written meanwhile.
+        """
+        options = self.kafka.client_options()
         for stage, partitions in self._stateful_partitions(tps).items():
             self.tables[stage].discard()
-            self.stores[stage].drop(partitions)
+            store = self.stores[stage]
+            if not self.loop.crashed:
+                await store.flush(options, partitions)
+            store.release(partitions)
             self._own(stage, partitions, add=False)
+
+    async def checkpoint(self) -> int:
+        """Snapshot every table's new writes into the local store; keys written.
+
+        Runs in the loop's exclusive section: no transaction is open, so the tables hold
+        exactly what is committed. Skipped once the loop crashed or stops.
+        """
+        options = self.kafka.client_options()
+        written = 0
+        # The loop's exclusive section: no transaction open (a loop that runs
+        # transactions side by side has a gate; else its lock is that section).
+        gate = getattr(self.loop, "gate", None)
+        section = gate.exclusive() if gate is not None else self.loop.lock
+        async with section:
+            # Once the loop stops it may leave the group, and another worker
+            # write these partitions: a snapshot then could hold stale keys.
+            if self.loop.crashed or self.loop.should_stop:
+                return 0
+            for store in self.stores.values():
+                written += await store.flush(options)
+        return written
+
+    async def _checkpoints(self) -> None:
+        while not self.loop.should_stop:
+            await self.loop.sleep(self.checkpoint_every)
+            if self.loop.should_stop:
+                return
+            try:
+                await self.checkpoint()
+            except Exception as exc:  # the next checkpoint (or a rebuild) covers it
+                log.warning("table checkpoint failed: %r", exc)
+
+    async def stop(self) -> None:
+        """Stop cleanly: snapshot the tables while the partitions are still
+        owned (leaving the group does not revoke them first), stop the loop,
+        close the stores. What commits between the snapshot and the stop is
+        the changelog tail the next start reads."""
+        if any(store.local for store in self.stores.values()) and self.loop.consumer is not None:
+            try:
+                await self.checkpoint()
+            except Exception as exc:  # the next start reads a longer tail
+                log.warning("table checkpoint at stop failed: %r", exc)
+        await self.loop.stop()
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the tables' local stores (after the loop stopped)."""
+        for store in self.stores.values():
+            await store.close()
 
     def _load(self, stage: str) -> None:
         """Rebuild the stage's state now: its gauges show the restored figures first."""
@@ -241,3 +359,9 @@ class TxnWorker:
         owned: set[int] = target.owned if target.owned is not None else set()
         target.owned = owned | partitions if add else owned - partitions
         target.invalidate()
+
+
+def _log_slow_restore(changelog: str, left: dict[int, int]) -> None:
+    """The default report of a restore that outlasts its bound (one line per restore)."""
+    behind = ", ".join(f"{p}: {n}" for p, n in sorted(left.items()))
+    log.warning("restore of %s is slow: offsets left per partition {%s}", changelog, behind)

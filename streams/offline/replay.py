@@ -143,8 +143,7 @@ def _journal_entry(
         if record.topic == CONTROL_TOPIC:
             command = engine.control(record.value, record.scope)
             if observer is not None:
-                # as the worker's issuer stage: a halt for all is scoped to its partition
-                observer.on_control(command, record.scope if command.issuer_id is None else None)
+                observer.on_control(command, command.scope_on(record.scope))
         else:
             engine.seller_status(record.value, record.scope)
         stats.control += 1

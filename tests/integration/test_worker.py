@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from pathlib import Path
 
@@ -30,8 +31,10 @@ CONFIG_PATH = REPO / "config" / "hedger.toml"
 def worker_factory(kafka: LocalKafka, unique: str, tmp_path: Path):
     started: list[WorkerProcess] = []
 
-    def make(partitions: int = 4) -> WorkerProcess:
-        worker = WorkerProcess(kafka.bootstrap, unique, tmp_path, partitions=partitions)
+    def make(partitions: int = 4, env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(
+            kafka.bootstrap, unique, tmp_path, partitions=partitions, extra_env=env
+        )
         started.append(worker)
         return worker
 
@@ -85,7 +88,9 @@ def test_journal_replay_equals_live_orders_on_four_partitions(
 def test_restart_midway_loses_nothing_and_matches_the_journal(
     worker_factory, tmp_path: Path
 ) -> None:
-    worker = worker_factory(partitions=4)
+    # The rocksdb:// store: a clean stop snapshots the tables, so the restart
+    # on the same data directory reads no changelog record.
+    worker = worker_factory(partitions=4, env={"HEDGER_STORE": "rocksdb://"})
     asyncio.run(ensure_topics(worker.bootstrap, list(log_topics(worker).values()), 4))
     lines = (EXAMPLES / "stream-2000.jsonl").read_text().splitlines()
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
@@ -97,7 +102,13 @@ def test_restart_midway_loses_nothing_and_matches_the_journal(
     wait_until_idle(worker)
     before, _ = live_orders(worker, tmp_path)
     assert worker.stop() == 0
-    worker.start()  # recovers its tables from the changelogs
+    snapshots = [line for line in worker.log_lines() if line.get("event") == "tables.snapshot"]
+    assert len(snapshots) == 1 and snapshots[0]["keys"] > 0
+    worker.start()  # recovers its tables from its snapshot
+    restored = r"restored (\w+) partitions .*?: (\d+) changelog records"
+    restores = re.findall(restored, _last_log(worker))
+    assert {stage for stage, _ in restores} == {"loans", "issuers", "sellers"}
+    assert all(read == "0" for _, read in restores), restores
     publish(worker, second)
     wait_until_idle(worker)
     after, duplicates = live_orders(worker, tmp_path)
@@ -105,6 +116,11 @@ def test_restart_midway_loses_nothing_and_matches_the_journal(
     assert duplicates == 0  # a graceful stop commits everything it did
     assert after == journal_replay(worker, tmp_path)
     worker.stop()
+
+
+def _last_log(worker: WorkerProcess) -> str:
+    """The log of the worker's latest start."""
+    return (worker.workdir / f"worker-{worker.starts}.log").read_text(errors="replace")
 
 
 def test_sigkill_at_random_points_loses_no_order(worker_factory, tmp_path: Path) -> None:

@@ -143,7 +143,7 @@ def test_help_shows_defaults_and_environment_variables(command: str) -> None:
         for shown in (
             "env HEDGER_PARTITIONS, default 4",
             "env HEDGER_REPLICATION_FACTOR, default 1",
-            "env HEDGER_COMMIT_INTERVAL, default 0.5",
+            "env HEDGER_COMMIT_INTERVAL, default 0.0",
             "env HEDGER_METRICS_PORT",
             "env HEDGER_RETENTION_JOURNAL_MS, default -1",
             "(default: config/hedger.toml)",
