@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from pydantic import ValidationError
 
 from hedger.config import HedgerConfig
-from hedger.control import ControlCommand, Halts
+from hedger.control import CONTROL_TOPIC, ControlCommand, Halts
 from hedger.decision import Trigger, UnitDecision, step_due
 from hedger.decoding import decode_control, decode_event, describe, parse_json
 from hedger.events import (
@@ -49,6 +49,7 @@ from hedger.quotes import OlderQuote, QuoteBook
 from hedger.risk_report import IssuerRisk, issuer_risk
 from hedger.sellers import (
     SELLER_STATUS_CHANGES,
+    SELLER_STATUS_TOPIC,
     SellerLedger,
     SellerStatus,
     SellerStatusChange,
@@ -84,6 +85,8 @@ class Changes(NamedTuple):
     tick: str | None = None  # an applied clock tick's event id
     sellers: tuple[SellerStatus, ...] = ()  # sellers whose blocked status changed
     parts: tuple[PartChange, ...] = ()  # the counterparty parts the event moved
+    command: ControlCommand | None = None  # an applied halt or resume (journal only)
+    seller_status: SellerStatusChange | None = None  # an applied seller status (journal only)
 
 
 class Outcome(NamedTuple):
@@ -275,9 +278,18 @@ class HedgingEngine:
         `scope` is the journal partition an entry came from, in the live
         worker or when replaying a dumped journal: halts for all issuers
         apply per partition, and a tick re-checks that partition's units.
+        The journal's own entries, `hedger-control` commands and the seller
+        stage's status changes, are applied here too (`Changes.command`,
+        `Changes.seller_status`); they decide nothing by themselves.
         """
         event: Event | None = None
         try:
+            if topic == CONTROL_TOPIC:
+                command = self.control(payload, scope)
+                return Outcome(Status.APPLIED, changes=Changes(command=command))
+            if topic == SELLER_STATUS_TOPIC:
+                change = self.seller_status(payload, scope)
+                return Outcome(Status.APPLIED, changes=Changes(seller_status=change))
             if topic == QUOTE_TOPIC and self.quotes is None:
                 raise Rejected(
                     Reason.SCHEMA_VIOLATION, "cds-quotes is an input topic only with [pricing]"

@@ -49,7 +49,7 @@ from hedger.issuer import IssuerBook
 from hedger.loans import LoanState, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
 from hedger.quotes import Quote
-from hedger.sellers import SELLER_STATUS_TOPIC
+from hedger.sellers import SellerStatusChange
 from streams.live.book_codec import (
     aggregate_to_json,
     decode_rows,
@@ -519,27 +519,29 @@ class IssuerStage:
         try:
             entry = decode_entry(payload)
             source = entry.source
-            if entry.topic == CONTROL_TOPIC:
-                self._control(partition, self.engine.control(entry.value, partition))
-                return []
-            if entry.topic == SELLER_STATUS_TOPIC:
-                self._seller_status(partition, entry.value)
-                return []
         except (Rejected, ValueError, KeyError, TypeError) as exc:
             return [_unreadable(self.topics, self.observer, "issuers", exc, internal, payload)]
         outcome = self.engine.process(entry.topic, entry.value, scope=partition)
+        changes = outcome.changes
+        if changes.command is not None:
+            self._control(partition, changes.command)
+            return []
+        if changes.seller_status is not None:
+            self._seller_status(partition, changes.seller_status)
+            return []
         if outcome.status is Status.DEAD_LETTER:
             assert outcome.reason is not None
-            exc = Rejected(outcome.reason, outcome.detail)
+            rejected = Rejected(outcome.reason, outcome.detail)
             if outcome.event is None:  # a journal entry that no longer reads
-                return [_unreadable(self.topics, self.observer, "issuers", exc, internal, payload)]
+                observer = self.observer
+                return [_unreadable(self.topics, observer, "issuers", rejected, internal, payload)]
             raw = entry.value.encode()
             return [
                 _dead(
                     self.topics,
                     self.observer,
                     "issuers",
-                    exc,
+                    rejected,
                     source,
                     raw,
                     outcome.event_id,
@@ -610,8 +612,8 @@ class IssuerStage:
         record = {"q": partition, "v": value}
         self.table.put(partition, _key(kind, issuer, name), json.dumps(record).encode())
 
-    def _seller_status(self, partition: int, value: str) -> None:
-        change = self.engine.seller_status(value, partition)
+    def _seller_status(self, partition: int, change: SellerStatusChange) -> None:
+        """Persist a seller status the engine has applied to this partition."""
         self._put(partition, "s", str(partition), change.seller, change.blocked)
 
 

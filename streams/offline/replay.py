@@ -28,7 +28,7 @@ from hedger.control import CONTROL_TOPIC
 from hedger.engine import HedgingEngine, Outcome
 from hedger.numbers import to_cents
 from hedger.orders import CancelRequest, HedgeOrder, OrderRecord
-from hedger.outcomes import Rejected, Status
+from hedger.outcomes import Status
 from hedger.sellers import SELLER_STATUS_TOPIC
 from streams.observer import DeadLettered, Observer, Origin, report_applied
 from streams.outputs import atomic_text
@@ -139,18 +139,16 @@ def _journal_entry(
     observer: Observer | None,
 ) -> None:
     """Apply a halt or a seller status change where the journal's partition saw it."""
-    try:
-        if record.topic == CONTROL_TOPIC:
-            command = engine.control(record.value, record.scope)
-            if observer is not None:
-                observer.on_control(command, command.scope_on(record.scope))
-        else:
-            engine.seller_status(record.value, record.scope)
-        stats.control += 1
-    except Rejected as exc:
-        outcome = Outcome(Status.DEAD_LETTER, None, exc.reason, exc.detail)
-        stats.dead_letters[exc.reason.value] += 1
+    outcome = engine.process(record.topic, record.value, record.scope)
+    if outcome.status is Status.DEAD_LETTER:
+        assert outcome.reason is not None
+        stats.dead_letters[outcome.reason.value] += 1
         dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
+        return
+    stats.control += 1
+    command = outcome.changes.command
+    if observer is not None and command is not None:
+        observer.on_control(command, command.scope_on(record.scope))
 
 
 def observe(engine: HedgingEngine, record: LogRecord, outcome: Outcome, observer: Observer) -> None:

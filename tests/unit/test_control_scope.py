@@ -7,7 +7,13 @@ halts that issuer wherever it is journaled.
 
 from __future__ import annotations
 
-from hedger.control import ControlCommand, Halts
+import json
+
+from hedger.control import CONTROL_TOPIC, ControlCommand, Halts
+from hedger.engine import HedgingEngine
+from hedger.outcomes import Reason, Status
+from hedger.sellers import SELLER_STATUS_TOPIC
+from tests.factories import make_config
 
 
 def command(kind: str, issuer: str | None = None) -> ControlCommand:
@@ -41,3 +47,22 @@ def test_one_issuers_halt_applies_wherever_the_issuer_is() -> None:
     assert halts.halt_for("ORCL", 0) is not None
     assert halts.halt_for("ORCL", None) is not None
     assert halts.halt_for("MSFT", 3) is None
+
+
+def test_the_engines_step_applies_journal_commands_and_seller_statuses() -> None:
+    """The replay and the unit stage hand these entries to `process` like any other."""
+    engine = HedgingEngine(make_config())
+    halt = command("halt").model_dump_json(exclude_none=True)
+    outcome = engine.process(CONTROL_TOPIC, halt, 1)
+    assert outcome.status is Status.APPLIED
+    assert outcome.changes.command == command("halt")
+    assert engine.is_halted("MSFT", 1) and not engine.is_halted("MSFT", 0)
+    blocked = json.dumps({"seller": "FUND-A", "blocked": True, "event_id": "e-9"})
+    outcome = engine.process(SELLER_STATUS_TOPIC, blocked, 1)
+    assert outcome.status is Status.APPLIED
+    assert outcome.changes.seller_status is not None
+    assert outcome.changes.seller_status.seller == "FUND-A"
+    assert engine.scoped_blocked == {1: {"FUND-A"}}
+    bad = engine.process(CONTROL_TOPIC, '{"command": "pause"}', 1)
+    assert bad.status is Status.DEAD_LETTER and bad.reason is Reason.SCHEMA_VIOLATION
+    assert bad.changes.command is None
