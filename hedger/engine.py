@@ -165,6 +165,7 @@ class HedgingEngine:
         # read on every decision: looked up once
         self._ttl = config.hedge.order_ttl_days
         self._groups = config.groups
+        self._units = config.unit_table  # the group of each grouped issuer
         # L_G and L_G x trigger_ratio of every group (exact products), read per group event
         trigger_ratio = config.risk.trigger_ratio
         self._group_triggers = {
@@ -355,9 +356,10 @@ class HedgingEngine:
         closed: str | None = None
         parts: list[PartChange] = []
         if isinstance(event, LOAN_EVENT_TYPES):
-            state, change = apply_loan_event(event, self.loans.get(event.loan_id))
-            self.loans[event.loan_id] = state
-            loan = (event.loan_id, state)
+            loan_id, loans = event.loan_id, self.loans
+            state, change = apply_loan_event(event, loans.get(loan_id))
+            loans[loan_id] = state
+            loan = (loan_id, state)
             book.apply_loan_change(change)
         elif isinstance(event, ExecutionReport):
             order = book.open_orders.get(event.order_id)
@@ -371,7 +373,7 @@ class HedgingEngine:
         self.last_as_of[issuer] = self.last_applied = as_of
         event_id = event.event_id
         trigger = Trigger(event_id, event.occurred_at, as_of, event_id)
-        unit = self.config.unit_of(issuer)
+        unit = self._units.get(issuer, issuer)  # `config.unit_of`, looked up once
         if scope is not None:
             self.unit_scopes[unit] = scope
         decided = self._decide(unit, (issuer,), trigger, scope)
@@ -387,22 +389,23 @@ class HedgingEngine:
                 # Status changes apply from the next event on: this decision saw the old one.
                 statuses = self.sellers.evaluate(sorted({p.seller for p in parts}), as_of)
                 evaluated, changed = tuple(statuses[0]), tuple(statuses[1])
+        # Most events touch nothing else and move no part: no tuples to build.
         changes = Changes(
             loan,
-            tuple(touched) if len(touched) < 2 else tuple(sorted(touched)),
+            (tuple(touched) if len(touched) < 2 else tuple(sorted(touched))) if touched else (),
             closed,
-            event_id if isinstance(event, ProtectionBooked) else None,
+            event_id if loan is None and isinstance(event, ProtectionBooked) else None,
             None,
             changed,
-            tuple(parts),
+            tuple(parts) if parts else (),
         )
-        group = decided.group
+        group, records = decided.group, decided.records
         return Outcome(
             Status.APPLIED,
             event,
             None,
             "",
-            tuple(decided.records),
+            tuple(records) if records else (),
             decided.views,
             changes,
             () if group is None else (group,),
@@ -473,7 +476,19 @@ class HedgingEngine:
         config = self.config
         all_books = self.books
         group = unit if unit in self._groups else None
-        if not self.any_halts():
+        any_halts = self.any_halts()
+        if group is None and not any_halts:
+            # The shortcut below for an issuer alone (most units), unrolled.
+            book = all_books.get(unit)
+            if book is None:
+                return _Decided([], (), set(), None)
+            if self._ttl is None or not book.open_orders:
+                view = book.view(config, trigger.as_of)
+                if (stepping is not None and unit not in stepping) or step_due(
+                    view.exposure, view.coverage, view.residual, view.limit, config.risk
+                ) is None:
+                    return _Decided([], (view,), set(), None)
+        elif not any_halts:
             # Most events decide nothing: when no issuer step is due for the
             # members that step, no member has an open order to expire, and
             # the group (if any) is within its trigger, the views are all the
@@ -508,7 +523,7 @@ class HedgingEngine:
         else:
             books = {m: all_books[m] for m in config.members_of(unit) if m in all_books}
         halted: frozenset[str] | set[str] = _NONE
-        if self.any_halts():
+        if any_halts:
             halted = {m for m in books if self.is_halted(m, scope)}
         records: list[OrderRecord] = []
         touched: set[str] = set()

@@ -27,7 +27,7 @@ from hedger.events import (
     ReportStatus,
     Side,
 )
-from hedger.loans import Contribution, LoanChange
+from hedger.loans import LoanChange
 from hedger.maturities import MaturityIndex
 from hedger.numbers import ZERO
 from hedger.orders import HedgeOrder
@@ -126,6 +126,9 @@ class IssuerBook:
 
     __slots__ = (
         "_cover",
+        "_currencies",
+        "_exposure",
+        "_limit",
         "_view",
         "buckets",
         "closed_orders",
@@ -156,33 +159,47 @@ class IssuerBook:
         # T), not the buckets or orders, so at the same D, T and exposure
         # currency the recognition and C of the last view still hold.
         self._cover: _Cover | None = None
+        # The currencies of `currency_totals`, sorted: E sums them in this
+        # order; a currency borrowed in for the first time or repaid in full resets it.
+        self._currencies: tuple[str, ...] | None = None
+        # E and the exposure currency under the FX table they were measured
+        # with: a tick measures at a new D without any loan having moved.
+        self._exposure: tuple[dict[str, Decimal], Decimal, str] | None = None
+        # L under the configuration it was looked up in: fixed per configuration.
+        self._limit: tuple[HedgerConfig, Decimal] | None = None
 
     def invalidate(self) -> None:
-        """Forget the cached view and coverage; every change of protection or orders calls it."""
-        self._view = None
-        self._cover = None
+        """Forget every cached measure; every change of protection or orders calls it, and
+        so must any change of the totals or maturities made outside `apply_loan_change`."""
+        self._view = self._cover = self._exposure = self._currencies = None
 
     # -- state changes -------------------------------------------------
 
     def apply_loan_change(self, change: LoanChange) -> None:
         """Move one loan's contribution from `before` to `after`."""
-        self._view = None
-        if change.before is not None:
-            self._add_loan(change.before, -1)
-        if change.after is not None:
-            self._add_loan(change.after, 1)
-
-    def _add_loan(self, part: Contribution, sign: int) -> None:
-        total = self.currency_totals.get(part.currency, ZERO)
-        total = total + part.outstanding if sign > 0 else total - part.outstanding
-        if total == ZERO:
-            del self.currency_totals[part.currency]
-        else:
-            self.currency_totals[part.currency] = total
-        if sign > 0:
-            self.maturities.add(part.maturity)
-        else:
-            self.maturities.remove(part.maturity)
+        self._view = self._exposure = None
+        totals, maturities = self.currency_totals, self.maturities
+        before, after = change.before, change.after
+        if before is not None:
+            total = totals.get(before.currency, ZERO) - before.outstanding
+            if total == ZERO:
+                totals.pop(before.currency, None)
+                self._currencies = None
+            else:
+                totals[before.currency] = total
+            maturities.remove(before.maturity)
+        if after is not None:
+            held = totals.get(after.currency)
+            if held is None:
+                held = ZERO
+                self._currencies = None
+            total = held + after.outstanding
+            if total == ZERO:
+                totals.pop(after.currency, None)
+                self._currencies = None
+            else:
+                totals[after.currency] = total
+            maturities.add(after.maturity)
 
     def has_state(self) -> bool:
         """Whether a desk-clock tick must visit it: an open loan, a bucket or an open order."""
@@ -299,10 +316,13 @@ class IssuerBook:
         if len(totals) == 1:  # most issuers borrow in one currency
             ((currency, total),) = totals.items()
             return total * fx[currency], currency
+        currencies = self._currencies
+        if currencies is None:
+            currencies = self._currencies = tuple(sorted(totals))
         exposure = ZERO
         best: tuple[Decimal, str] | None = None
-        for currency in sorted(self.currency_totals):
-            value = self.currency_totals[currency] * fx[currency]
+        for currency in currencies:
+            value = totals[currency] * fx[currency]
             exposure += value
             # Strictly greater: on a tie the alphabetically first currency stays.
             if best is None or value > best[0]:
@@ -319,9 +339,14 @@ class IssuerBook:
 
     def _measure(self, config: HedgerConfig, as_of: date) -> RiskView:
         fx = config.fx
-        exposure, currency = self.exposure(fx)
+        measured = self._exposure
+        if measured is not None and measured[0] is fx:
+            exposure, currency = measured[1], measured[2]
+        else:
+            exposure, found = self.exposure(fx)
+            currency = found or config.risk.base_currency
+            self._exposure = (fx, exposure, currency)
         latest = self.maturities.latest()
-        currency = currency or config.risk.base_currency
         cover = self._cover
         if (
             cover is not None
@@ -334,19 +359,24 @@ class IssuerBook:
         else:
             recognition, held, pending = self._coverage(config, as_of, latest, currency)
             self._cover = _Cover(latest, as_of, currency, config, recognition, held, pending)
-        maturity_years = recognition.maturity_years
+        known = self._limit
+        if known is not None and known[0] is config:
+            limit = known[1]
+        else:
+            limit = config.limit_for(self.issuer_id)
+            self._limit = (config, limit)
         coverage = held + pending
         return RiskView(
             self.issuer_id,
             as_of,
             exposure,
             recognition.exposure_currency,
-            maturity_years,
+            recognition.maturity_years,
             held,
             pending,
             coverage,
             residual(exposure, coverage),
-            config.limit_for(self.issuer_id),
+            limit,
             recognition,
             config,
         )

@@ -37,7 +37,7 @@ STREAM = EXAMPLES / "stream-2000.jsonl"
 def wait_group_idle(workers: list[WorkerProcess], timeout: float = 180.0) -> None:
     """Wait until the group has committed every stage's input up to its end."""
     first = workers[0]
-    topics = [first.topics[f] for f in first.stage_inputs]
+    topics = first.input_topics
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for worker in workers:

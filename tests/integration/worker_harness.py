@@ -26,22 +26,14 @@ from typing import Any
 
 from streams.cli.common import free_port
 from streams.kafka_io import committed_lag, lag_by_partition
+from streams.live.topology import hedger_topology
+from streams.settings import TopicNames
 from tests.factories import REPO
 
 # What Faust's start-up spinner ends with (backspaces, cursor-show): see log_lines.
 SPINNER_END = re.compile(r"^\x08*\x1b\[\?25h")
-# The topics the worker's stages consume, then those it only writes to.
-STAGE_INPUTS = (
-    "loan_bookings",
-    "cds_executions",
-    "desk_clock",
-    "control",
-    "loans",
-    "journal",
-    "seller_parts",
-)
-# cds-quotes is a stage input only when the configuration has [pricing] (v2.1).
-TOPIC_FIELDS = (*STAGE_INPUTS, "cds_quotes", "orders", "dead_letters")
+# Every topic the worker names (TopicNames' fields), each given a unique name.
+TOPIC_FIELDS = tuple(TopicNames.model_fields)
 
 
 class WorkerProcess:
@@ -76,9 +68,12 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.metrics_port = free_port()
-        self.stage_inputs = STAGE_INPUTS
-        if "[pricing]" in self.config.read_text():
-            self.stage_inputs = (*STAGE_INPUTS, "cds_quotes")
+        # What the worker's consumer group reads, as its declared topology
+        # says (cds-quotes only when the configuration has [pricing]).
+        pricing = "[pricing]" in self.config.read_text()
+        names = TopicNames(**self.topics)
+        topology = hedger_topology(self.app_id, partitions, names, pricing=pricing)
+        self.input_topics = list(topology.input_topics)
 
     def start(self, timeout: float = 90.0, wait: bool = True) -> WorkerProcess:
         if self.starts == 0:
@@ -208,7 +203,7 @@ def start_paper_venue(
 
 def wait_until_idle(worker: WorkerProcess, timeout: float = 120.0, settle: float = 1.0) -> None:
     """Wait until the worker has committed every stage's input up to its end."""
-    topics = [worker.topics[name] for name in worker.stage_inputs]
+    topics = worker.input_topics
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if asyncio.run(committed_lag(worker.bootstrap, worker.app_id, topics)) == 0:
