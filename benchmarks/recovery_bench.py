@@ -47,7 +47,14 @@ from benchmarks.live_bench import broker
 from hedger.issuer import IssuerBook
 from hedger.loans import LoanState
 from streams.kafka_io import ensure_topics
-from streams.live.book_codec import aggregate_to_json, loan_to_json
+from streams.live.book_codec import aggregate_to_json
+from streams.live.table_rows import (
+    AggregateRow,
+    LastViewRow,
+    LoanRow,
+    encode_loan_state,
+    loan_state_key,
+)
 from streams.live.topology import hedger_topology
 from streams.live.txn_worker import MEMORY, ROCKSDB, TxnWorker
 from streams.settings import KafkaSettings, TopicNames, load_config
@@ -108,7 +115,7 @@ async def build(bootstrap: str, config: Path, first: int, count: int, units: int
     await producer.start()
     started = time.monotonic()
     empty = aggregate_to_json(IssuerBook("x"))
-    shown = ["2026-01-05", "2026-01-05T10:00:00Z"]
+    shown = (date(2026, 1, 5), "2026-01-05T10:00:00Z")
     try:
         pending = 0
         await producer.begin_transaction()
@@ -118,11 +125,11 @@ async def build(bootstrap: str, config: Path, first: int, count: int, units: int
             state = LoanState(unit, 1, "USD", outstanding, date(2029, 6, 20), False)
             loan_part, unit_part = home(loan_id), home(unit)
             # the loan stage's row and the unit stage's rows, as they write them
-            loans_table.put(loan_part, loan_id.encode(), json.dumps(loan_to_json(state)).encode())
-            issuers._put(unit_part, "l", unit, loan_id, loan_to_json(state))
+            loans_table.put(loan_part, loan_state_key(loan_id), encode_loan_state(state))
+            issuers.put_row(unit_part, LoanRow(unit, loan_id, state))
             if i < units:  # one aggregate and one last view per unit
-                issuers._put(unit_part, "a", unit, "", empty)
-                issuers._put(unit_part, "v", unit, "", [*shown, unit_part])
+                issuers.put_row(unit_part, AggregateRow(unit, empty))
+                issuers.put_row(unit_part, LastViewRow(unit, *shown, unit_part))
             pending += 2
             if pending >= TXN_RECORDS or i == first + count - 1:
                 for name in ("loans", "issuers"):

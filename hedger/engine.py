@@ -45,7 +45,7 @@ from hedger.loans import LoanState, apply_loan_event
 from hedger.numbers import ZERO
 from hedger.orders import CancelRequest, HedgeOrder, OrderRecord, WithholdRecord
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
-from hedger.quotes import OlderQuote, QuoteBook
+from hedger.quotes import OlderQuote, Quote, QuoteBook
 from hedger.risk_report import IssuerRisk, issuer_risk
 from hedger.sellers import (
     SELLER_STATUS_CHANGES,
@@ -263,6 +263,45 @@ class HedgingEngine:
                     book.currency_totals[currency] = total
             for maturity, count in maturities[issuer].items():
                 book.maturities.add(maturity, count)
+
+    def restore_unit_scope(self, unit: str, scope: int) -> None:
+        """After a restart: the journal partition a unit's entries come from."""
+        self.unit_scopes[unit] = scope
+
+    def restore_halt(self, command: ControlCommand, scope: int | None) -> None:
+        """After a restart: hold a stored halt (of one issuer, or of all in `scope`)."""
+        self.halts.apply(command, scope)
+
+    def restore_tick(self, scope: int | None, tick_id: str) -> None:
+        """After a restart: a tick this journal partition applied is not applied again."""
+        self.ticks.add((scope, tick_id))
+
+    def restore_seller_blocked(self, scope: int, seller: str) -> None:
+        """After a restart: a seller blocked as journaled to partition `scope`."""
+        self.scoped_blocked.setdefault(scope, set()).add(seller)
+
+    def restore_quote(self, quote: Quote) -> None:
+        """After a restart: hold a stored quote (ignored without `[pricing]`)."""
+        if self.quotes is not None:
+            self.quotes.held[(quote.issuer_id, quote.tenor_years)] = quote
+            self.quotes.received.add(quote.event_id)
+
+    def restore_quote_id(self, event_id: str) -> None:
+        """After a restart: a received quote id is a duplicate if seen again."""
+        if self.quotes is not None:
+            self.quotes.received.add(event_id)
+
+    def restore_closed_order(self, issuer_id: str, order_id: str) -> None:
+        """After a restart: an order closed by a report (a repeated report is a duplicate)."""
+        self.book(issuer_id).closed_orders.add(order_id)
+
+    def restore_protection_booking(self, issuer_id: str, event_id: str) -> None:
+        """After a restart: an applied protection booking (a repeated one is a duplicate)."""
+        self.book(issuer_id).protection_events.add(event_id)
+
+    def restore_as_of(self, issuer_id: str, as_of: date) -> None:
+        """After a restart: the as-of date of an issuer's last measures."""
+        self.last_as_of[issuer_id] = as_of
 
     def restore_emitted(self) -> None:
         """After loading books from a store: continue the emission order past every open order."""

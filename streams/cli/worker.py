@@ -60,7 +60,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from streams.connectivity import describe
     from streams.kafka_io import PartitionCountMismatch
-    from streams.live.app import EXIT_LOOP_FAILED, Worker
+    from streams.live.app import Worker
+    from streams.live.table_rows import TableFormatError
     from streams.observe import logs
 
     try:
@@ -117,8 +118,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         runner.execute_from_commandline()
     except SystemExit:
+        if isinstance(worker.failure, TableFormatError):
+            return fail(str(worker.failure), worker.exit_code())
         if worker.failure is not None:  # logged as worker.loop_failed
-            return EXIT_LOOP_FAILED
+            return worker.exit_code()
         raise
     return 0  # pragma: no cover - execute_from_commandline exits the process
 

@@ -36,6 +36,7 @@ from mode import Service
 
 from hedger.config import HedgerConfig
 from streams.kafka_io import ensure_topics
+from streams.live.table_rows import TableFormatError
 from streams.live.topology import Topology, hedger_topology
 from streams.live.txn_worker import CHANGELOG_CONFIG, TxnWorker
 from streams.observe.health import BrokerWatch, LibraryLogGate
@@ -47,6 +48,9 @@ from streams.settings import WorkerSettings
 
 # Exit code of a worker whose transactional loop failed or was fenced.
 EXIT_LOOP_FAILED = 4
+# The tables hold rows of an older format (`TableFormatError`): an operator's
+# decision (rebuild into a new app id), not a failure a restart would mend.
+EXIT_OLD_TABLES = 2
 # Seconds between two looks at the broker and the log end offsets.
 WATCH_EVERY = 2.0
 # Seconds the broker has to answer a metadata or end-offset request.
@@ -285,6 +289,12 @@ class Worker:
 
     # -- failure -------------------------------------------------------------
 
+    def exit_code(self) -> int:
+        """The exit code of `hedger worker` after the loop failed."""
+        if isinstance(self.failure, TableFormatError):
+            return EXIT_OLD_TABLES
+        return EXIT_LOOP_FAILED
+
     def fail(self, reason: BaseException | None, *, stop: bool) -> None:
         """The loop failed or was fenced: one ERROR line, then a graceful stop.
 
@@ -301,7 +311,7 @@ class Worker:
             "worker.loop_failed",
             error=repr(self.failure),
             fenced=self.loop.stats.fenced,
-            exit_code=EXIT_LOOP_FAILED,
+            exit_code=self.exit_code(),
         )
         if self.runner is not None:
             # mode marks every service up to the worker crashed; the worker

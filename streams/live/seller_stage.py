@@ -12,18 +12,20 @@ applies it in journal order, so the replay of the journal reproduces every
 `excluded_counterparties` list.
 
 Crash safety without a watermark: a part message names the journal entry
-that moved it (partition `q`, offset `o`), and a seller's key records the
+that moved it (journal partition and offset), and a seller's key records the
 last entry applied per journal partition, so a redelivered or re-emitted
-message is recognised and not counted twice; the key also records the
-message whose evaluation last changed the status, whose status entry is sent
-again on a redelivery (identical, and idempotent where it applies). One key
-per seller (exposure by maturity, last entries, status) and one per applied
-tick and partition: no write is O(all parts). The seller's key also keeps the
+message is recognised and not counted twice; the key (a `SellerRow` of
+`streams.live.table_rows`) also records the message whose evaluation last
+changed the status, whose status entry is sent again on a redelivery
+(identical, and idempotent where it applies). One key per seller (exposure
+by maturity, last entries, status) and one per applied tick and partition:
+no write is O(all parts). The seller's key also keeps the
 as-of date it was last evaluated at, so that a restarted worker shows every
 seller's figures in /metrics again, as they were before the crash.
 
 May import the standard library, `hedger`, `streams.observer`,
-`streams.settings` (topic names) and `streams.live.envelopes`/`stages`.
+`streams.settings` (topic names) and `streams.live.envelopes`/`stages`/
+`table_rows`.
 """
 
 from __future__ import annotations
@@ -41,16 +43,15 @@ from hedger.outcomes import Rejected
 from hedger.sellers import SELLER_STATUS_TOPIC, SellerLedger, SellerStatus
 from streams.live.envelopes import SELLER_PART_TOPIC, Entry, decode_entry, encode_entry
 from streams.live.stages import BufferedTable, Output, _unreadable
+from streams.live.table_rows import (
+    SELLER_TICK_VALUE,
+    SellerRow,
+    decode_seller_rows,
+    seller_key,
+    seller_tick_key,
+)
 from streams.observer import Observer, Origin
 from streams.settings import TopicNames
-
-
-def _seller_key(seller: str) -> bytes:
-    return json.dumps(["x", seller]).encode()
-
-
-def _tick_key(partition: int, tick_id: str) -> bytes:
-    return json.dumps(["t", str(partition), tick_id]).encode()
 
 
 class SellerStage:
@@ -87,22 +88,15 @@ class SellerStage:
         self.ledger = SellerLedger(self.config)
         self.partition_of = {}
         shown: dict[str, date] = {}
-        for key, raw in list(self.table.data.items()):
-            kind, *rest = json.loads(key)
-            if kind != "x":
+        for seller, row in decode_seller_rows(list(self.table.data.items())):
+            if self.owned is not None and row.partition not in self.owned:
                 continue
-            (seller,) = rest
-            row = json.loads(raw)
-            if self.owned is not None and row["q"] not in self.owned:
-                continue
-            self.partition_of[seller] = row["q"]
-            self.ledger.exposures[seller] = {
-                date.fromisoformat(m): Decimal(v) for m, v in row["m"].items()
-            }
-            if row["b"]:
+            self.partition_of[seller] = row.partition
+            self.ledger.exposures[seller] = row.exposure
+            if row.blocked:
                 self.ledger.blocked.add(seller)
-            if row.get("d") is not None:
-                shown[seller] = date.fromisoformat(row["d"])
+            if row.evaluated_as_of is not None:
+                shown[seller] = date.fromisoformat(row.evaluated_as_of)
         self.loaded = True
         # Report each seller as its last evaluation did: after a restart the
         # gauges started at zero (configured sellers) or absent, and stayed so
@@ -133,11 +127,11 @@ class SellerStage:
     ) -> list[Output]:
         seller = part["seller"]
         row = self._row(seller)
-        last = row["w"].get(str(source.partition), -1)
+        last = row.last_offsets.get(source.partition, -1)
         if source.offset <= last:
             # Seen before (redelivered, or re-emitted by the unit stage): not
             # counted again; its status entry is sent again if it made one.
-            if row["c"] == [source.partition, source.offset]:
+            if row.status_changed_by == [source.partition, source.offset]:
                 return self._status_outputs(self._status(seller, part["as_of"]), internal)
             return []
         change = PartChange(
@@ -149,27 +143,27 @@ class SellerStage:
         )
         self.ledger.apply(change)
         self.partition_of[seller] = partition
-        row["w"][str(source.partition)] = source.offset
-        row["d"] = part["as_of"]
+        row.last_offsets[source.partition] = source.offset
+        row.evaluated_as_of = part["as_of"]
         # Evaluated after the event that moved the part (SPEC §13): the unit
         # partitions apply any change from their next entry on.
         _, changed = self.ledger.evaluate([seller], date.fromisoformat(part["as_of"]))
         status = self.ledger.status(seller, date.fromisoformat(part["as_of"]))
         if changed:
-            row["c"] = [source.partition, source.offset]
+            row.status_changed_by = [source.partition, source.offset]
         self._write(partition, seller, row)
         self.observer.on_seller(status, bool(changed))
         return self._status_outputs(changed, internal)
 
     def _tick(self, partition: int, tick: ClockTick, internal: Origin) -> list[Output]:
-        key = _tick_key(partition, tick.event_id)
+        key = seller_tick_key(partition, tick.event_id)
         sellers = sorted(s for s, p in self.partition_of.items() if p == partition)
         if self.table.get(key) is not None:
             # Applied before a crash: send again what it changed.
             again = [
                 self.ledger.status(s, tick.as_of)
                 for s in sellers
-                if self._row(s)["c"] == ["tick", tick.event_id]
+                if self._row(s).status_changed_by == ["tick", tick.event_id]
             ]
             return self._status_outputs(again, internal)
         evaluated, changed = self.ledger.evaluate(sellers, tick.as_of)
@@ -179,35 +173,27 @@ class SellerStage:
             self.observer.on_seller(status, status.seller in changed_ids)
             row = self._row(status.seller)
             if status.seller in changed_ids:
-                row["c"] = ["tick", tick.event_id]
-            elif row["d"] == as_of:
+                row.status_changed_by = ["tick", tick.event_id]
+            elif row.evaluated_as_of == as_of:
                 continue  # nothing of its key changes
-            row["d"] = as_of  # evaluated at the tick: what /metrics shows after a restart
+            # evaluated at the tick: what /metrics shows after a restart
+            row.evaluated_as_of = as_of
             self._write(partition, status.seller, row)
-        self.table.put(partition, key, b"1")
+        self.table.put(partition, key, SELLER_TICK_VALUE)
         return self._status_outputs(changed, internal)
 
     def _status(self, seller: str, as_of: str) -> list[SellerStatus]:
         return [self.ledger.status(seller, date.fromisoformat(as_of))]
 
-    def _row(self, seller: str) -> dict[str, Any]:
-        stored = self.table.get(_seller_key(seller))
-        if stored is None:
-            return {"w": {}, "c": None, "d": None}
-        row = json.loads(stored)
-        return {"w": row["w"], "c": row["c"], "d": row.get("d")}
+    def _row(self, seller: str) -> SellerRow:
+        stored = self.table.get(seller_key(seller))
+        return SellerRow() if stored is None else SellerRow.decode(stored)
 
-    def _write(self, partition: int, seller: str, row: dict[str, Any]) -> None:
-        exposures = self.ledger.exposures.get(seller, {})
-        value = {
-            "q": partition,
-            "m": {m.isoformat(): str(v) for m, v in exposures.items()},
-            "b": seller in self.ledger.blocked,
-            "w": row["w"],
-            "c": row["c"],
-            "d": row["d"],  # the as-of date of its last evaluation
-        }
-        self.table.put(partition, _seller_key(seller), json.dumps(value).encode())
+    def _write(self, partition: int, seller: str, row: SellerRow) -> None:
+        row.partition = partition
+        row.exposure = self.ledger.exposures.get(seller, {})
+        row.blocked = seller in self.ledger.blocked
+        self.table.put(partition, seller_key(seller), row.encode())
 
     def _status_outputs(self, statuses: list[SellerStatus], source: Origin) -> list[Output]:
         """One journal entry per status change, to every journal partition."""

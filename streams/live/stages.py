@@ -18,14 +18,13 @@ stages keep state, not a history of what they sent.
 
 What stages report goes to an `Observer` (`streams.observer`). May import the
 standard library, `hedger`, `streams.observer`, `streams.settings` (topic names)
-and `streams.live.envelopes`/`streams.live.book_codec`.
+and `streams.live.envelopes`/`book_codec`/`table_rows`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import MutableMapping
-from datetime import date
 from typing import Any, NamedTuple
 
 from hedger.config import HedgerConfig
@@ -48,16 +47,28 @@ from hedger.events import (
 from hedger.issuer import IssuerBook
 from hedger.loans import LoanState, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
-from hedger.quotes import Quote
 from hedger.sellers import SellerStatusChange
-from streams.live.book_codec import (
-    aggregate_to_json,
-    decode_rows,
-    load_aggregate,
-    loan_from_json,
-    loan_to_json,
-)
+from streams.live.book_codec import aggregate_to_json, load_aggregate
 from streams.live.envelopes import Entry, dead_letter, decode_entry, encode_entry, part_entry
+from streams.live.table_rows import (
+    ISSUER_ROWS,
+    AggregateRow,
+    ClosedOrderRow,
+    HaltRow,
+    LastViewRow,
+    LoanRow,
+    ProtectionBookingRow,
+    QuoteIdRow,
+    QuoteRow,
+    SellerStatusRow,
+    TickRow,
+    UnitRecord,
+    decode_loan_state,
+    decode_unit_rows,
+    encode_loan_state,
+    encode_unit_row,
+    loan_state_key,
+)
 from streams.observer import DeadLettered, Observer, Origin, report_applied
 from streams.settings import TopicNames
 
@@ -338,9 +349,9 @@ class LoanStage:
                 raise Rejected(Reason.SCHEMA_VIOLATION, "not a loan event")
         except (Rejected, ValueError, KeyError, TypeError) as exc:
             return [_unreadable(self.topics, self.observer, "loans", exc, internal, payload)]
-        key = event.loan_id.encode()
+        key = loan_state_key(event.loan_id)
         stored = self.table.get(key)
-        state = None if stored is None else loan_from_json(json.loads(stored))
+        state = None if stored is None else decode_loan_state(stored)
         try:
             new_state, _ = apply_loan_event(event, state)
         except Rejected as exc:
@@ -348,7 +359,7 @@ class LoanStage:
         except Duplicate:
             self.observer.on_event("loans", source.topic, Status.DUPLICATE, None)
             return []
-        self.table.put(partition, key, json.dumps(loan_to_json(new_state)).encode())
+        self.table.put(partition, key, encode_loan_state(new_state))
         unit = self.config.unit_of(event.issuer_id)  # the journal is keyed by hedging unit
         return [Output(self.topics.journal, unit.encode(), payload)]
 
@@ -365,16 +376,6 @@ class LoanStage:
         )
 
 
-def _key(kind: str, issuer: str, name: str = "") -> bytes:
-    # JSON arrays: identifiers may contain any character, so no separator is safe.
-    return json.dumps([kind, issuer, name]).encode()
-
-
-# Table kinds whose keys name an issuer (loan, aggregate, closed order,
-# protection booking, last view).
-_ISSUER_KINDS = frozenset({"l", "a", "c", "e", "v"})
-
-
 class IssuerStage:
     """Stage 3, keyed by hedging unit: the core's per-event step.
 
@@ -382,16 +383,13 @@ class IssuerStage:
     rebuilt from the table after (re)assignment or an aborted transaction,
     and hands every journal entry to `HedgingEngine.process`, the same step
     the offline replay runs. What stays here is Kafka's part: the table
-    writes of the `Changes` the core reports. Keys of its table (JSON
-    arrays): `l` a loan's state (exposure totals and maturities are rebuilt
-    from them), `a` an issuer's buckets, parts and open orders, `c` a closed
-    order, `e` an applied protection booking, `t` an applied clock tick,
-    `s` a seller's blocked status, `h` a halt, `v` the as-of date, time and
-    partition of an issuer's last measures (so /metrics shows them again
-    after a restart), `q` the quote held per issuer and tenor and `r` a
-    received quote id (with `[pricing]`: a restarted worker prices with the
-    same quotes and still knows which quote ids are duplicates). Each value
-    is `{"q": journal partition, "v": value}`.
+    writes of the `Changes` the core reports, as the records of
+    `streams.live.table_rows`: loan states (exposure totals and maturities
+    are rebuilt from them), aggregates, closed orders, applied protection
+    bookings and ticks, sellers' statuses, halts, each issuer's last view
+    (so /metrics shows it again after a restart), held quotes and received
+    quote ids (with `[pricing]`: a restarted worker prices with the same
+    quotes and still knows which quote ids are duplicates).
     """
 
     def __init__(
@@ -431,19 +429,18 @@ class IssuerStage:
         self.engine = HedgingEngine(self.config)
         self._shown = {}
         owned = self.owned
-        rows = decode_rows(list(self.table.data.items()))
         loans: list[tuple[str, LoanState]] = []
-        scopes, unit_of = self.engine.unit_scopes, self.config.unit_of
-        for (kind, issuer, name), data in rows:
-            if owned is not None and data["q"] not in owned:
+        engine, unit_of = self.engine, self.config.unit_of
+        for partition, record in decode_unit_rows(list(self.table.data.items())):
+            if owned is not None and partition not in owned:
                 continue
-            if kind == "l":  # most keys: restored together by the core
-                loans.append((name, loan_from_json(data["v"])))
+            if isinstance(record, LoanRow):  # most keys: restored together by the core
+                loans.append((record.loan_id, record.state))
             else:
-                self._load_key(kind, issuer, name, data["v"])
-            if kind in _ISSUER_KINDS:
+                self._load_row(record)
+            if isinstance(record, ISSUER_ROWS):
                 # every key of a unit lives in the unit's journal partition
-                scopes[unit_of(issuer)] = data["q"]
+                engine.restore_unit_scope(unit_of(record.issuer), partition)
         self.engine.restore_loans(loans)
         self.engine.restore_emitted()
         self.loaded = True
@@ -466,50 +463,29 @@ class IssuerStage:
             open_orders = len(engine.books[view.issuer_id].open_orders)
             self.observer.on_view(view, halted, open_orders, occurred_at)
 
-    def _load_quote(self, issuer: str, tenor: int, value: Any) -> None:
-        quotes = self.engine.quotes
-        if quotes is None:  # [pricing] removed from the configuration: no quote is held
-            return
-        as_of, spread_bps, recovery, event_id = value
-        quote = Quote(issuer, tenor, date.fromisoformat(as_of), spread_bps, recovery, event_id)
-        quotes.held[(issuer, tenor)] = quote
-        quotes.received.add(event_id)
-
-    def _load_key(self, kind: str, issuer: str, name: str, value: Any) -> None:
+    def _load_row(self, record: UnitRecord) -> None:
         engine = self.engine
-        if kind == "h":
-            if value is not None:
-                command = ControlCommand.model_validate(value)
-                scope = int(name) if name else None
-                engine.halts.apply(command, scope)
+        match record:
+            case HaltRow(_, scope, command) if command is not None:
+                engine.restore_halt(command, scope)
                 self.observer.on_control(command, scope)  # a recovered halt shows again
-            return
-        if kind == "t":
-            engine.ticks.add((int(issuer), name))  # a tick is applied per partition
-            return
-        if kind == "s":  # a seller's status as journaled to this partition
-            if value:
-                engine.scoped_blocked.setdefault(int(issuer), set()).add(name)
-            return
-        if kind == "q":
-            self._load_quote(issuer, int(name), value)
-            return
-        if kind == "r":
-            if engine.quotes is not None:
-                engine.quotes.received.add(name)
-            return
-        if kind == "v":
-            as_of, occurred_at, scope = value
-            engine.last_as_of[issuer] = date.fromisoformat(as_of)
-            self._shown[issuer] = (scope, occurred_at)
-            return
-        book = engine.book(issuer)
-        if kind == "a":
-            load_aggregate(book, value)
-        elif kind == "c":
-            book.closed_orders.add(name)
-        elif kind == "e":
-            book.protection_events.add(name)
+            case TickRow(partition, tick_id):  # a tick is applied per partition
+                engine.restore_tick(partition, tick_id)
+            case SellerStatusRow(partition, seller, blocked) if blocked:
+                engine.restore_seller_blocked(partition, seller)
+            case QuoteRow(quote):
+                engine.restore_quote(quote)
+            case QuoteIdRow(_, quote_id):
+                engine.restore_quote_id(quote_id)
+            case LastViewRow(issuer, as_of, occurred_at, partition):
+                engine.restore_as_of(issuer, as_of)
+                self._shown[issuer] = (partition, occurred_at)
+            case AggregateRow(issuer, aggregate):
+                load_aggregate(engine.book(issuer), aggregate)
+            case ClosedOrderRow(issuer, order_id):
+                engine.restore_closed_order(issuer, order_id)
+            case ProtectionBookingRow(issuer, event_id):
+                engine.restore_protection_booking(issuer, event_id)
 
     # -- processing ----------------------------------------------------
 
@@ -553,7 +529,7 @@ class IssuerStage:
             if isinstance(quote, CdsQuote):
                 # An older quote is not held, but its id is received (SPEC §14.1);
                 # a repeated id is written again, unchanged.
-                self._put(partition, "r", quote.issuer_id, quote.event_id, 1)
+                self.put_row(partition, QuoteIdRow(quote.issuer_id, quote.event_id))
             self.observer.on_event("issuers", source.topic, Status.DUPLICATE, None)
             return []
         self.observer.on_event("issuers", source.topic, Status.APPLIED, None)
@@ -578,43 +554,41 @@ class IssuerStage:
         issuer = outcome.issuer_id or ""
         if changes.loan is not None:
             loan_id, state = changes.loan
-            self._put(partition, "l", issuer, loan_id, loan_to_json(state))
+            self.put_row(partition, LoanRow(issuer, loan_id, state))
         for touched in changes.issuers:
-            self._put(partition, "a", touched, "", aggregate_to_json(books[touched]))
+            self.put_row(partition, AggregateRow(touched, aggregate_to_json(books[touched])))
         if changes.closed_order is not None:
-            self._put(partition, "c", issuer, changes.closed_order, 1)
+            self.put_row(partition, ClosedOrderRow(issuer, changes.closed_order))
         if changes.protection_event is not None:
-            self._put(partition, "e", issuer, changes.protection_event, 1)
+            self.put_row(partition, ProtectionBookingRow(issuer, changes.protection_event))
         if changes.tick is not None:
-            self._put(partition, "t", str(partition), changes.tick, 1)
+            self.put_row(partition, TickRow(partition, changes.tick))
         event = outcome.event
         assert event is not None
         if isinstance(event, CdsQuote):  # held: the newest quote of its issuer and tenor
             quotes = self.engine.quotes
             assert quotes is not None
             held = quotes.held[(event.issuer_id, event.tenor_years)]
-            value = [held.as_of_date.isoformat(), held.spread_bps, held.recovery, held.event_id]
-            self._put(partition, "q", event.issuer_id, str(event.tenor_years), value)
-            self._put(partition, "r", event.issuer_id, event.event_id, 1)
+            self.put_row(partition, QuoteRow(held))
+            self.put_row(partition, QuoteIdRow(event.issuer_id, event.event_id))
         for view in outcome.views:  # what /metrics shows of the issuer, after a restart too
-            shown = [view.as_of.isoformat(), event.occurred_at, partition]
-            self._put(partition, "v", view.issuer_id, "", shown)
+            shown = LastViewRow(view.issuer_id, view.as_of, event.occurred_at, partition)
+            self.put_row(partition, shown)
 
     def _control(self, partition: int, command: ControlCommand) -> None:
         """Persist and show a command the engine has applied."""
         scope = command.scope_on(partition)
-        value = command.model_dump(exclude_none=True) if command.command == "halt" else None
-        name = "" if scope is None else str(scope)
-        self._put(partition, "h", command.target, name, value)
+        held = command if command.command == "halt" else None
+        self.put_row(partition, HaltRow(command.target, scope, held))
         self.observer.on_control(command, scope)
 
-    def _put(self, partition: int, kind: str, issuer: str, name: str, value: Any) -> None:
-        record = {"q": partition, "v": value}
-        self.table.put(partition, _key(kind, issuer, name), json.dumps(record).encode())
+    def put_row(self, partition: int, record: UnitRecord) -> None:
+        """Write a record of journal partition `partition` to the table."""
+        self.table.put(partition, *encode_unit_row(partition, record))
 
     def _seller_status(self, partition: int, change: SellerStatusChange) -> None:
         """Persist a seller status the engine has applied to this partition."""
-        self._put(partition, "s", str(partition), change.seller, change.blocked)
+        self.put_row(partition, SellerStatusRow(partition, change.seller, change.blocked))
 
 
 def _order_bytes(wire: dict[str, Any]) -> bytes:

@@ -50,9 +50,11 @@ SlowRestore: TypeAlias = Callable[[str, dict[int, int]], None]
 
 # The local copy's layout: data keys are prefixed, so no table key (any
 # bytes) can collide with the checkpoint key.
-_DATA = b"d"
-_CHECKPOINT = b"c"
-LOCAL_FORMAT = 1  # bump when the snapshot layout changes: older ones are rebuilt
+_DATA = b"data:"
+_CHECKPOINT = b"checkpoint"
+# Bump when the snapshot layout or the tables' rows (`streams.live.table_rows`)
+# change: older snapshots are rebuilt from the changelog.
+LOCAL_FORMAT = 2
 
 
 class LocalStore:
@@ -93,7 +95,7 @@ class LocalStore:
         for key, value in self._db(partition).items(from_key=_DATA):
             if not key.startswith(_DATA):
                 break
-            yield key[1:], value
+            yield key[len(_DATA) :], value
 
     def write(
         self, partition: int, writes: Iterable[tuple[bytes, bytes | None]], offset: int

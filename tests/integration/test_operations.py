@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from streams.cli.ops import control_message, send_control
 from streams.kafka_io import dump_topic, ensure_topics, publish_log
@@ -145,3 +146,32 @@ def test_paper_venue_fills_close_orders_and_the_journal_replays_them(
     assert replayed == live
     assert any(o["side"] == "SELL_PROTECTION" for o in live.values()) or len(live) > 5
     assert all(not book.open_orders for book in engine.books.values())  # all closed
+
+
+def test_a_changelog_of_an_older_row_format_stops_the_worker_with_one_line(
+    worker, kafka: LocalKafka
+) -> None:
+    """A unit-table row with a one-letter key (an older version's format): the
+    restore stops the worker with exit code 2 and one line naming the way out."""
+    changelog = f"{worker.app_id}-issuer-state-changelog"
+    asyncio.run(ensure_topics(kafka.bootstrap, [changelog], 1))
+    old_row = (b'["l", "ACME", "L-1"]', b'{"q": 0, "v": ["ACME", 1]}')
+    asyncio.run(_produce(kafka.bootstrap, changelog, *old_row))
+    worker.start(wait=False)
+    assert worker.process is not None
+    code = worker.process.wait(60)
+    worker.process = None
+    assert code == 2
+    text = worker.log_text()
+    assert "the unit table holds a row of an older format" in text
+    assert "replaying the journal into a new app id" in text
+    assert "Traceback" not in text
+
+
+async def _produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key, partition=0)
+    finally:
+        await producer.stop()

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from rocksdict import Options, Rdict
 
 from streams.kafka_io import ensure_topics
-from streams.live.state_store import ChangelogStore, LocalStore
+from streams.live.state_store import LOCAL_FORMAT, ChangelogStore, LocalStore
 from tests.kafka_broker import LocalKafka
 
 pytestmark = pytest.mark.kafka
@@ -153,11 +153,12 @@ def test_a_damaged_checkpoint_rebuilds_the_partition_from_the_changelog(
 
     asyncio.run(restore())
     db = Rdict(str(tmp_path / topic / "0"), Options(raw_mode=True))
-    db[b"dstale"] = b"not in the changelog"  # would survive a load of the snapshot
-    db[b"c"] = {
+    db[b"data:stale"] = b"not in the changelog"  # would survive a load of the snapshot
+    mark = b'{"format": %d, "changelog": "%s", "offset": %d}'
+    db[b"checkpoint"] = {
         "garbage": b"\xff{not json",
-        "beyond_the_log": b'{"format": 1, "changelog": "%s", "offset": 1000}' % topic.encode(),
-        "other_format": b'{"format": 0, "changelog": "%s", "offset": 0}' % topic.encode(),
+        "beyond_the_log": mark % (LOCAL_FORMAT, topic.encode(), 1000),
+        "other_format": mark % (LOCAL_FORMAT - 1, topic.encode(), 0),
     }[damage]
     db.close()
     read, data = asyncio.run(restore())

@@ -65,7 +65,7 @@ def test_ten_thousand_ticks_add_one_small_key_each_and_nothing_else() -> None:
     data = worker.stores["issuers"].data
     added = {key: value for key, value in data.items() if key not in issuer_keys}
     kinds = sorted({json.loads(key)[0] for key in added})
-    assert kinds == ["t"]
+    assert kinds == ["tick"]
     assert len(added) == TICKS
     assert sorted(json.loads(key)[2] for key in added) == sorted(f"tick-{n}" for n in range(TICKS))
     # every other key is still there, none grew into a history
@@ -78,7 +78,7 @@ def test_ten_thousand_ticks_add_one_small_key_each_and_nothing_else() -> None:
     sellers = worker.stores["sellers"].data
     assert seller_keys == {}  # no seller has a part: only the ticks' keys
     assert sorted(sellers) == sorted(
-        json.dumps(["t", "0", f"tick-{n}"]).encode() for n in range(TICKS)
+        json.dumps(["tick", 0, f"tick-{n}"]).encode() for n in range(TICKS)
     )
     seller_sizes = [len(key) + len(value) for key, value in sellers.items()]
     assert max(seller_sizes) < 100
