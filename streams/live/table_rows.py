@@ -28,8 +28,8 @@ Seller table (keyed by protection seller):
   ["tick", partition, tick_id]          a tick applied to that seller-parts partition
 
 A key of any other kind (the one-letter kinds of an older version) raises
-`TableFormatError`: such tables are rebuilt by replaying the journal into a
-new app id (docs/operations.md). Amounts are decimal strings, dates ISO
+`TableFormatError`: such tables are rebuilt by processing the inputs again
+under a new app id (docs/operations.md, "Table format"). Amounts are decimal strings, dates ISO
 strings. Imports the standard library, orjson, `hedger` and
 `streams.live.book_codec`.
 """
@@ -232,7 +232,8 @@ def _unit_record(parts: list[Any], value: Any) -> UnitRecord:
 def _older(table: str, key: bytes) -> TableFormatError:
     return TableFormatError(
         f"the {table} table holds a row of an older format (key {key[:80]!r}): "
-        "rebuild the tables by replaying the journal into a new app id (docs/operations.md)"
+        "rebuild the tables by processing the inputs again under a new app id "
+        "(docs/operations.md, Table format)"
     )
 
 

@@ -164,7 +164,7 @@ def test_a_changelog_of_an_older_row_format_stops_the_worker_with_one_line(
     assert code == 2
     text = worker.log_text()
     assert "the unit table holds a row of an older format" in text
-    assert "replaying the journal into a new app id" in text
+    assert "processing the inputs again under a new app id" in text
     assert "Traceback" not in text
 
 

@@ -128,7 +128,7 @@ OLD_SELLER_ROW = (b'["x", "BANK"]', b'{"q": 0, "m": {}, "b": false}')
 
 
 def test_a_row_of_the_older_one_letter_format_is_refused_with_the_way_out() -> None:
-    with pytest.raises(TableFormatError, match=r"older format.*replaying the journal"):
+    with pytest.raises(TableFormatError, match=r"older format.*processing the inputs again"):
         list(decode_unit_rows([OLD_UNIT_ROW]))
     with pytest.raises(TableFormatError, match="older format"):
         list(decode_seller_rows([OLD_SELLER_ROW]))
