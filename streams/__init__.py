@@ -1,6 +1,6 @@
 """Adapters around the pure core (`hedger`): Kafka/Faust, replay files, metrics, logs, CLI.
 
-Agents and commands here translate between the outside world and `hedger`;
+Stages and commands here translate between the outside world and `hedger`;
 no business rule lives in this package. The layout, from the bottom up:
 
     settings.py    one source of settings: contract file, Kafka connection, topics
@@ -9,7 +9,8 @@ no business rule lives in this package. The layout, from the bottom up:
     kafka_io.py    publish/dump/ensure_topics/lag on Kafka
     observe/       metrics, logs, HTTP endpoints (implement Observer)
     offline/       the offline replay and its report
-    live/          the Faust worker: app, stages, envelopes, book codec
+    live/          the worker: a Faust app running the transactional loop, the
+                   stages, their tables (topology, table rows, changelog store)
     venue/         the paper venue
     cli/           the `hedger` command, one module per command group
 
