@@ -171,10 +171,16 @@ def test_a_slow_restore_warns_once_with_the_offsets_left(kafka: LocalKafka, uniq
     abort marker: 6 offsets left when the restore starts."""
     topic, options = _setup(kafka, unique)
     warnings: list[tuple[str, dict[int, int]]] = []
-    store = ChangelogStore(
-        topic, warn_after=0.0, on_slow=lambda name, left: warnings.append((name, left))
-    )
+    shown: list[int] = []  # what hedger_recovery_remaining shows when the warning is logged
+
+    def on_slow(name: str, left: dict[int, int]) -> None:
+        warnings.append((name, left))
+        shown.append(store.remaining)
+
+    store = ChangelogStore(topic, warn_after=0.0, on_slow=on_slow)
+    assert store.remaining == 0
     asyncio.run(store.restore(options, [0, 1]))
     assert warnings == [(topic, {0: 6, 1: 6})]
+    assert shown == [12]  # the offsets left over both partitions, then none
     assert store.data == AFTER_FIRST
     assert store.remaining == 0
