@@ -37,8 +37,8 @@ from mode import Service
 from hedger.config import HedgerConfig
 from streams.kafka_io import ensure_topics
 from streams.live.table_rows import TableFormatError
-from streams.live.topology import Topology, hedger_topology
-from streams.live.txn_worker import CHANGELOG_CONFIG, TxnWorker
+from streams.live.topology import Retention, Topology, hedger_topology
+from streams.live.txn_worker import TxnWorker
 from streams.observe.health import BrokerWatch, LibraryLogGate
 from streams.observe.http import make_app, serve
 from streams.observe.logs import LogObserver, get_logger
@@ -96,6 +96,11 @@ class Worker:
             settings.partitions,
             settings.topics,
             pricing=config.pricing is not None,
+            retention=Retention(
+                settings.retention_journal_ms,
+                settings.retention_orders_ms,
+                settings.retention_control_ms,
+            ),
         )
         self.txn = TxnWorker(
             settings,
@@ -158,22 +163,14 @@ class Worker:
         partitions (keys are spread over them by partition number); inputs
         and outputs take it when created here.
         """
-        settings, topology, topics = self.settings, self.topology, self.settings.topics
-        compact = CHANGELOG_CONFIG
-        exact = (*topology.internal_topics, *topology.changelogs)
-        names = (*topology.input_topics, *exact, topics.orders, topics.dead_letters)
+        settings, topology = self.settings, self.topology
         await ensure_topics(
             settings,
-            list(dict.fromkeys(names)),
+            list(topology.created_topics),
             settings.partitions,
             settings.replication_factor,
-            {
-                **{name: compact for name in topology.changelogs},
-                topics.journal: {"retention.ms": str(settings.retention_journal_ms)},
-                topics.orders: {"retention.ms": str(settings.retention_orders_ms)},
-                topics.control: {"retention.ms": str(settings.retention_control_ms)},
-            },
-            exact=exact,
+            topology.topic_configs,
+            exact=topology.exact_topics,
         )
         # Learns whether loan-bookings is co-partitioned with the loan topic.
         await self.txn.create_topics(settings.replication_factor)

@@ -54,10 +54,6 @@ MEMORY, ROCKSDB = "memory://", "rocksdb://"
 # Seconds between snapshots of the tables into the local store (`rocksdb://`):
 # a restart on the same disk reads at most about this much changelog tail.
 CHECKPOINT_EVERY = 10.0
-# The changelogs' topic configuration: compacted, and a segment rolls every
-# hour, since compaction never touches the open segment: a restore from the
-# beginning reads about one hour of superseded rows at most, not days of them.
-CHANGELOG_CONFIG = {"cleanup.policy": "compact", "segment.ms": "3600000"}
 
 
 class TxnWorker:
@@ -144,14 +140,14 @@ class TxnWorker:
     async def create_topics(self, replication_factor: int = 1) -> None:
         """Internal topics and compacted changelogs with the topology's partition count."""
         topology = self.topology
-        compact = CHANGELOG_CONFIG
-        names = (*topology.internal_topics, *topology.changelogs)
+        names = topology.exact_topics
+        configs = topology.topic_configs
         await ensure_topics(
             self.kafka,
             names,
             topology.partitions,
             replication_factor,
-            configs={name: compact for name in topology.changelogs},
+            configs={name: configs[name] for name in names if name in configs},
             exact=names,
         )
         bookings = topology.topics.loan_bookings
