@@ -11,17 +11,14 @@ event's as-of date, and when a blocked status changes journals a
 applies it in journal order, so the replay of the journal reproduces every
 `excluded_counterparties` list.
 
-Crash safety without a watermark: a part message names the journal entry
-that moved it (journal partition and offset), and a seller's key records the
-last entry applied per journal partition, so a redelivered or re-emitted
-message is recognised and not counted twice; the key (a `SellerRow` of
-`streams.live.table_rows`) also records the message whose evaluation last
-changed the status, whose status entry is sent again on a redelivery
-(identical, and idempotent where it applies). One key per seller (exposure
-by maturity, last entries, status) and one per applied tick and partition:
-no write is O(all parts). The seller's key also keeps the
-as-of date it was last evaluated at, so that a restarted worker shows every
-seller's figures in /metrics again, as they were before the crash.
+Each part message is applied exactly once: the unit stage writes it in the
+transaction of the journal entry that moved it, and this stage applies it in
+a transaction with its own offset, so neither a crash nor a rebalance
+repeats it. One key per seller (a `SellerRow` of `streams.live.table_rows`:
+exposure by maturity, status, and the as-of date it was last evaluated at,
+so that a restarted worker shows every seller's figures in /metrics again)
+and one per applied tick and partition (a tick published twice is applied
+once, SPEC §3): no write is O(all parts).
 
 May import the standard library, `hedger`, `streams.observer`,
 `streams.settings` (topic names) and `streams.live.envelopes`/`stages`/
@@ -118,22 +115,13 @@ class SellerStage:
             if entry.topic != SELLER_PART_TOPIC:
                 raise ValueError(f"not a seller-parts entry: {entry.topic}")
             part = json.loads(entry.value)
-            return self._part(partition, part, entry.source, internal)
+            return self._part(partition, part, internal)
         except (Rejected, ValueError, KeyError, TypeError, AssertionError) as exc:
             return [_unreadable(self.topics, self.observer, "sellers", exc, internal, payload)]
 
-    def _part(
-        self, partition: int, part: dict[str, Any], source: Origin, internal: Origin
-    ) -> list[Output]:
+    def _part(self, partition: int, part: dict[str, Any], internal: Origin) -> list[Output]:
         seller = part["seller"]
         row = self._row(seller)
-        last = row.last_offsets.get(source.partition, -1)
-        if source.offset <= last:
-            # Seen before (redelivered, or re-emitted by the unit stage): not
-            # counted again; its status entry is sent again if it made one.
-            if row.status_changed_by == [source.partition, source.offset]:
-                return self._status_outputs(self._status(seller, part["as_of"]), internal)
-            return []
         change = PartChange(
             seller,
             date.fromisoformat(part["maturity"]),
@@ -143,14 +131,11 @@ class SellerStage:
         )
         self.ledger.apply(change)
         self.partition_of[seller] = partition
-        row.last_offsets[source.partition] = source.offset
         row.evaluated_as_of = part["as_of"]
         # Evaluated after the event that moved the part (SPEC §13): the unit
         # partitions apply any change from their next entry on.
         _, changed = self.ledger.evaluate([seller], date.fromisoformat(part["as_of"]))
         status = self.ledger.status(seller, date.fromisoformat(part["as_of"]))
-        if changed:
-            row.status_changed_by = [source.partition, source.offset]
         self._write(partition, seller, row)
         self.observer.on_seller(status, bool(changed))
         return self._status_outputs(changed, internal)
@@ -159,31 +144,20 @@ class SellerStage:
         key = seller_tick_key(partition, tick.event_id)
         sellers = sorted(s for s, p in self.partition_of.items() if p == partition)
         if self.table.get(key) is not None:
-            # Applied before a crash: send again what it changed.
-            again = [
-                self.ledger.status(s, tick.as_of)
-                for s in sellers
-                if self._row(s).status_changed_by == ["tick", tick.event_id]
-            ]
-            return self._status_outputs(again, internal)
+            return []  # a tick published twice: applied once
         evaluated, changed = self.ledger.evaluate(sellers, tick.as_of)
         changed_ids = {status.seller for status in changed}
         as_of = tick.as_of.isoformat()
         for status in evaluated:
             self.observer.on_seller(status, status.seller in changed_ids)
             row = self._row(status.seller)
-            if status.seller in changed_ids:
-                row.status_changed_by = ["tick", tick.event_id]
-            elif row.evaluated_as_of == as_of:
+            if status.seller not in changed_ids and row.evaluated_as_of == as_of:
                 continue  # nothing of its key changes
             # evaluated at the tick: what /metrics shows after a restart
             row.evaluated_as_of = as_of
             self._write(partition, status.seller, row)
         self.table.put(partition, key, SELLER_TICK_VALUE)
         return self._status_outputs(changed, internal)
-
-    def _status(self, seller: str, as_of: str) -> list[SellerStatus]:
-        return [self.ledger.status(seller, date.fromisoformat(as_of))]
 
     def _row(self, seller: str) -> SellerRow:
         stored = self.table.get(seller_key(seller))

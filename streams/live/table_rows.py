@@ -269,16 +269,12 @@ SELLER_TICK_VALUE = b"true"
 
 @dataclass
 class SellerRow:
-    """A seller's key: exposure by maturity, blocked status, the last journal
-    offset applied per journal partition, the message whose evaluation last
-    changed the status (`[partition, offset]` or `["tick", tick_id]`) and the
-    as-of date of its last evaluation (what /metrics shows after a restart)."""
+    """A seller's key: exposure by maturity, blocked status and the as-of date
+    of its last evaluation (what /metrics shows after a restart)."""
 
     partition: int = 0  # its seller-parts partition
     exposure: dict[date, Decimal] = field(default_factory=dict)
     blocked: bool = False
-    last_offsets: dict[int, int] = field(default_factory=dict)
-    status_changed_by: list[Any] | None = None
     evaluated_as_of: str | None = None
 
     def encode(self) -> bytes:
@@ -287,8 +283,6 @@ class SellerRow:
                 "partition": self.partition,
                 "exposure": {m.isoformat(): str(v) for m, v in self.exposure.items()},
                 "blocked": self.blocked,
-                "last_offsets": {str(p): o for p, o in self.last_offsets.items()},
-                "status_changed_by": self.status_changed_by,
                 "evaluated_as_of": self.evaluated_as_of,
             }
         )
@@ -300,8 +294,6 @@ class SellerRow:
             row["partition"],
             {date.fromisoformat(m): Decimal(v) for m, v in row["exposure"].items()},
             row["blocked"],
-            {int(p): o for p, o in row["last_offsets"].items()},
-            row["status_changed_by"],
             row["evaluated_as_of"],
         )
 

@@ -175,7 +175,7 @@ def _part(seller: str, before: str, after: str, offset: int) -> bytes:
     return json.dumps(entry).encode()
 
 
-def test_seller_stage_counts_a_redelivered_part_once_and_sends_its_status_again() -> None:
+def test_seller_stage_blocks_at_the_limit_and_a_restart_goes_on_from_its_table() -> None:
     config = config_from_mapping(config_data(sellers={"S1": {"limit": "100000000"}}))
     table: dict[bytes, bytes] = {}
     tally = Tally()
@@ -186,17 +186,25 @@ def test_seller_stage_counts_a_redelivered_part_once_and_sends_its_status_again(
     change = json.loads(json.loads(b0.value)["value"])
     assert (change["seller"], change["blocked"]) == ("S1", True)
     stage.table.drain()
-    # after a crash the same messages come again: nothing counted twice, the
-    # status change that message made is sent again, identical
+    # a restart (or the next owner) goes on from the committed table: blocked at 100m
     again = SellerStage(config, BufferedTable(table), TOPICS, tally, journal_partitions=3)
-    assert again.handle(0, 0, _part("S1", "0", "60000000", 10)) == []
-    assert [o.value for o in again.handle(0, 1, _part("S1", "60000000", "100000000", 11))] == [
-        b0.value
-    ] * 3
+    again.load()
     assert again.ledger.exposure("S1", date(2026, 1, 5)) == Decimal(100_000_000)
+    assert "S1" in again.ledger.blocked
     # a sell fill takes the part back under the limit: freed
     (freed, _, _) = again.handle(0, 2, _part("S1", "100000000", "40000000", 12))
     assert json.loads(json.loads(freed.value)["value"])["blocked"] is False
+
+
+def test_seller_stage_applies_a_tick_published_twice_once() -> None:
+    config = config_from_mapping(config_data(sellers={"S1": {"limit": "100000000"}}))
+    table: dict[bytes, bytes] = {}
+    stage = SellerStage(config, BufferedTable(table), TOPICS, Tally(), journal_partitions=1)
+    stage.handle(0, 0, _part("S1", "0", "120000000", 10))  # blocked
+    # after the bucket's maturity (2030-12-20) the exposure is 0: freed, once
+    (freed,) = stage.handle(0, 1, _tick("k-1", "2031-01-06"))
+    assert json.loads(json.loads(freed.value)["value"])["blocked"] is False
+    assert stage.handle(0, 2, _tick("k-1", "2031-01-06")) == []
 
 
 class SellerGauges(Tally):

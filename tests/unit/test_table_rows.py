@@ -105,8 +105,6 @@ def test_loan_state_and_seller_rows_round_trip() -> None:
         partition=3,
         exposure={date(2030, 6, 20): Decimal("1000000.25")},
         blocked=True,
-        last_offsets={0: 17, 2: 5},
-        status_changed_by=["tick", "tick-1"],
         evaluated_as_of="2026-01-05",
     )
     assert SellerRow.decode(row.encode()) == row
@@ -114,8 +112,6 @@ def test_loan_state_and_seller_rows_round_trip() -> None:
         "partition",
         "exposure",
         "blocked",
-        "last_offsets",
-        "status_changed_by",
         "evaluated_as_of",
     }
     assert json.loads(seller_key("BANK")) == ["seller", "BANK"]
