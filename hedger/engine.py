@@ -465,6 +465,38 @@ class HedgingEngine:
             sellers=tuple(evaluated),
         )
 
+    def _quiet(
+        self,
+        members: Iterable[tuple[str, IssuerBook]],
+        stepping: tuple[str, ...] | None,
+        as_of: date,
+        expiring: bool,
+    ) -> tuple[tuple[RiskView, ...], Decimal] | None:
+        """The members' views and R_G (summed in member order) when no issuer
+        step is due for the members that step and, if `expiring`, no member
+        has an open order; None when the full decision must run."""
+        config, risk = self.config, self.config.risk
+        views: list[RiskView] = []
+        total = ZERO
+        for issuer, book in members:
+            if expiring and book.open_orders:
+                return None
+            view = book.view(config, as_of)
+            if (stepping is None or issuer in stepping) and step_due(
+                view.exposure, view.coverage, view.residual, view.limit, risk
+            ) is not None:
+                return None
+            views.append(view)
+            total += view.residual
+        return tuple(views), total
+
+    def _calm(self, group: str | None, residual: Decimal) -> GroupView | None:
+        """The group's view when R_G is within its trigger (None: not calm, or no group)."""
+        if group is None:
+            return None
+        limit, trigger_at = self._group_triggers[group]
+        return GroupView(group, residual, limit, False) if residual <= trigger_at else None
+
     def _decide(
         self, unit: str, stepping: tuple[str, ...] | None, trigger: Trigger, scope: int | None
     ) -> _Decided:
@@ -495,28 +527,14 @@ class HedgingEngine:
             # outcome needs: the same views, in the same order, as the full
             # decision below starts from, and R_G summed in that order.
             # Whether a step is due does not depend on the order.
-            as_of, risk, ttl = trigger.as_of, config.risk, self._ttl
-            views: list[RiskView] = []
-            start = ZERO
-            for issuer in (unit,) if group is None else config.members_of(unit):
-                book = all_books.get(issuer)
-                if book is None:
-                    continue
-                if ttl is not None and book.open_orders:
-                    break  # the full decision expires what is due
-                view = book.view(config, as_of)
-                if (stepping is None or issuer in stepping) and step_due(
-                    view.exposure, view.coverage, view.residual, view.limit, risk
-                ) is not None:
-                    break
-                views.append(view)
-                start += view.residual
-            else:
-                if group is None:
-                    return _Decided([], tuple(views), set(), None)
-                limit, trigger_at = self._group_triggers[group]
-                if start <= trigger_at:
-                    return _Decided([], tuple(views), set(), GroupView(group, start, limit, False))
+            members = (unit,) if group is None else config.members_of(unit)
+            present = ((m, all_books[m]) for m in members if m in all_books)
+            # An open order to expire: the full decision expires what is due.
+            quiet = self._quiet(present, stepping, trigger.as_of, self._ttl is not None)
+            if quiet is not None:
+                calm = self._calm(group, quiet[1])
+                if group is None or calm is not None:
+                    return _Decided([], quiet[0], set(), calm)
         if group is None:  # an issuer alone: most units
             book = all_books.get(unit)
             books = {} if book is None else {unit: book}
@@ -543,24 +561,11 @@ class HedgingEngine:
             self.expired_open += len(expired)
         if not halted:
             # After expiry, the same shortcut as above: no step due, the group calm.
-            as_of, risk = trigger.as_of, config.risk
-            views = []
-            start = ZERO
-            for issuer, book in books.items():
-                view = book.view(config, as_of)
-                if (stepping is None or issuer in stepping) and step_due(
-                    view.exposure, view.coverage, view.residual, view.limit, risk
-                ) is not None:
-                    break
-                views.append(view)
-                start += view.residual
-            else:
-                if group is None:
-                    return _Decided(records, tuple(views), touched, None)
-                limit = config.group_limit(group)
-                if start <= limit * risk.trigger_ratio:
-                    calm = GroupView(group, start, limit, False)
-                    return _Decided(records, tuple(views), touched, calm)
+            quiet = self._quiet(books.items(), stepping, trigger.as_of, False)
+            if quiet is not None:
+                calm = self._calm(group, quiet[1])
+                if group is None or calm is not None:
+                    return _Decided(records, quiet[0], touched, calm)
         blocked = self.sellers.blocked if scope is None else self.scoped_blocked.get(scope, _NONE)
         decision = UnitDecision(config, group, books, trigger, blocked)
         for issuer in sorted(books) if stepping is None else stepping:
