@@ -65,11 +65,6 @@ PREFIX = "rb"
 TXN_RECORDS = 5_000
 
 
-def topic_names() -> TopicNames:
-    fields = TopicNames.model_fields
-    return TopicNames(**{name: f"{PREFIX}-{name.replace('_', '-')}" for name in fields})
-
-
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -78,7 +73,7 @@ def rss_mib() -> float:
 
 
 def make_worker(bootstrap: str, config: Path, store: str, data_dir: Path | None) -> TxnWorker:
-    topology = hedger_topology(f"{PREFIX}-hedger", PARTITIONS, topic_names())
+    topology = hedger_topology(f"{PREFIX}-hedger", PARTITIONS, TopicNames.prefixed(PREFIX))
     kafka = KafkaSettings(bootstrap=bootstrap)
     return TxnWorker(kafka, load_config(config), topology, store=store, data_dir=data_dir)
 

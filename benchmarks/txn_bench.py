@@ -54,9 +54,9 @@ from benchmarks.live_bench import (
     stop,
     wait_idle,
 )
-from benchmarks.txn_process import topic_names
 from streams.kafka_io import ensure_topics, publish_log
 from streams.live.topology import hedger_topology
+from streams.settings import TopicNames
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
@@ -107,7 +107,7 @@ def txn_latency(
 ) -> list[float]:
     """Sorted publish -> order latencies (ms) at `rate`/s, orders read read_committed."""
     prefix = f"tl{rate}" + ("b" if src else "")
-    topics = topic_names(prefix)
+    topics = TopicNames.prefixed(prefix)
     config = work / "latency.toml"
     config.write_text(LATENCY_CONFIG)
     inputs = [topics.loan_bookings, topics.cds_executions, topics.desk_clock, topics.control]
@@ -135,7 +135,7 @@ def bench_txn(
 ) -> tuple[float, float]:
     """(events/s, seconds from start to owning its partitions) of the transactional worker."""
     prefix = "txb" if src else "tx"
-    topics = topic_names(prefix)
+    topics = TopicNames.prefixed(prefix)
     topology = hedger_topology(f"{prefix}-hedger", PARTITIONS, topics)
     inputs = [topics.loan_bookings, topics.cds_executions, topics.desk_clock, topics.control]
     asyncio.run(ensure_topics(bootstrap, [*inputs, topics.orders, topics.dead_letters], PARTITIONS))

@@ -21,15 +21,11 @@ from streams.live.txn_worker import TxnWorker
 from streams.settings import KafkaSettings, TopicNames, load_config
 
 
-def topic_names(prefix: str) -> TopicNames:
-    """Every topic of the worker as `{prefix}-{field with dashes}`."""
-    fields = TopicNames.model_fields
-    return TopicNames(**{name: f"{prefix}-{name.replace('_', '-')}" for name in fields})
-
-
 async def run(args: argparse.Namespace) -> int:
     kafka = KafkaSettings(bootstrap=args.bootstrap)
-    topology = hedger_topology(f"{args.prefix}-hedger", args.partitions, topic_names(args.prefix))
+    topology = hedger_topology(
+        f"{args.prefix}-hedger", args.partitions, TopicNames.prefixed(args.prefix)
+    )
     worker = TxnWorker(kafka, load_config(args.config), topology, max_records=args.max_records)
     worker.loop.linger = args.linger_ms / 1000
     await worker.create_topics()

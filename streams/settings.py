@@ -65,6 +65,13 @@ class TopicNames(BaseSettings):
     dead_letters: str = "hedger-dead-letters"
     control: str = CONTROL_TOPIC
 
+    @classmethod
+    def prefixed(cls, prefix: str) -> TopicNames:
+        """Every topic named `{prefix}-{field with dashes}`: a private set of topics
+        (tests and benchmarks sharing one broker)."""
+        fields = cls.model_fields
+        return cls(**{name: f"{prefix}-{name.replace('_', '-')}" for name in fields})
+
 
 class KafkaSettings(BaseSettings):
     """Where the broker is, how to authenticate, and the topic names."""

@@ -32,8 +32,6 @@ from tests.factories import REPO
 
 # What Faust's start-up spinner ends with (backspaces, cursor-show): see log_lines.
 SPINNER_END = re.compile(r"^\x08*\x1b\[\?25h")
-# Every topic the worker names (TopicNames' fields), each given a unique name.
-TOPIC_FIELDS = tuple(TopicNames.model_fields)
 
 
 class WorkerProcess:
@@ -60,7 +58,7 @@ class WorkerProcess:
         self.module = module
         self.partitions = partitions
         self.config = config or (REPO / "config" / "hedger.toml")
-        self.topics = {field: f"{prefix}-{field.replace('_', '-')}" for field in TOPIC_FIELDS}
+        self.topics = TopicNames.prefixed(prefix).model_dump()
         self.app_id = f"{prefix}-hedger"
         self.env = {**os.environ, **(extra_env or {})}
         for field, name in self.topics.items():

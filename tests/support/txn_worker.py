@@ -22,11 +22,6 @@ CONFIG_PATH = REPO / "config" / "hedger.toml"
 INPUTS = ("loan_bookings", "cds_executions", "desk_clock", "control")
 
 
-def topic_names(prefix: str) -> TopicNames:
-    fields = TopicNames.model_fields
-    return TopicNames(**{name: f"{prefix}-{name.replace('_', '-')}" for name in fields})
-
-
 async def read_committed(
     bootstrap: str, topic: str, partitions: int = 2
 ) -> list[tuple[int, int, Any]]:
@@ -101,7 +96,7 @@ class Harness:
     ) -> None:
         self.bootstrap = bootstrap
         self.kafka = KafkaSettings(bootstrap=bootstrap)
-        self.topics = topic_names(prefix)
+        self.topics = TopicNames.prefixed(prefix)
         self.partitions = partitions
         self.bookings = bookings or partitions  # partitions of loan-bookings
         self.topology = hedger_topology(f"{prefix}-hedger", partitions, self.topics)
