@@ -300,11 +300,8 @@ class TxnWorker:
         """
         options = self.kafka.client_options()
         written = 0
-        # The loop's exclusive section: no transaction open (a loop that runs
-        # transactions side by side has a gate; else its lock is that section).
-        gate = getattr(self.loop, "gate", None)
-        section = gate.exclusive() if gate is not None else self.loop.lock
-        async with section:
+        # The loop's exclusive section: no transaction is open.
+        async with self.loop.gate.exclusive():
             # Once the loop stops it may leave the group, and another worker
             # write these partitions: a snapshot then could hold stale keys.
             if self.loop.crashed or self.loop.should_stop:
