@@ -5,6 +5,8 @@
 Runs `streams.live.txn_worker.TxnWorker` on the topics `{PREFIX}-{field with
 dashes}` until SIGTERM, prints `assigned` once it owns partitions and, on
 the way out, its transaction counts (`stats committed=... records=...`).
+With HEDGER_TXN_PROFILE=FILE in its environment it runs under cProfile and
+writes the profile to FILE: where the worker's CPU goes under a benchmark's load.
 Imports the standard library and `streams` only.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -58,7 +61,15 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
     logging.getLogger("hedger.txn").setLevel(logging.INFO)
-    sys.exit(asyncio.run(run(args)))
+    profile_to = os.environ.get("HEDGER_TXN_PROFILE")
+    if not profile_to:
+        sys.exit(asyncio.run(run(args)))
+    import cProfile  # where the worker's CPU goes, for the benchmarks only
+
+    profiler = cProfile.Profile()
+    code = profiler.runcall(asyncio.run, run(args))
+    profiler.dump_stats(profile_to)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
