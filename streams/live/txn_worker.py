@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 
 from hedger.config import HedgerConfig
@@ -43,7 +42,7 @@ from streams.live.stages import (
 )
 from streams.live.state_store import ChangelogStore, LocalStore, SlowRestore
 from streams.live.topology import Topology
-from streams.live.txn_loop import Send, TxnLoop
+from streams.live.txn_loop import Send, TxnLoop, home
 from streams.observer import Observer, Origin, Tally
 from streams.settings import KafkaSettings
 
@@ -112,7 +111,6 @@ class TxnWorker:
         # event on the partition its loan_id hashes to is checked right there
         # (its loan state is that partition's), else it takes the loans hop.
         self.copartitioned = False
-        self._partition_of = DefaultPartitioner()
         self.handlers: dict[str, tuple[str, Handle]] = {}
         for topic in specs["route"].inputs:
             route = self._control if topic == topics.control else self._route
@@ -189,11 +187,7 @@ class TxnWorker:
 
     def _home(self, key: bytes | None, n: int) -> int | None:
         """The partition the producer's partitioner sends `key` to."""
-        if key is None:
-            return None
-        partitions = list(range(n))
-        home: int = self._partition_of(key, partitions, partitions)
-        return home
+        return None if key is None else home(key, n)
 
     def _control(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         source = Origin(record.topic, record.partition, record.offset)
