@@ -23,7 +23,6 @@ and `streams.live.envelopes`/`book_codec`/`table_rows`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import MutableMapping
 from typing import Any, NamedTuple
 
@@ -49,7 +48,14 @@ from hedger.loans import LoanState, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
 from hedger.sellers import SellerStatusChange
 from streams.live.book_codec import aggregate_to_json, load_aggregate
-from streams.live.envelopes import Entry, dead_letter, decode_entry, encode_entry, part_entry
+from streams.live.envelopes import (
+    Entry,
+    dead_letter,
+    decode_entry,
+    encode_entry,
+    part_entry,
+    to_json,
+)
 from streams.live.table_rows import (
     ISSUER_ROWS,
     AggregateRow,
@@ -592,4 +598,4 @@ class IssuerStage:
 
 
 def _order_bytes(wire: dict[str, Any]) -> bytes:
-    return json.dumps(wire).encode()
+    return to_json(wire)

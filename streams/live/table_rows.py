@@ -56,11 +56,18 @@ class TableFormatError(Exception):
 
 
 def _key(*parts: str | int) -> bytes:
+    # Keys keep `json.dumps`'s bytes (spaces after commas, non-ASCII escaped):
+    # a deletion must hit the key an earlier version wrote.
     return json.dumps(parts).encode()
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value).encode()
+    """A value's JSON: orjson's (compact, several times faster), else `json`'s
+    for what orjson refuses (an integer beyond 64 bits). Readers parse it."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value).encode()
 
 
 # -- the loan table --------------------------------------------------------

@@ -541,7 +541,9 @@ class TxnLoop(Service):
         self.stats.last_commit = asyncio.get_running_loop().time()
         return True
 
-    async def send(self, producer: AIOKafkaProducer, sends: list[Send]) -> list[asyncio.Future[Any]]:
+    async def send(
+        self, producer: AIOKafkaProducer, sends: list[Send]
+    ) -> list[asyncio.Future[Any]]:
         """The sends into the open transaction, as one batch per partition (or
         a few, when one fills): a future per batch, not per record."""
         batches = await self.batches(producer, sends)
