@@ -179,3 +179,10 @@ def test_values_are_compact_json_with_amounts_as_strings_and_any_sequence() -> N
     # A sequence beyond 64 bits (the contract bounds none) is still written.
     huge = state._replace(last_sequence=2**70)
     assert json.loads(encode_loan_state(huge))[1] == 1180591620717411303424
+
+
+def test_a_key_holds_the_bytes_of_json_dumps_whatever_character_it_holds() -> None:
+    for code in range(0x300):  # control characters, quotes, backslash, DEL, non-ASCII
+        text = f"a{chr(code)}b"
+        assert loan_state_key(text) == json.dumps(["loan", text]).encode(), code
+        assert seller_tick_key(code, text) == json.dumps(["tick", code, text]).encode(), code
