@@ -14,6 +14,8 @@ The worker process's CPU time (user + system, from /proc) is read once it
 owns its partitions (paced: just before publishing) and again once every
 input is committed to the end: the difference over the events is its CPU
 per event, which a busy machine makes slower to spend but not larger.
+The paced run's CPU less the drain's per event, over its transactions, is
+about what one transaction costs (the records' share aside).
 With --baseline-src DIR (a source tree holding `hedger/` and `streams/`,
 e.g. `git archive main`), that tree's worker takes the same runs in each
 round, this tree's and the baseline's in alternating order; both are
@@ -134,7 +136,15 @@ def main() -> None:
                         f"each; load {os.getloadavg()[0]:.2f})",
                         flush=True,
                     )
-    print("CPU s per 1,000 breaching bookings (best, then every round):")
+                    if rate is not None and committed:
+                        # The drain's transactions are few and large: its CPU per
+                        # event is the events' own; the rest of the paced run's
+                        # is the transactions'.
+                        own = results[("drain", name)][-1] / 1000 * n
+                        per_txn = (cpu - own) / committed * 1000
+                        results.setdefault(("per txn", name), []).append(per_txn)
+                        print(f"    {name}: about {per_txn:.2f} ms CPU per transaction")
+    print("CPU s per 1,000 breaching bookings, and ms per transaction (best, then every round):")
     for (mode, name), values in results.items():
         print(
             f"  {mode:>7} {name:>9}: {min(values):.3f}  ("
