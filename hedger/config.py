@@ -437,7 +437,13 @@ class HedgerConfig(BaseModel):
     def wrong_way(self, issuer_id: str) -> tuple[str, ...]:
         """Sellers never to trade protection on this issuer with (wrong-way risk)."""
         found = self.wrong_way_table.get(issuer_id)
-        return self._wrong_way(issuer_id) if found is None else found
+        if found is not None:
+            return found
+        if issuer_id in self.groups:  # an issuer named like a group: the general rule
+            return self._wrong_way(issuer_id)
+        # Not in the table: no group and no seller's ties name it, so it is
+        # its own unit and only a seller of its own id is wrong-way.
+        return (issuer_id,) if issuer_id in self.sellers else ()
 
     def _wrong_way(self, issuer_id: str) -> tuple[str, ...]:
         unit = set(self.members_of(self.unit_of(issuer_id)))

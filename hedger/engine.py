@@ -470,16 +470,16 @@ class HedgingEngine:
         members: Iterable[tuple[str, IssuerBook]],
         stepping: tuple[str, ...] | None,
         as_of: date,
-        expiring: bool,
+        ttl: int | None,
     ) -> tuple[tuple[RiskView, ...], Decimal] | None:
         """The members' views and R_G (summed in member order) when no issuer
-        step is due for the members that step and, if `expiring`, no member
-        has an open order; None when the full decision must run."""
+        step is due for the members that step and, with a `ttl`, no member's
+        open order is due to expire at `as_of`; None when the full decision must run."""
         config, risk = self.config, self.config.risk
         views: list[RiskView] = []
         total = ZERO
         for issuer, book in members:
-            if expiring and book.open_orders:
+            if ttl is not None and book.open_orders and book.expires_any(as_of, ttl):
                 return None
             view = book.view(config, as_of)
             if (stepping is None or issuer in stepping) and step_due(
@@ -514,7 +514,8 @@ class HedgingEngine:
             book = all_books.get(unit)
             if book is None:
                 return _Decided([], (), set(), None)
-            if self._ttl is None or not book.open_orders:
+            ttl = self._ttl
+            if ttl is None or not book.open_orders or not book.expires_any(trigger.as_of, ttl):
                 view = book.view(config, trigger.as_of)
                 if (stepping is not None and unit not in stepping) or step_due(
                     view.exposure, view.coverage, view.residual, view.limit, config.risk
@@ -529,8 +530,8 @@ class HedgingEngine:
             # Whether a step is due does not depend on the order.
             members = (unit,) if group is None else config.members_of(unit)
             present = ((m, all_books[m]) for m in members if m in all_books)
-            # An open order to expire: the full decision expires what is due.
-            quiet = self._quiet(present, stepping, trigger.as_of, self._ttl is not None)
+            # An open order due to expire: the full decision expires what is due.
+            quiet = self._quiet(present, stepping, trigger.as_of, self._ttl)
             if quiet is not None:
                 calm = self._calm(group, quiet[1])
                 if group is None or calm is not None:
@@ -561,7 +562,7 @@ class HedgingEngine:
             self.expired_open += len(expired)
         if not halted:
             # After expiry, the same shortcut as above: no step due, the group calm.
-            quiet = self._quiet(books.items(), stepping, trigger.as_of, False)
+            quiet = self._quiet(books.items(), stepping, trigger.as_of, None)
             if quiet is not None:
                 calm = self._calm(group, quiet[1])
                 if group is None or calm is not None:

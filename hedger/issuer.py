@@ -279,6 +279,17 @@ class IssuerBook:
                 best = (amount, seller)
         return None if best is None else best[1]
 
+    def expires_any(self, as_of: date, ttl_days: int) -> bool:
+        """Whether `expire(as_of, ttl_days)` would mark any open order expired."""
+        for order in self.open_orders.values():
+            if (
+                not order.expired
+                and order.as_of is not None
+                and (as_of - order.as_of).days >= ttl_days
+            ):
+                return True
+        return False
+
     def expire(self, as_of: date, ttl_days: int) -> list[OpenOrder]:
         """Mark open orders emitted `ttl_days` or more before `as_of` as expired (§11)."""
         expired = []

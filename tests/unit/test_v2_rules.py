@@ -83,6 +83,23 @@ def test_an_order_expires_at_exactly_ttl_days_and_not_one_day_before() -> None:
     assert engine.expired_open == 0
 
 
+def test_a_loan_event_expires_an_order_due_and_leaves_one_not_yet_due() -> None:
+    engine, order_id = _expiring_engine()
+    # D - d = 4: the order is not due; 1m more exposure stays covered by it
+    # (R = 201m - 110m = 91m <= 100m): no record at all.
+    assert wires(engine.process(LOANS, booked("L2", "1000000", day="2026-01-06"))) == []
+    assert not engine.books["ACME"].open_orders[order_id].expired
+    # D - d = 5 on a loan event, not a tick: the order expires, C falls to 0,
+    # and the breach of 202m is bought again: 202m - 90m = 112m.
+    cancel, rebuy = wires(engine.process(LOANS, booked("L3", "1000000", day="2026-01-07")))
+    assert (cancel["action"], cancel["order_id"], cancel["reason"]) == (
+        "cancel",
+        order_id,
+        "expired",
+    )
+    assert (rebuy["coverage"], rebuy["notional"]) == ("0.00", "112000000")
+
+
 def test_halted_issuers_orders_do_not_expire() -> None:
     engine, _ = _expiring_engine()
     engine.control(control("halt", "ACME", "h-1"))
@@ -331,6 +348,7 @@ def test_wrong_way_sellers_are_excluded_from_the_units_buys() -> None:
                 "NV": {"connected_to": ["A"]},
                 "TIED-C": {"connected_to": ["C"]},
                 "FREE": {"type": "bank"},
+                "SELF": {"type": "other"},  # also borrows, not configured as an issuer
             },
         )
     )
@@ -338,6 +356,13 @@ def test_wrong_way_sellers_are_excluded_from_the_units_buys() -> None:
     (buy_c,) = wires(engine.process(LOANS, booked("LC", "200000000", issuer="C")))
     assert buy_a["excluded_counterparties"] == ["B", "NV"]
     assert buy_c["excluded_counterparties"] == ["TIED-C"]
+    # Issuers named nowhere in the configuration: only a seller of the same id is wrong-way.
+    # Above the default limit of 5bn: 5.2bn - 4.5bn = 700m, in legs of at most 250m.
+    buys_self = wires(engine.process(LOANS, booked("LS", "5200000000", issuer="SELF")))
+    buys_other = wires(engine.process(LOANS, booked("LO", "5200000000", issuer="OTHER")))
+    assert [b["notional"] for b in buys_self] == ["250000000", "250000000", "200000000"]
+    assert all(b["excluded_counterparties"] == ["SELF"] for b in buys_self)
+    assert [b["excluded_counterparties"] for b in buys_other] == [[], [], []]
 
 
 def test_seller_exposure_counts_positive_parts_only_in_base_currency() -> None:
