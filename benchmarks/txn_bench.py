@@ -106,7 +106,7 @@ def txn_latency(
     bootstrap: str, work: Path, args: argparse.Namespace, rate: int, src: Path | None = None
 ) -> list[float]:
     """Sorted publish -> order latencies (ms) at `rate`/s, orders read read_committed."""
-    prefix = f"tl{rate}" + ("b" if src else "")
+    prefix = f"tl{rate}" + ("b" if src else "") + args.tag
     topics = TopicNames.prefixed(prefix)
     config = work / "latency.toml"
     config.write_text(LATENCY_CONFIG)
@@ -153,6 +153,9 @@ def main() -> None:
     parser.add_argument("--rates", type=int, nargs="+", default=[300, 1000])
     parser.add_argument("--linger-ms", type=float, default=0.0, help="lane wait before a commit")
     parser.add_argument("--baseline-src", type=Path, default=None)
+    parser.add_argument(
+        "--tag", default="", help="added to the latency runs' topic names (a reused --bootstrap)"
+    )
     args = parser.parse_args()
     baseline = args.baseline_src.resolve() if args.baseline_src else None
     with broker(args.bootstrap, "txn-bench") as (work, bootstrap):

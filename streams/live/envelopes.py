@@ -4,7 +4,7 @@ Owns: the JSON shape of `hedger-loans`/`hedger-journal`/`hedger-seller-parts`
 entries — the input topic, the original event object and where it came from
 (and, for a seller's moved part, its figures) — and of the records on
 `hedger-dead-letters`, which keep the original payload byte for byte.
-Imports the standard library, `hedger.issuer` (`PartChange`) and
+Imports the standard library, orjson, `hedger.issuer` (`PartChange`) and
 `streams.observer` (for `Origin`).
 """
 
@@ -15,6 +15,8 @@ import codecs
 import json
 from datetime import date
 from typing import Any, NamedTuple
+
+import orjson
 
 from hedger.issuer import PartChange
 from streams.observer import Origin
@@ -33,17 +35,25 @@ class Entry(NamedTuple):
     source: Origin
 
 
+def to_json(value: Any) -> bytes:
+    """Compact JSON of what the worker writes, by orjson (several times faster
+    than `json`). What orjson refuses — an integer beyond 64 bits (the
+    contract bounds no loan sequence) — is written by `json`; every reader
+    parses JSON, so only whitespace and escapes differ."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 def encode_entry(entry: Entry) -> bytes:
     """Journal/loan-stage message value; `hedger dump` turns it back into a replay line."""
-    return json.dumps(
-        {"topic": entry.topic, "value": entry.value, "source": list(entry.source)},
-        separators=(",", ":"),
-    ).encode()
+    return to_json({"topic": entry.topic, "value": entry.value, "source": list(entry.source)})
 
 
 def decode_entry(payload: bytes) -> Entry:
     """Inverse of `encode_entry` (payloads written by the worker itself)."""
-    data = json.loads(payload)
+    data = orjson.loads(payload)
     return Entry(data["topic"], data["value"], Origin(*data["source"]))
 
 
@@ -119,4 +129,4 @@ def part_entry(change: PartChange, as_of: date, event_id: str, source: Origin) -
         "as_of": as_of.isoformat(),
         "event_id": event_id,
     }
-    return Entry(SELLER_PART_TOPIC, json.dumps(value), source)
+    return Entry(SELLER_PART_TOPIC, orjson.dumps(value).decode(), source)

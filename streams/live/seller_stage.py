@@ -20,7 +20,7 @@ so that a restarted worker shows every seller's figures in /metrics again)
 and one per applied tick and partition (a tick published twice is applied
 once, SPEC §3): no write is O(all parts).
 
-May import the standard library, `hedger`, `streams.observer`,
+May import the standard library, orjson, `hedger`, `streams.observer`,
 `streams.settings` (topic names) and `streams.live.envelopes`/`stages`/
 `table_rows`.
 """
@@ -31,6 +31,8 @@ import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from hedger.config import HedgerConfig
 from hedger.decoding import decode_event
@@ -114,7 +116,7 @@ class SellerStage:
                 return self._tick(partition, tick, internal)
             if entry.topic != SELLER_PART_TOPIC:
                 raise ValueError(f"not a seller-parts entry: {entry.topic}")
-            part = json.loads(entry.value)
+            part = orjson.loads(entry.value)
             return self._part(partition, part, internal)
         except (Rejected, ValueError, KeyError, TypeError, AssertionError) as exc:
             return [_unreadable(self.topics, self.observer, "sellers", exc, internal, payload)]

@@ -23,7 +23,6 @@ and `streams.live.envelopes`/`book_codec`/`table_rows`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import MutableMapping
 from typing import Any, NamedTuple
 
@@ -42,6 +41,7 @@ from hedger.events import (
     QUOTE_TOPIC,
     CdsQuote,
     ClockTick,
+    Event,
     LoanEvent,
 )
 from hedger.issuer import IssuerBook
@@ -49,7 +49,14 @@ from hedger.loans import LoanState, apply_loan_event
 from hedger.outcomes import Duplicate, Reason, Rejected, Status
 from hedger.sellers import SellerStatusChange
 from streams.live.book_codec import aggregate_to_json, load_aggregate
-from streams.live.envelopes import Entry, dead_letter, decode_entry, encode_entry, part_entry
+from streams.live.envelopes import (
+    Entry,
+    dead_letter,
+    decode_entry,
+    encode_entry,
+    part_entry,
+    to_json,
+)
 from streams.live.table_rows import (
     ISSUER_ROWS,
     AggregateRow,
@@ -266,6 +273,13 @@ class RouteStage:
         return [Output(self.topics.journal, key, entry, p) for p in range(self.partitions)]
 
     def handle(self, source: Origin, payload: bytes | None) -> list[Output]:
+        return self.check(source, payload)[0]
+
+    def check(
+        self, source: Origin, payload: bytes | None
+    ) -> tuple[list[Output], Entry | None, Event | None]:
+        """`handle`'s outputs, with the entry and the event it validated (None
+        and None when it dead-letters), so the next stage need not decode them again."""
         topic = self.input_topics[source.topic]  # the contract's name for this input
         value: Any = None
         try:
@@ -276,12 +290,12 @@ class RouteStage:
         except Rejected as exc:
             # name the event and issuer in logs when the payload says them
             event_id, issuer_id = _ids(value)
-            return [
-                _dead(
-                    self.topics, self.observer, "route", exc, source, payload, event_id, issuer_id
-                )
-            ]
-        entry = encode_entry(Entry(topic, payload.decode("utf-8"), source))
+            dead = _dead(
+                self.topics, self.observer, "route", exc, source, payload, event_id, issuer_id
+            )
+            return [dead], None, None
+        checked = Entry(topic, payload.decode("utf-8"), source)
+        entry = encode_entry(checked)
         if isinstance(event, ClockTick):  # every unit partition, and every seller partition
             outputs = [
                 Output(topic, CLOCK_KEY, entry, p)
@@ -295,10 +309,10 @@ class RouteStage:
             outputs = [Output(self.topics.journal, unit.encode(), entry)]
         if not fits(outputs[0].key, entry):
             what = "the journal entry"
-            return [
-                too_large(self.topics, self.observer, "route", what, len(entry), source, payload)
-            ]
-        return outputs
+            observer = self.observer
+            dead = too_large(self.topics, observer, "route", what, len(entry), source, payload)
+            return [dead], None, None
+        return outputs, checked, event
 
 
 def _unreadable(
@@ -339,16 +353,27 @@ class LoanStage:
     ) -> None:
         self.config, self.table, self.topics, self.observer = config, table, topics, observer
 
-    def handle(self, partition: int, offset: int, payload: bytes) -> list[Output]:
-        internal = Origin(self.topics.loans, partition, offset)
-        try:
-            entry = decode_entry(payload)
-            source = entry.source
-            event = decode_event(entry.topic, entry.value, self.config)
-            if not isinstance(event, LoanEvent):
-                raise Rejected(Reason.SCHEMA_VIOLATION, "not a loan event")
-        except (Rejected, ValueError, KeyError, TypeError) as exc:
-            return [_unreadable(self.topics, self.observer, "loans", exc, internal, payload)]
+    def handle(
+        self,
+        partition: int,
+        offset: int,
+        payload: bytes,
+        checked: tuple[Entry, LoanEvent] | None = None,
+    ) -> list[Output]:
+        """One loan-stage entry; `checked`: the entry and event the route stage
+        has just validated from `payload` (the two-hop path), not decoded again."""
+        if checked is not None:
+            entry, event = checked
+        else:
+            internal = Origin(self.topics.loans, partition, offset)
+            try:
+                entry = decode_entry(payload)
+                event = decode_event(entry.topic, entry.value, self.config)
+                if not isinstance(event, LoanEvent):
+                    raise Rejected(Reason.SCHEMA_VIOLATION, "not a loan event")
+            except (Rejected, ValueError, KeyError, TypeError) as exc:
+                return [_unreadable(self.topics, self.observer, "loans", exc, internal, payload)]
+        source = entry.source
         key = loan_state_key(event.loan_id)
         stored = self.table.get(key)
         state = None if stored is None else decode_loan_state(stored)
@@ -592,4 +617,4 @@ class IssuerStage:
 
 
 def _order_bytes(wire: dict[str, Any]) -> bytes:
-    return json.dumps(wire).encode()
+    return to_json(wire)

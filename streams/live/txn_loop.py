@@ -38,16 +38,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import ConsumerStoppedError
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 from mode import Service
+
+if TYPE_CHECKING:  # what `AIOKafkaProducer.create_batch` returns
+    from aiokafka.producer.message_accumulator import BatchBuilder
 
 log = logging.getLogger("hedger.txn")
 # Seconds a lane waits without records before it commits its partitions'
@@ -66,6 +71,20 @@ PAUSE_AFTER_BATCHES = 2
 # round trips. A batch must fit the `max.message.bytes` of every topic written
 # (Kafka's default is about 1 MiB); 64 KiB fits any but a deliberately small one.
 BATCH_BYTES = 64 * 1024
+
+
+_PARTITIONER = DefaultPartitioner()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def home(key: bytes, n: int) -> int:
+    """The partition (of `n`) that the producer's default partitioner sends `key` to.
+
+    Cached: its murmur2 is pure Python, and a few keys (hedging units,
+    issuers, sellers) take most records.
+    """
+    partition: int = _PARTITIONER(key, list(range(n)), [])
+    return partition
 
 
 class Send(NamedTuple):
@@ -195,6 +214,9 @@ class TxnLoop(Service):
         # are from before it, and are read again from the new position.
         self.seeks = 0
         self.sought: dict[TopicPartition, int] = {}
+        # Per topic written: its partitions, read from the producer's metadata
+        # once per assignment.
+        self.partitions: dict[str, list[int]] = {}
 
     # -- life cycle --------------------------------------------------------
 
@@ -248,6 +270,7 @@ class TxnLoop(Service):
             if not new:
                 return
             self.generation += 1
+            self.partitions.clear()
             started = {tp: self._producer(tp) for tp in sorted(new)}
             # init_transactions: each previous owner's producer is fenced
             await asyncio.gather(*(producer.start() for producer in started.values()))
@@ -486,7 +509,7 @@ class TxnLoop(Service):
         producer = self.producers[tp]
         try:
             await producer.begin_transaction()
-            futures = [await producer.send(s.topic, s.value, s.key, s.partition) for s in sends]
+            futures = await self.send(producer, sends)
             # The offsets join the transaction while the records are being
             # acknowledged: two coordinator round trips off the commit's path.
             done = await asyncio.gather(
@@ -517,6 +540,53 @@ class TxnLoop(Service):
         self.stats.committed_offsets[tp] = offset
         self.stats.last_commit = asyncio.get_running_loop().time()
         return True
+
+    async def send(
+        self, producer: AIOKafkaProducer, sends: list[Send]
+    ) -> list[asyncio.Future[Any]]:
+        """The sends into the open transaction, as one batch per partition (or
+        a few, when one fills): a future per batch, not per record."""
+        batches = await self.batches(producer, sends)
+        futures = []
+        # A second batch of a partition waits until its first one is taken
+        # by the sender: every partition's first batch goes before any second.
+        for i in range(max((len(queued) for queued in batches.values()), default=0)):
+            for (topic, partition), queued in batches.items():
+                if i < len(queued):
+                    batch = queued[i]
+                    batch.close()  # nothing else may be appended to it
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures
+
+    async def batches(
+        self, producer: AIOKafkaProducer, sends: list[Send]
+    ) -> dict[tuple[str, int], list[BatchBuilder]]:
+        """The sends grouped by (topic, partition), each partition's in order,
+        in batches of the producer's batch size; a keyed send without a
+        partition goes where the producer's partitioner would send it."""
+        batches: dict[tuple[str, int], list[BatchBuilder]] = {}
+        for topic, key, value, partition in sends:
+            if partition is None:
+                partition = await self._partition(producer, topic, key)
+            queued = batches.get((topic, partition))
+            if queued is None:
+                queued = batches[topic, partition] = [producer.create_batch()]
+            if queued[-1].append(key=key, value=value, timestamp=None) is None:  # full
+                batch = producer.create_batch()
+                # An empty batch takes any record (one larger than the batch
+                # size travels alone).
+                batch.append(key=key, value=value, timestamp=None)
+                queued.append(batch)
+        return batches
+
+    async def _partition(self, producer: AIOKafkaProducer, topic: str, key: bytes | None) -> int:
+        partitions = self.partitions.get(topic)
+        if partitions is None:
+            partitions = self.partitions[topic] = sorted(await producer.partitions_for(topic))
+        if key is None:  # the partitioner picks one at random
+            chosen: int = _PARTITIONER(None, partitions, partitions)
+            return chosen
+        return partitions[home(key, len(partitions))]
 
     async def commit_offsets(
         self, producer: AIOKafkaProducer, tp: TopicPartition, offset: int

@@ -14,7 +14,7 @@ an assignment, a revocation or an aborted transaction does to the stages'
 state (restore from the committed changelog, forget, rebuild). An event a
 stage fails on is dead-lettered (`processing_error`), never a crash. No
 business rule lives here. Imports the standard library, aiokafka (public
-API), `hedger.config`, `streams.settings`, `streams.kafka_io` (topic
+API), `hedger.config`, `hedger.events`, `streams.settings`, `streams.kafka_io` (topic
 creation), `streams.observer` and `streams.live`.
 """
 
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 
 from hedger.config import HedgerConfig
+from hedger.events import LoanEvent
 from streams.kafka_io import ensure_topics, partition_counts
 from streams.live.seller_stage import SellerStage
 from streams.live.stages import (
@@ -43,7 +43,7 @@ from streams.live.stages import (
 )
 from streams.live.state_store import ChangelogStore, LocalStore, SlowRestore
 from streams.live.topology import Topology
-from streams.live.txn_loop import Send, TxnLoop
+from streams.live.txn_loop import Send, TxnLoop, home
 from streams.observer import Observer, Origin, Tally
 from streams.settings import KafkaSettings
 
@@ -112,7 +112,6 @@ class TxnWorker:
         # event on the partition its loan_id hashes to is checked right there
         # (its loan state is that partition's), else it takes the loans hop.
         self.copartitioned = False
-        self._partition_of = DefaultPartitioner()
         self.handlers: dict[str, tuple[str, Handle]] = {}
         for topic in specs["route"].inputs:
             route = self._control if topic == topics.control else self._route
@@ -174,26 +173,25 @@ class TxnWorker:
 
     def _route(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         source = Origin(record.topic, record.partition, record.offset, record.timestamp)
-        outputs = self.route.handle(source, record.value)
         if not self.copartitioned or record.topic != self.topology.topics.loan_bookings:
-            return outputs
+            return self.route.handle(source, record.value)
+        outputs, entry, event = self.route.check(source, record.value)
         loans, n = self.topology.topics.loans, self.topology.partitions
         direct: list[Output] = []
         for output in outputs:
             if output.topic == loans and self._home(output.key, n) == record.partition:
-                # keyed by its loan_id: its loan state is this partition's
-                direct += self.loans.handle(record.partition, record.offset, output.value)
+                # keyed by its loan_id: its loan state is this partition's,
+                # and the event is checked as the route stage validated it
+                assert entry is not None and isinstance(event, LoanEvent)
+                checked = (entry, event)
+                direct += self.loans.handle(record.partition, record.offset, output.value, checked)
             else:  # mis-keyed: the repartition hop to its loan's partition
                 direct.append(output)
         return direct
 
     def _home(self, key: bytes | None, n: int) -> int | None:
         """The partition the producer's partitioner sends `key` to."""
-        if key is None:
-            return None
-        partitions = list(range(n))
-        home: int = self._partition_of(key, partitions, partitions)
-        return home
+        return None if key is None else home(key, n)
 
     def _control(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         source = Origin(record.topic, record.partition, record.offset)

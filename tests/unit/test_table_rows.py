@@ -159,3 +159,30 @@ def test_restored_halt_tick_status_and_view_reach_the_engine() -> None:
     assert engine.last_as_of == {"ACME": date(2026, 1, 5)}
     assert engine.loans == {"L-1": LOAN}
     assert engine.unit_scopes[config.unit_of("ACME")] == 0
+
+
+def test_keys_keep_the_bytes_json_dumps_wrote_so_deletions_hit_stored_keys() -> None:
+    # Spaces after commas and non-ASCII as \u escapes, written out by hand.
+    assert loan_state_key("L-\u00e9") == b'["loan", "L-\\u00e9"]'
+    state = LoanState("ACME", 1, "USD", Decimal("5"), date(2030, 1, 1))
+    key, _ = encode_unit_row(2, LoanRow("\u00c9CO", "L-1", state))
+    assert key == b'["loan", "\\u00c9CO", "L-1"]'
+    assert encode_unit_row(0, TickRow(3, "t-1"))[0] == b'["tick", 3, "t-1"]'
+    assert seller_key("BANK") == b'["seller", "BANK"]'
+
+
+def test_values_are_compact_json_with_amounts_as_strings_and_any_sequence() -> None:
+    state = LoanState("\u00c9CO", 2, "USD", Decimal("1000000.50"), date(2031, 1, 1))
+    encoded = encode_loan_state(state)
+    assert encoded == '["\u00c9CO",2,"USD","1000000.50","2031-01-01",false]'.encode()
+    assert decode_loan_state(encoded) == state
+    # A sequence beyond 64 bits (the contract bounds none) is still written.
+    huge = state._replace(last_sequence=2**70)
+    assert json.loads(encode_loan_state(huge))[1] == 1180591620717411303424
+
+
+def test_a_key_holds_the_bytes_of_json_dumps_whatever_character_it_holds() -> None:
+    for code in range(0x300):  # control characters, quotes, backslash, DEL, non-ASCII
+        text = f"a{chr(code)}b"
+        assert loan_state_key(text) == json.dumps(["loan", text]).encode(), code
+        assert seller_tick_key(code, text) == json.dumps(["tick", code, text]).encode(), code
