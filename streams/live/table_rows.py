@@ -98,8 +98,17 @@ def encode_loan_state(state: LoanState) -> bytes:
     return _json(loan_to_json(state))
 
 
+def _loads(raw: bytes) -> Any:
+    """A stored value, exactly: orjson, except where it would read an integer
+    of 19 or more digits (a loan's sequence may be any size) as a float."""
+    return orjson.loads(raw) if _LONG_DIGITS.search(raw) is None else json.loads(raw)
+
+
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
 def decode_loan_state(raw: bytes) -> LoanState:
-    return loan_from_json(orjson.loads(raw))
+    return loan_from_json(_loads(raw))
 
 
 # -- the unit table --------------------------------------------------------
@@ -266,12 +275,12 @@ def decode_unit_rows(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[int
     orjson parses these small documents about three times as fast as `json`,
     with the same results. Raises `TableFormatError` on a row of another format.
     """
-    loads = orjson.loads
+    loads = orjson.loads  # keys hold strings and partitions only
     for key, raw in items:  # one at a time: a million rows are never all decoded at once
         try:
-            parts, row = loads(key), loads(raw)
+            parts, row = loads(key), _loads(raw)
             yield row["partition"], _unit_record(parts, row["value"])
-        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError) as exc:  # JSONDecodeError too
             raise _older("unit", key) from exc
 
 
