@@ -7,6 +7,7 @@ dashes}` until SIGTERM, prints `assigned` once it owns partitions and, on
 the way out, its transaction counts (`stats committed=... records=...`).
 With HEDGER_TXN_PROFILE=FILE in its environment it runs under cProfile and
 writes the profile to FILE: where the worker's CPU goes under a benchmark's load.
+It runs with the garbage-collector settings of `hedger worker` (`tune_gc`).
 Imports the standard library and `streams` only.
 """
 
@@ -19,6 +20,7 @@ import os
 import signal
 import sys
 
+from streams.cli.worker import tune_gc
 from streams.live.topology import hedger_topology
 from streams.live.txn_worker import TxnWorker
 from streams.settings import KafkaSettings, TopicNames, load_config
@@ -30,6 +32,7 @@ async def run(args: argparse.Namespace) -> int:
         f"{args.prefix}-hedger", args.partitions, TopicNames.prefixed(args.prefix)
     )
     worker = TxnWorker(kafka, load_config(args.config), topology, max_records=args.max_records)
+    tune_gc()  # as `hedger worker` does
     worker.loop.linger = args.linger_ms / 1000
     await worker.create_topics()
     stop = asyncio.Event()
