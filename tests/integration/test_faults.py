@@ -28,9 +28,11 @@ CONFIG = REPO / "config" / "hedger.toml"
 
 
 def oversize_booking() -> bytes:
-    """A valid 400 KB booking whose ignored `desk` field makes a 1.2 MB journal entry."""
+    """A valid 600 KB booking whose ignored `desk` field makes a 1.2 MB journal entry."""
     value = booking(900, "CRWV", "1000000")["value"]
-    value["desk"] = "é" * 200_000  # 2 bytes in UTF-8, 6 as a JSON escape in the entry
+    # A backslash is 2 bytes in the payload's JSON and 4 in the entry, which
+    # holds the payload's text as a JSON string.
+    value["desk"] = "\\" * 300_000
     return json.dumps(value, ensure_ascii=False).encode()
 
 
