@@ -129,4 +129,4 @@ def part_entry(change: PartChange, as_of: date, event_id: str, source: Origin) -
         "as_of": as_of.isoformat(),
         "event_id": event_id,
     }
-    return Entry(SELLER_PART_TOPIC, orjson.dumps(value).decode(), source)
+    return Entry(SELLER_PART_TOPIC, to_json(value).decode(), source)

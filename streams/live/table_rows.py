@@ -30,8 +30,8 @@ Seller table (keyed by protection seller):
 A key of any other kind (the one-letter kinds of an older version) raises
 `TableFormatError`: such tables are rebuilt by processing the inputs again
 under a new app id (docs/operations.md, "Table format"). Amounts are decimal strings, dates ISO
-strings. Imports the standard library, orjson, `hedger` and
-`streams.live.book_codec`.
+strings. Imports the standard library, orjson, `hedger`,
+`streams.live.book_codec` and `streams.live.envelopes` (its JSON writer).
 """
 
 from __future__ import annotations
@@ -47,9 +47,12 @@ from typing import Any, NamedTuple, TypeAlias
 import orjson
 
 from hedger.control import ControlCommand
+from hedger.decoding import parse_json
 from hedger.loans import LoanState
+from hedger.outcomes import Rejected
 from hedger.quotes import Quote
 from streams.live.book_codec import loan_from_json, loan_to_json
+from streams.live.envelopes import to_json
 
 
 class TableFormatError(Exception):
@@ -77,13 +80,7 @@ def _key(*parts: str | int) -> bytes:
     return f"[{', '.join(out)}]".encode()
 
 
-def _json(value: Any) -> bytes:
-    """A value's JSON: orjson's (compact, several times faster), else `json`'s
-    for what orjson refuses (an integer beyond 64 bits). Readers parse it."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value).encode()
+_json = to_json  # the worker's one JSON writer
 
 
 # -- the loan table --------------------------------------------------------
@@ -99,12 +96,12 @@ def encode_loan_state(state: LoanState) -> bytes:
 
 
 def _loads(raw: bytes) -> Any:
-    """A stored value, exactly: orjson, except where it would read an integer
-    of 19 or more digits (a loan's sequence may be any size) as a float."""
-    return orjson.loads(raw) if _LONG_DIGITS.search(raw) is None else json.loads(raw)
-
-
-_LONG_DIGITS = re.compile(rb"\d{19}")
+    """A stored value, exactly: the core's parser, which leaves orjson for `json`
+    where an integer of 19 or more digits (a loan's sequence may be any size) is."""
+    try:
+        return parse_json(raw)
+    except Rejected as exc:
+        raise ValueError(exc.detail) from None
 
 
 def decode_loan_state(raw: bytes) -> LoanState:
