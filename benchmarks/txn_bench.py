@@ -1,7 +1,8 @@
 """Drain rate and latency of the transactional worker next to the trivial Faust forwarder.
 
     .venv/bin/python -m benchmarks.txn_bench [--events 20000] [--rates 300 1000]
-        [--linger-ms 0] [--skip worker] [--baseline-src DIR] [--bootstrap HOST:PORT]
+        [--linger-ms 0] [--partitions 4] [--timeline] [--skip worker]
+        [--baseline-src DIR] [--bootstrap HOST:PORT]
 
 Starts a local broker (scripts/kafka-local) unless --bootstrap is given. The
 same backlog of bookings (4 partitions, keyed by loan_id) is drained, in one
@@ -51,6 +52,7 @@ from benchmarks.live_bench import (
     broker,
     latency,
     percentiles,
+    print_timeline,
     stop,
     wait_idle,
 )
@@ -59,7 +61,7 @@ from streams.live.topology import hedger_topology
 from streams.settings import TopicNames
 
 REPO = Path(__file__).resolve().parents[1]
-PARTITIONS = 4
+PARTITIONS = 4  # of every topic, unless --partitions
 
 
 def start_txn(
@@ -76,7 +78,14 @@ def start_txn(
     # Run as a script: its folder, not the working directory, heads sys.path,
     # so PYTHONPATH decides which tree's `streams` is imported.
     argv = [sys.executable, str(REPO / "benchmarks" / "txn_process.py")]
-    argv += [bootstrap, prefix, str(PARTITIONS), str(config), "--linger-ms", str(args.linger_ms)]
+    argv += [
+        bootstrap,
+        prefix,
+        str(args.partitions),
+        str(config),
+        "--linger-ms",
+        str(args.linger_ms),
+    ]
     env = {**os.environ, "PYTHONPATH": str(src or REPO)}
     process = subprocess.Popen(
         argv, cwd=src or REPO, env=env, stdout=out.open("wb"), stderr=subprocess.STDOUT
@@ -111,12 +120,15 @@ def txn_latency(
     config = work / "latency.toml"
     config.write_text(LATENCY_CONFIG)
     inputs = [topics.loan_bookings, topics.cds_executions, topics.desk_clock, topics.control]
-    asyncio.run(ensure_topics(bootstrap, [*inputs, topics.orders, topics.dead_letters], PARTITIONS))
+    asyncio.run(
+        ensure_topics(bootstrap, [*inputs, topics.orders, topics.dead_letters], args.partitions)
+    )
     process = start_txn(bootstrap, prefix, config, work, args, src)
     values = asyncio.run(
         latency(bootstrap, prefix, rate, args.seconds, args.warmup, dashed_booking)
     )
     stop(process)
+    print_timeline(args)
     committed, records = txn_stats(work, prefix)
     name = "baseline" if src else "txn worker"
     print(
@@ -136,9 +148,11 @@ def bench_txn(
     """(events/s, seconds from start to owning its partitions) of the transactional worker."""
     prefix = "txb" if src else "tx"
     topics = TopicNames.prefixed(prefix)
-    topology = hedger_topology(f"{prefix}-hedger", PARTITIONS, topics)
+    topology = hedger_topology(f"{prefix}-hedger", args.partitions, topics)
     inputs = [topics.loan_bookings, topics.cds_executions, topics.desk_clock, topics.control]
-    asyncio.run(ensure_topics(bootstrap, [*inputs, topics.orders, topics.dead_letters], PARTITIONS))
+    asyncio.run(
+        ensure_topics(bootstrap, [*inputs, topics.orders, topics.dead_letters], args.partitions)
+    )
     asyncio.run(publish_log(log, bootstrap, topic_map={"loan-bookings": topics.loan_bookings}))
     started = time.monotonic()
     process = start_txn(bootstrap, prefix, config, work, args, src)
@@ -154,6 +168,9 @@ def main() -> None:
     parser.add_argument("--linger-ms", type=float, default=0.0, help="lane wait before a commit")
     parser.add_argument("--baseline-src", type=Path, default=None)
     parser.add_argument(
+        "--partitions", type=int, default=PARTITIONS, help="of every topic (inputs and internal)"
+    )
+    parser.add_argument(
         "--tag", default="", help="added to the latency runs' topic names (a reused --bootstrap)"
     )
     args = parser.parse_args()
@@ -167,7 +184,7 @@ def main() -> None:
         results: dict[str, float] = {}
         if "txn" not in args.skip:
             results["txn worker"], assigned = bench_txn(bootstrap, log, config, work, args)
-            producers = PARTITIONS * 7  # 4 inputs + 3 internal topics, each partition
+            producers = args.partitions * 7  # 4 inputs + 3 internal topics, each partition
             committed, records = txn_stats(work, "tx")
             print(
                 f"txn worker: {producers} transactional producers, owned after {assigned:.1f} s; "
