@@ -16,7 +16,7 @@ the core's own modules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
@@ -467,18 +467,23 @@ class HedgingEngine:
 
     def _quiet(
         self,
-        members: Iterable[tuple[str, IssuerBook]],
+        members: Iterable[str],
+        books: Mapping[str, IssuerBook],
         stepping: tuple[str, ...] | None,
         as_of: date,
         expiring: bool,
     ) -> tuple[tuple[RiskView, ...], Decimal] | None:
-        """The members' views and R_G (summed in member order) when no issuer
-        step is due for the members that step and, if `expiring`, no member
-        has an open order; None when the full decision must run."""
+        """The views of the members with a book and R_G (summed in member order)
+        when no issuer step is due for the members that step and, if
+        `expiring`, no member has an open order; None when the full decision
+        must run. A plain loop: a group unit runs it on every event."""
         config, risk = self.config, self.config.risk
         views: list[RiskView] = []
         total = ZERO
-        for issuer, book in members:
+        for issuer in members:
+            book = books.get(issuer)
+            if book is None:
+                continue
             if expiring and book.open_orders:
                 return None
             view = book.view(config, as_of)
@@ -528,9 +533,8 @@ class HedgingEngine:
             # decision below starts from, and R_G summed in that order.
             # Whether a step is due does not depend on the order.
             members = (unit,) if group is None else config.members_of(unit)
-            present = ((m, all_books[m]) for m in members if m in all_books)
             # An open order to expire: the full decision expires what is due.
-            quiet = self._quiet(present, stepping, trigger.as_of, self._ttl is not None)
+            quiet = self._quiet(members, all_books, stepping, trigger.as_of, self._ttl is not None)
             if quiet is not None:
                 calm = self._calm(group, quiet[1])
                 if group is None or calm is not None:
@@ -561,7 +565,7 @@ class HedgingEngine:
             self.expired_open += len(expired)
         if not halted:
             # After expiry, the same shortcut as above: no step due, the group calm.
-            quiet = self._quiet(books.items(), stepping, trigger.as_of, False)
+            quiet = self._quiet(books, books, stepping, trigger.as_of, False)
             if quiet is not None:
                 calm = self._calm(group, quiet[1])
                 if group is None or calm is not None:

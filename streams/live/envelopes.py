@@ -4,8 +4,8 @@ Owns: the JSON shape of `hedger-loans`/`hedger-journal`/`hedger-seller-parts`
 entries — the input topic, the original event object and where it came from
 (and, for a seller's moved part, its figures) — and of the records on
 `hedger-dead-letters`, which keep the original payload byte for byte.
-Imports the standard library, orjson, `hedger.issuer` (`PartChange`) and
-`streams.observer` (for `Origin`).
+Imports the standard library, orjson, `hedger.issuer` (`PartChange`),
+`streams.compact_json` and `streams.observer` (for `Origin`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from hedger.issuer import PartChange
+from streams.compact_json import to_json
 from streams.observer import Origin
 
 PREFIX_BYTES = 1_024  # of an oversize payload quoted by reference
@@ -33,17 +34,6 @@ class Entry(NamedTuple):
     # a raw-string value that `hedger replay` parses like the original.
     value: str
     source: Origin
-
-
-def to_json(value: Any) -> bytes:
-    """Compact JSON of what the worker writes, by orjson (several times faster
-    than `json`). What orjson refuses — an integer beyond 64 bits (the
-    contract bounds no loan sequence) — is written by `json`; every reader
-    parses JSON, so only whitespace and escapes differ."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def encode_entry(entry: Entry) -> bytes:

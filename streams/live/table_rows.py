@@ -51,8 +51,8 @@ from hedger.decoding import parse_json
 from hedger.loans import LoanState
 from hedger.outcomes import Rejected
 from hedger.quotes import Quote
+from streams.compact_json import to_json
 from streams.live.book_codec import loan_from_json, loan_to_json
-from streams.live.envelopes import to_json
 
 
 class TableFormatError(Exception):

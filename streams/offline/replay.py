@@ -8,7 +8,8 @@ happened, and telling an observer (metrics) what the worker's stages would
 tell it, through the same `report_applied` — halts included.
 It is the backtest half of backtest-live parity: the worker drives the very
 same engine functions. Imports the standard library, orjson, `hedger`,
-`streams.observer`, `streams.outputs` and `streams.replay_log`; never the
+`streams.compact_json`, `streams.observer`, `streams.outputs` and
+`streams.replay_log`; never the
 live worker. Output files are written whole or not at all (`streams.outputs`).
 """
 
@@ -32,6 +33,7 @@ from hedger.numbers import to_cents
 from hedger.orders import CancelRequest, HedgeOrder, OrderRecord
 from hedger.outcomes import Status
 from hedger.sellers import SELLER_STATUS_TOPIC
+from streams.compact_json import to_json
 from streams.observer import DeadLettered, Observer, Origin, report_applied
 from streams.outputs import atomic_text
 from streams.replay_log import LogRecord, read_log
@@ -59,6 +61,11 @@ class ReplayStats:
     def halted(self, engine: HedgingEngine) -> Callable[[str], bool]:
         """Whether an issuer ends the replay halted (configuration or operator)."""
         return lambda issuer_id: engine.is_halted(issuer_id, self.scopes.get(issuer_id))
+
+
+def dead_letter_line(record: LogRecord, outcome: Outcome) -> str:
+    """The dead-letter record as one compact JSON line (a closed loop may write thousands)."""
+    return to_json(dead_letter_record(record, outcome)).decode() + "\n"
 
 
 def dead_letter_record(record: LogRecord, outcome: Outcome) -> dict[str, Any]:
@@ -116,7 +123,7 @@ def replay(
         if outcome.status is Status.DEAD_LETTER:
             assert outcome.reason is not None
             dead[outcome.reason.value] += 1
-            dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
+            dead_out.write(dead_letter_line(record, outcome))
         for out in outcome.records:
             if isinstance(out, HedgeOrder):
                 orders[(out.side.value, out.reason.value)] += 1
@@ -145,7 +152,7 @@ def _journal_entry(
     if outcome.status is Status.DEAD_LETTER:
         assert outcome.reason is not None
         stats.dead_letters[outcome.reason.value] += 1
-        dead_out.write(json.dumps(dead_letter_record(record, outcome)) + "\n")
+        dead_out.write(dead_letter_line(record, outcome))
         return
     stats.control += 1
     command = outcome.changes.command

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from streams.live.envelopes import Entry, decode_entry, encode_entry, to_json
+from streams.compact_json import to_json
+from streams.live.envelopes import Entry, decode_entry, encode_entry
 from streams.observer import Origin
 
 ENTRY = Entry("loan-bookings", '{"issuer_id": "\u00c9CO", "n": "1.50"}', Origin("in", 3, 42, 1700))
