@@ -31,7 +31,7 @@ A key of any other kind (the one-letter kinds of an older version) raises
 `TableFormatError`: such tables are rebuilt by processing the inputs again
 under a new app id (docs/operations.md, "Table format"). Amounts are decimal strings, dates ISO
 strings. Imports the standard library, orjson, `hedger`,
-`streams.live.book_codec` and `streams.live.envelopes` (its JSON writer).
+`streams.compact_json` and `streams.live.book_codec`.
 """
 
 from __future__ import annotations
@@ -80,9 +80,6 @@ def _key(*parts: str | int) -> bytes:
     return f"[{', '.join(out)}]".encode()
 
 
-_json = to_json  # the worker's one JSON writer
-
-
 # -- the loan table --------------------------------------------------------
 
 
@@ -92,7 +89,7 @@ def loan_state_key(loan_id: str) -> bytes:
 
 
 def encode_loan_state(state: LoanState) -> bytes:
-    return _json(loan_to_json(state))
+    return to_json(loan_to_json(state))
 
 
 def _loads(raw: bytes) -> Any:
@@ -223,7 +220,7 @@ def _unit_key_value(record: UnitRecord) -> tuple[bytes, Any]:
 def encode_unit_row(partition: int, record: UnitRecord) -> tuple[bytes, bytes]:
     """The key and value of a unit-table record of journal partition `partition`."""
     key, value = _unit_key_value(record)
-    return key, _json({"partition": partition, "value": value})
+    return key, to_json({"partition": partition, "value": value})
 
 
 def _unit_record(parts: list[Any], value: Any) -> UnitRecord:
@@ -307,7 +304,7 @@ class SellerRow:
     evaluated_as_of: str | None = None
 
     def encode(self) -> bytes:
-        return _json(
+        return to_json(
             {
                 "partition": self.partition,
                 "exposure": {m.isoformat(): str(v) for m, v in self.exposure.items()},

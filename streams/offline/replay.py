@@ -7,7 +7,7 @@ report as JSON lines, counting what
 happened, and telling an observer (metrics) what the worker's stages would
 tell it, through the same `report_applied` — halts included.
 It is the backtest half of backtest-live parity: the worker drives the very
-same engine functions. Imports the standard library, orjson, `hedger`,
+same engine functions. Imports the standard library, `hedger`,
 `streams.compact_json`, `streams.observer`, `streams.outputs` and
 `streams.replay_log`; never the
 live worker. Output files are written whole or not at all (`streams.outputs`).
@@ -23,8 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-
-import orjson
 
 from hedger.config import HedgerConfig
 from hedger.control import CONTROL_TOPIC
@@ -183,13 +181,9 @@ def observe(engine: HedgingEngine, record: LogRecord, outcome: Outcome, observer
 
 
 def order_line(order: OrderRecord) -> str:
-    """A record (new order or cancel request) as one JSON line (SPEC §7 field names).
-
-    orjson: a closed loop writes an order for every few events, and the
-    standard encoder costs more than the engine's decision on them. Every
-    value of a record's wire form is a string, an integer, a list or null.
-    """
-    return orjson.dumps(order.to_wire()).decode() + "\n"
+    """A record (new order or cancel request) as one compact JSON line (SPEC §7
+    field names): a closed loop writes an order every few events."""
+    return to_json(order.to_wire()).decode() + "\n"
 
 
 def risk_lines(engine: HedgingEngine) -> Iterator[str]:
